@@ -1,0 +1,80 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
+using Trainer.Host.Jobs;
+using Trainer.Host.Options;
+
+namespace Trainer.Host.Cli;
+
+/// <summary>Builds the generic host: configuration sources, validated options, logging and the jobs.</summary>
+public static class HostBuilder
+{
+    /// <summary>
+    /// Creates the host for <paramref name="args"/> (everything after the verb). "--resume" and
+    /// "--config FILE" are turned into configuration; the rest goes to the command-line provider.
+    /// </summary>
+    public static IHost Build(IReadOnlyList<string> args)
+    {
+        var (rest, extraConfig) = Preprocess(args);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            ContentRootPath = Directory.GetCurrentDirectory(),
+            DisableDefaults = false,
+        });
+        if (extraConfig is not null)
+        {
+            if (!File.Exists(extraConfig)) throw new JobException($"--config file '{extraConfig}' does not exist.");
+            builder.Configuration.AddJsonFile(Path.GetFullPath(extraConfig), optional: false, reloadOnChange: false);
+        }
+        builder.Configuration.AddEnvironmentVariables();
+        builder.Configuration.AddCommandLine(rest.ToArray());
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+            o.ColorBehavior = Console.IsOutputRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
+        });
+
+        builder.Services.AddOptions<TrainerOptions>()
+            .Bind(builder.Configuration.GetSection(TrainerOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddOptions<DataOptions>()
+            .Bind(builder.Configuration.GetSection(DataOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<DataOptions>, DataOptionsValidator>();
+        builder.Services.AddTransient<TrainJob>();
+        return builder.Build();
+    }
+
+    private static (List<string> Rest, string? Config) Preprocess(IReadOnlyList<string> args)
+    {
+        var rest = new List<string>();
+        string? config = null;
+        for (var i = 0; i < args.Count; i++)
+        {
+            switch (args[i])
+            {
+                case "--resume":
+                    rest.Add("--Trainer:Resume=true");
+                    break;
+                case "--config" when i + 1 < args.Count:
+                    config = args[++i];
+                    break;
+                case "--config":
+                    throw new JobException("--config needs a file name: --config <file.json>.");
+                default:
+                    if (!args[i].StartsWith("--") && !args[i].StartsWith('/') && (i == 0 || !args[i - 1].StartsWith("--") || args[i - 1].Contains('=')))
+                        throw new JobException($"Unexpected argument '{args[i]}'. Overrides look like --Trainer:Epochs=3; see trainer --help.");
+                    rest.Add(args[i]);
+                    break;
+            }
+        }
+        return (rest, config);
+    }
+}

@@ -1,0 +1,31 @@
+namespace Trainer.Host.Cli;
+
+/// <summary>The verbs the host knows and their one-line descriptions.</summary>
+public static class Verbs
+{
+    public static readonly IReadOnlyDictionary<string, string> All = new Dictionary<string, string>
+    {
+        ["train"] = "Train the configured model (default job: the Fashion-MNIST CNN) with TensorBoard logs and checkpoints.",
+    };
+
+    public static string Help => $"""
+        trainer: train neural networks and make them smaller and faster.
+
+        Usage: trainer <verb> [options] [--Section:Key=value ...]
+
+        Verbs:
+        {string.Join(Environment.NewLine, All.Select(kv => $"  {kv.Key,-10} {kv.Value}"))}
+
+        Options:
+          --resume           continue the run named by --Trainer:RunName (or the newest run) from its last checkpoint
+          --config <file>    read this JSON file after appsettings.json
+          --help             show this help
+
+        Configuration comes from appsettings.json in the working folder, then --config, then environment
+        variables (Trainer__Epochs=3), then the command line (--Trainer:Epochs=3).
+        Sections: Trainer (Epochs, BatchSize, EvalBatchSize, Optimizer, LearningRate, Momentum, WeightDecay,
+        Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
+        MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
+        CheckpointDir, LogEveryNSteps, WeightHistograms) and Data (Path, SubsetRatio).
+        """;
+}

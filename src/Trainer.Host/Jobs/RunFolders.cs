@@ -1,0 +1,39 @@
+using Trainer.Host.Options;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>Where a run's TensorBoard logs and checkpoints go: LogDir/RunName and CheckpointDir/RunName.</summary>
+public sealed record RunFolders(string RunName, string LogDir, string CheckpointDir)
+{
+    /// <summary>
+    /// Resolves the run's folders. A new run without a RunName gets a timestamp; a resumed run
+    /// without one continues the newest run that has a "last" checkpoint. A new run never reuses a
+    /// folder that already holds checkpoints, so nothing of an earlier run is overwritten.
+    /// </summary>
+    public static RunFolders Resolve(TrainerOptions options)
+    {
+        var name = options.RunName;
+        if (name.Length == 0 && options.Resume)
+        {
+            name = Directory.Exists(options.CheckpointDir)
+                ? new DirectoryInfo(options.CheckpointDir).EnumerateDirectories()
+                    .Where(d => File.Exists(Path.Combine(d.FullName, "last.ckpt")))
+                    .OrderByDescending(d => File.GetLastWriteTimeUtc(Path.Combine(d.FullName, "last.ckpt")))
+                    .Select(d => d.Name).FirstOrDefault() ?? ""
+                : "";
+            if (name.Length == 0)
+                throw new JobException($"--resume found no run with a checkpoint under '{options.CheckpointDir}' (Trainer:CheckpointDir); " +
+                                       "start a run without --resume first, or name one with --Trainer:RunName.");
+        }
+        if (name.Length == 0) name = "run-" + DateTime.Now.ToString("yyyyMMdd-HHmmss");
+
+        var folders = new RunFolders(name, Path.Combine(options.LogDir, name), Path.Combine(options.CheckpointDir, name));
+        if (!options.Resume && File.Exists(Path.Combine(folders.CheckpointDir, "last.ckpt")))
+            throw new JobException($"The run '{name}' already has checkpoints in '{folders.CheckpointDir}'. " +
+                                   "Pass --resume to continue it, or choose another --Trainer:RunName.");
+        return folders;
+    }
+}
+
+/// <summary>An error in what the user asked for; the host prints its message and exits non-zero.</summary>
+public sealed class JobException(string message) : Exception(message);

@@ -1,0 +1,92 @@
+using Microsoft.Extensions.Options;
+using Trainer.Core.Optimization;
+using TorchSharp;
+
+namespace Trainer.Host.Options;
+
+/// <summary>Checks the "Trainer" section before any work starts; each failure names the key and what it accepts.</summary>
+public sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TrainerOptions o)
+    {
+        var errors = new List<string>();
+        void Require(bool ok, string key, object? value, string accepted)
+        {
+            if (!ok) errors.Add($"Trainer:{key} = '{value}' is invalid; accepted: {accepted}.");
+        }
+        Require(o.Epochs > 0, "Epochs", o.Epochs, "a positive integer");
+        Require(o.BatchSize > 0, "BatchSize", o.BatchSize, "a positive integer");
+        Require(o.EvalBatchSize > 0, "EvalBatchSize", o.EvalBatchSize, "a positive integer");
+        Require(OptimizerOptions.Names.Contains(o.Optimizer.ToLowerInvariant()), "Optimizer", o.Optimizer, string.Join(", ", OptimizerOptions.Names));
+        Require(o.LearningRate >= 0 && double.IsFinite(o.LearningRate), "LearningRate", o.LearningRate, "a number >= 0");
+        Require(o.Momentum is >= 0 and < 1, "Momentum", o.Momentum, "a number in [0, 1)");
+        Require(o.WeightDecay >= 0, "WeightDecay", o.WeightDecay, "a number >= 0");
+        Require(ScheduleOptions.Names.Contains(o.Scheduler.ToLowerInvariant()), "Scheduler", o.Scheduler, string.Join(", ", ScheduleOptions.Names));
+        Require(o.StepSize > 0, "StepSize", o.StepSize, "a positive integer");
+        Require(o.Gamma is > 0 and < 1, "Gamma", o.Gamma, "a number in (0, 1)");
+        Require(o.Patience >= 0, "Patience", o.Patience, "an integer >= 0");
+        Require(o.StopLr >= 0, "StopLr", o.StopLr, "a number >= 0 (0 turns the rule off)");
+        Require(o.GradientClipNorm >= 0, "GradientClipNorm", o.GradientClipNorm, "a number >= 0 (0 turns clipping off)");
+        Require(IsMode(o.MonitorMode), "MonitorMode", o.MonitorMode, "min, max");
+        Require(IsMode(o.EarlyStopping.Mode), "EarlyStopping:Mode", o.EarlyStopping.Mode, "min, max");
+        Require(o.EarlyStopping.Patience >= 0, "EarlyStopping:Patience", o.EarlyStopping.Patience, "an integer >= 0 (0 turns early stopping off)");
+        Require(o.EarlyStopping.MinDelta >= 0, "EarlyStopping:MinDelta", o.EarlyStopping.MinDelta, "a number >= 0");
+        Require(o.Threads >= 0, "Threads", o.Threads, "an integer >= 0 (0 = TorchSharp's default)");
+        Require(o.LogEveryNSteps > 0, "LogEveryNSteps", o.LogEveryNSteps, "a positive integer");
+        Require(o.RunName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0 && o.RunName is not ("." or ".."),
+            "RunName", o.RunName, "a folder name without path separators");
+        if (DeviceError(o.Device) is { } deviceError) errors.Add(deviceError);
+        foreach (var (key, dir) in new[] { ("LogDir", o.LogDir), ("CheckpointDir", o.CheckpointDir) })
+            if (WritableFolderError(dir) is { } why) errors.Add($"Trainer:{key} = '{dir}' is not a writable folder ({why}); choose a folder you can write to.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static bool IsMode(string mode) => mode.ToLowerInvariant() is "min" or "max";
+
+    /// <summary>Null if the device is usable by this build, otherwise the message saying why.</summary>
+    public static string? DeviceError(string device)
+    {
+        var d = device.Trim().ToLowerInvariant();
+        if (d == "cpu") return null;
+        if (d == "cuda" || (d.StartsWith("cuda:") && int.TryParse(d[5..], out var index) && index >= 0))
+        {
+            return torch.cuda.is_available()
+                ? null
+                : $"Trainer:Device = '{device}' but this build has no CUDA (TorchSharp backend without CUDA, or no GPU); " +
+                  "use 'cpu', or build with -p:TorchBackendPackage=TorchSharp-cuda-linux on a machine with a GPU.";
+        }
+        return $"Trainer:Device = '{device}' is invalid; accepted: cpu, cuda, cuda:<index>.";
+    }
+
+    /// <summary>Null if the folder exists or can be created and a file can be written in it.</summary>
+    public static string? WritableFolderError(string folder)
+    {
+        if (string.IsNullOrWhiteSpace(folder)) return "empty path";
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".write-probe-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return e.Message;
+        }
+    }
+}
+
+/// <summary>Checks the "Data" section before any work starts.</summary>
+public sealed class DataOptionsValidator : IValidateOptions<DataOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DataOptions o)
+    {
+        var errors = new List<string>();
+        if (o.SubsetRatio is <= 0 or > 1 || double.IsNaN(o.SubsetRatio))
+            errors.Add($"Data:SubsetRatio = '{o.SubsetRatio}' is invalid; accepted: a number in (0, 1].");
+        if (string.IsNullOrWhiteSpace(o.Path))
+            errors.Add("Data:Path is empty; accepted: the folder holding the Fashion-MNIST IDX files (apt package dataset-fashion-mnist installs /usr/share/datasets/fashion-mnist).");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
