@@ -45,7 +45,7 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
         var callbacks = new List<TrainerCallback>
         {
             new ProgressCallback(loggers.CreateLogger("Trainer.Progress"), trainLoader.BatchCount),
-            new TensorBoardCallback(new torch.utils.tensorboard.SummaryWriter(folders.LogDir),
+            new TensorBoardCallback(torch.utils.tensorboard.SummaryWriter(folders.LogDir),
                 new TensorBoardOptions { LogEveryNSteps = o.LogEveryNSteps, WeightHistograms = o.WeightHistograms }),
         };
         if (o.EarlyStopping.Patience > 0)

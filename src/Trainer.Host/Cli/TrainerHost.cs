@@ -10,7 +10,7 @@ using Trainer.Host.Options;
 namespace Trainer.Host.Cli;
 
 /// <summary>Builds the generic host: configuration sources, validated options, logging and the jobs.</summary>
-public static class HostBuilder
+public static class TrainerHost
 {
     /// <summary>
     /// Creates the host for <paramref name="args"/> (everything after the verb). "--resume" and
@@ -52,7 +52,7 @@ public static class HostBuilder
         return builder.Build();
     }
 
-    private static (List<string> Rest, string? Config) Preprocess(IReadOnlyList<string> args)
+    private static (List<string> Overrides, string? Config) Preprocess(IReadOnlyList<string> args)
     {
         var rest = new List<string>();
         string? config = null;
