@@ -115,3 +115,27 @@ public class LoopBehaviourTests
         Assert.Equal(few, many);
     }
 }
+
+public class GradientClippingTests
+{
+    [Fact]
+    public void Clipping_bounds_the_update_of_one_plain_SGD_step()
+    {
+        static double StepNorm(double clip)
+        {
+            torch.manual_seed(5); // both runs get the same weights and dropout masks
+            var net = new SmallNet();
+            var before = Fixtures.Weights(net);
+            var optimizer = OptimizerFactory.Create(new OptimizerOptions { LearningRate = 1.0, Momentum = 0 }, net.parameters());
+            new ClassificationTrainer(new TrainerSetup
+            {
+                Network = net, TrainLoader = new FixedBatchLoader(1, 8), ValLoader = new FixedBatchLoader(1, 8),
+                Optimizer = optimizer, Settings = new TrainerSettings { Epochs = 1, GradientClipNorm = clip },
+            }).Run();
+            var after = Fixtures.Weights(net);
+            return Math.Sqrt(before.Zip(after, (a, b) => (double)(a - b) * (a - b)).Sum());
+        }
+        Assert.True(StepNorm(0) > 0.05, "an unclipped step moves the weights");
+        Assert.Equal(0.01, StepNorm(0.01), 4);
+    }
+}

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Trainer.Core.Tests.TensorBoard;
 using Trainer.Host.Cli;
 
 namespace Trainer.Host.Tests.Cli;
@@ -38,7 +39,14 @@ public class TrainVerbTests : IDisposable
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(_work, "ckpt", "t", "last.ckpt")));
         Assert.True(File.Exists(Path.Combine(_work, "ckpt", "t", "best.ckpt")));
-        Assert.NotEmpty(Directory.GetFiles(Path.Combine(_work, "runs", "t"), "events.out.tfevents.*"));
+        var events = TfEventReader.ReadDirectory(Path.Combine(_work, "runs", "t"));
+        long[] StepsOf(string tag) => events.Where(e => e.Values.Any(v => v.Tag == tag)).Select(e => e.Step).ToArray();
+        Assert.Equal([4, 8, 12, 16], StepsOf("train/total_loss"));  // LogEveryNSteps=4, 8 steps per epoch
+        Assert.Equal([1, 2], StepsOf("val/accuracy"));
+        Assert.Equal([1, 2], StepsOf("val/total_loss"));
+        Assert.Equal([1, 2], StepsOf("lr"));
+        Assert.Equal([1, 2], StepsOf("time/epoch_seconds"));
+        Assert.Equal([1, 2], StepsOf("weights/fc2.weight"));
         var summary = Summary();
         Assert.Equal(2, summary.GetProperty("epochs").GetInt32());
         Assert.Equal(16, summary.GetProperty("steps").GetInt64()); // 256 samples / 32 per batch * 2 epochs
