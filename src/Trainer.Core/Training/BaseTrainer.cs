@@ -76,6 +76,8 @@ public abstract class BaseTrainer
         if (context.StopReason is { } requested) return requested;
         if (Setup.Settings.StopLr > 0 && context.LearningRate < Setup.Settings.StopLr)
             return $"learning rate {context.LearningRate:g4} fell below StopLr {Setup.Settings.StopLr:g4}";
+        if (Setup.Settings.MaxSteps > 0 && context.GlobalStep >= Setup.Settings.MaxSteps)
+            return $"reached the configured {Setup.Settings.MaxSteps} steps";
         if (context.Epoch + 1 >= context.MaxEpochs) return $"reached the configured {context.MaxEpochs} epochs";
         return null;
     }
@@ -155,6 +157,7 @@ public abstract class BaseTrainer
             samples += outcome.BatchSize;
             _context.SetMetrics(outcome.Losses.Select(kv => KeyValuePair.Create("train/" + kv.Key, kv.Value)));
             ForEachCallback(c => c.OnTrainBatchEnd(_context, outcome));
+            if (Setup.Settings.MaxSteps > 0 && _context.GlobalStep >= Setup.Settings.MaxSteps) break;
         }
         if (samples > 0)
             _context.SetMetrics(sums.Select(kv => KeyValuePair.Create("train/epoch_" + kv.Key, kv.Value / samples)));

@@ -15,6 +15,9 @@ public sealed record TrainerSettings
     /// <summary>Number of epochs to run (at most).</summary>
     public int Epochs { get; init; } = 1;
 
+    /// <summary>Stop after this many optimizer steps over the whole run, mid-epoch if need be (0 disables the limit).</summary>
+    public long MaxSteps { get; init; }
+
     /// <summary>Stop once the learning rate falls below this (0 disables the rule).</summary>
     public double StopLr { get; init; }
 

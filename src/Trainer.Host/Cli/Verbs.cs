@@ -23,7 +23,7 @@ public static class Verbs
 
         Configuration comes from appsettings.json in the working folder, then --config, then environment
         variables (Trainer__Epochs=3), then the command line (--Trainer:Epochs=3).
-        Sections: Trainer (Epochs, BatchSize, EvalBatchSize, Optimizer, LearningRate, Momentum, WeightDecay,
+        Sections: Trainer (Epochs, MaxSteps, BatchSize, EvalBatchSize, Optimizer, LearningRate, Momentum, WeightDecay,
         Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms) and Data (Path, SubsetRatio).

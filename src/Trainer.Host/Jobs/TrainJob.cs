@@ -66,7 +66,7 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
             Device = device,
             Settings = new TrainerSettings
             {
-                Epochs = o.Epochs, StopLr = o.StopLr, GradientClipNorm = o.GradientClipNorm,
+                Epochs = o.Epochs, MaxSteps = o.MaxSteps, StopLr = o.StopLr, GradientClipNorm = o.GradientClipNorm,
                 MonitorMetric = o.MonitorMetric, MonitorMode = ParseMode(o.MonitorMode),
             },
             Callbacks = callbacks,

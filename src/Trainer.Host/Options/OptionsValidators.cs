@@ -15,6 +15,7 @@ public sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
             if (!ok) errors.Add($"Trainer:{key} = '{value}' is invalid; accepted: {accepted}.");
         }
         Require(o.Epochs > 0, "Epochs", o.Epochs, "a positive integer");
+        Require(o.MaxSteps >= 0, "MaxSteps", o.MaxSteps, "an integer >= 0 (0 = no limit)");
         Require(o.BatchSize > 0, "BatchSize", o.BatchSize, "a positive integer");
         Require(o.EvalBatchSize > 0, "EvalBatchSize", o.EvalBatchSize, "a positive integer");
         Require(OptimizerOptions.Names.Contains(o.Optimizer.ToLowerInvariant()), "Optimizer", o.Optimizer, string.Join(", ", OptimizerOptions.Names));

@@ -7,6 +7,8 @@ public sealed class TrainerOptions
     public const string Section = "Trainer";
 
     public int Epochs { get; set; } = 1;
+    /// <summary>Stop after this many optimizer steps (0 = no limit).</summary>
+    public long MaxSteps { get; set; }
     public int BatchSize { get; set; } = 64;
     public int EvalBatchSize { get; set; } = 256;
     public string Optimizer { get; set; } = "sgd";

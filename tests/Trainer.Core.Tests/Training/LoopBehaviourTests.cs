@@ -63,6 +63,17 @@ public class LoopBehaviourTests
     }
 
     [Fact]
+    public void MaxSteps_stops_mid_epoch_after_validating()
+    {
+        var result = new ClassificationTrainer(Fixtures.Setup(new SmallNet(),
+            settings: new TrainerSettings { Epochs = 5, MaxSteps = 6 })).Run();
+        Assert.Equal(6, result.GlobalStep);
+        Assert.Equal(2, result.EpochsCompleted);
+        Assert.Equal("reached the configured 6 steps", result.StopReason);
+        Assert.True(result.Metrics.ContainsKey("val/accuracy"));
+    }
+
+    [Fact]
     public void StopLr_stops_when_the_schedule_takes_the_rate_below_it()
     {
         var net = new SmallNet();
