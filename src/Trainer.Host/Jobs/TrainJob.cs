@@ -16,8 +16,8 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Train");
 
-    /// <summary>Runs the job and returns what the trainer reported.</summary>
-    public TrainResult Run()
+    /// <summary>Runs the job and returns what the trainer reported; <paramref name="extraCallbacks"/> run after the job's own.</summary>
+    public TrainResult Run(IEnumerable<TrainerCallback>? extraCallbacks = null)
     {
         var o = trainerOptions.Value;
         var folders = RunFolders.Resolve(o);
@@ -48,6 +48,7 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
             new TensorBoardCallback(torch.utils.tensorboard.SummaryWriter(folders.LogDir),
                 new TensorBoardOptions { LogEveryNSteps = o.LogEveryNSteps, WeightHistograms = o.WeightHistograms }),
         };
+        callbacks.AddRange(extraCallbacks ?? []);
         if (o.EarlyStopping.Patience > 0)
             callbacks.Add(new EarlyStopping(new EarlyStoppingOptions(o.EarlyStopping.Monitor, ParseMode(o.EarlyStopping.Mode),
                 o.EarlyStopping.Patience, o.EarlyStopping.MinDelta), loggers.CreateLogger("Trainer.EarlyStopping")));
