@@ -38,22 +38,20 @@ public sealed class FashionCnn : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        // Each intermediate handle is released as soon as the next layer has used it: autograd keeps
-        // what backward needs, and the step's peak memory drops.
-        using var c1 = conv1.call(input);
-        using var b1 = bn1.call(c1);
-        using var r1 = relu1.call(b1);
-        using var c2 = conv2.call(r1);
-        using var b2 = bn2.call(c2);
-        using var r2 = relu2.call(b2);
-        using var p2 = pool2.call(r2);
-        using var c3 = conv3.call(p2);
-        using var b3 = bn3.call(c3);
-        using var r3 = relu3.call(b3);
-        using var p3 = pool3.call(r3);
-        using var f = flatten.call(p3);
-        using var h = fc1.call(f);
-        using var r4 = relu4.call(h);
-        return fc2.call(r4);
+        // Like Sequential, each intermediate is released as soon as the next layer has used it:
+        // autograd keeps what backward needs, and peak memory stays that of one layer, not all.
+        var x = conv1.call(input);
+        x = Then(x, bn1); x = Then(x, relu1);
+        x = Then(x, conv2); x = Then(x, bn2); x = Then(x, relu2); x = Then(x, pool2);
+        x = Then(x, conv3); x = Then(x, bn3); x = Then(x, relu3); x = Then(x, pool3);
+        x = Then(x, flatten); x = Then(x, fc1); x = Then(x, relu4);
+        return Then(x, fc2);
+    }
+
+    private static Tensor Then(Tensor x, nn.Module<Tensor, Tensor> layer)
+    {
+        var y = layer.call(x);
+        x.Dispose();
+        return y;
     }
 }

@@ -91,6 +91,7 @@ public abstract class BaseTrainer
     /// </summary>
     public TrainResult Run(bool resume = false)
     {
+        if (Setup.Settings.ReuseNativeMemory) Runtime.NativeAllocator.KeepFreedMemoryForReuse(Logger);
         Network.to(Device);
         var startEpoch = resume ? Resume() : 0;
         if (startEpoch >= Setup.Settings.Epochs)
@@ -193,13 +194,13 @@ public abstract class BaseTrainer
         return metrics["val/" + LossNames.Total];
     }
 
-    /// <summary>Averages losses and metrics over one pass of <paramref name="loader"/> in eval mode without gradients.</summary>
+    /// <summary>Averages losses and metrics over one pass of <paramref name="loader"/> in eval mode, in inference mode (no autograd at all).</summary>
     protected Dictionary<string, double> Evaluate(IBatchLoader loader, string prefix)
     {
         Network.eval();
         var sums = new Dictionary<string, double>(StringComparer.Ordinal);
         long samples = 0;
-        using (torch.no_grad())
+        using (torch.inference_mode())
         {
             using var batches = loader.GetBatches(0).GetEnumerator();
             for (; ; )
