@@ -43,8 +43,7 @@ internal sealed class Variants(FashionMnistData data)
         if (samples > total)
             throw new ArgumentException(
                 $"--steps {steps} needs {samples} samples; the train set has {total} (at most {total / BenchOptions.BatchSize} steps).");
-        var loader = new TensorBatchLoader(data.TrainImages, data.TrainLabels, BenchOptions.BatchSize, shuffle: true,
-            seed: BenchOptions.Seed, subsetRatio: (double)samples / total);
+        var loader = data.TrainLoader(BenchOptions.BatchSize, BenchOptions.Seed, (double)samples / total);
         if (loader.BatchCount != steps || loader.SampleCount != samples)
         {
             loader.Dispose();

@@ -16,8 +16,8 @@ using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLi
 var logger = loggers.CreateLogger("FashionMnistExample");
 
 using var data = FashionMnist.Load(dataDir, logger);
-using var train = new TensorBatchLoader(data.TrainImages, data.TrainLabels, batchSize: 64, shuffle: true, seed: 0, subsetRatio: subset);
-using var val = new TensorBatchLoader(data.TestImages, data.TestLabels, batchSize: 256, shuffle: false);
+using var train = data.TrainLoader(batchSize: 64, seed: 0, subsetRatio: subset);
+using var val = data.TestLoader(batchSize: 256);
 
 torch.manual_seed(0);
 var network = new FashionCnn();

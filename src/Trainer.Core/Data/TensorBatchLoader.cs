@@ -29,6 +29,7 @@ public sealed class TensorBatchLoader : IBatchLoader, IDisposable
     private readonly Tensor _inputs;
     private readonly Tensor _targets;
     private readonly Tensor? _subset;
+    private readonly Func<Tensor, Tensor>? _inputTransform;
     private readonly Generator _generator;
     private readonly ILogger _logger;
     private int _permutationsDrawn;
@@ -47,9 +48,13 @@ public sealed class TensorBatchLoader : IBatchLoader, IDisposable
     /// (the same subset every epoch); 1 keeps every sample in order.
     /// </param>
     /// <param name="logger">Optional logger.</param>
+    /// <param name="inputTransform">
+    /// Applied to each batch's inputs (e.g. <see cref="FashionMnist.Normalize"/> over uint8 pixels), so
+    /// the data can stay compact in memory; the result belongs to the step's dispose scope.
+    /// </param>
     /// <exception cref="ArgumentException">An argument is out of range or the tensors do not match.</exception>
     public TensorBatchLoader(Tensor inputs, Tensor targets, int batchSize, bool shuffle, long seed = 0,
-        bool dropLast = false, double subsetRatio = 1.0, ILogger? logger = null)
+        bool dropLast = false, double subsetRatio = 1.0, ILogger? logger = null, Func<Tensor, Tensor>? inputTransform = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(targets);
@@ -70,6 +75,7 @@ public sealed class TensorBatchLoader : IBatchLoader, IDisposable
             throw new ArgumentOutOfRangeException(nameof(subsetRatio), subsetRatio, "Subset ratio must be in (0, 1].");
 
         _inputs = inputs;
+        _inputTransform = inputTransform;
         _targets = targets;
         _logger = logger ?? NullLogger.Instance;
         BatchSize = batchSize;
@@ -149,17 +155,23 @@ public sealed class TensorBatchLoader : IBatchLoader, IDisposable
                 var length = Math.Min(BatchSize, SampleCount - start);
                 if (indexSource is null)
                 {
-                    yield return new Batch(_inputs.narrow(0, start, length), _targets.narrow(0, start, length));
+                    yield return new Batch(Transform(_inputs.narrow(0, start, length)), _targets.narrow(0, start, length));
                     continue;
                 }
                 using var indices = indexSource.narrow(0, start, length);
-                yield return new Batch(_inputs.index_select(0, indices), _targets.index_select(0, indices));
+                yield return new Batch(Transform(_inputs.index_select(0, indices)), _targets.index_select(0, indices));
             }
         }
         finally
         {
             order?.Dispose();
         }
+    }
+
+    private Tensor Transform(Tensor inputs)
+    {
+        if (_inputTransform is null) return inputs;
+        using (inputs) return _inputTransform(inputs);
     }
 
     /// <summary>

@@ -29,7 +29,8 @@ public sealed class FashionCnn : nn.Module<Tensor, Tensor>
         bn3 = nn.BatchNorm2d(128);
         fc1 = nn.Linear(128 * 7 * 7, 256);
         fc2 = nn.Linear(256, classes);
-        relu1 = nn.ReLU(); relu2 = nn.ReLU(); relu3 = nn.ReLU(); relu4 = nn.ReLU();
+        // In place: BatchNorm and Linear backward need their inputs, not their outputs, so ReLU may overwrite them.
+        relu1 = nn.ReLU(inplace: true); relu2 = nn.ReLU(inplace: true); relu3 = nn.ReLU(inplace: true); relu4 = nn.ReLU(inplace: true);
         pool2 = nn.MaxPool2d(2); pool3 = nn.MaxPool2d(2);
         flatten = nn.Flatten();
         RegisterComponents();

@@ -25,9 +25,8 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
         var device = torch.device(o.Device);
 
         using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
-        using var trainLoader = new TensorBatchLoader(data.TrainImages, data.TrainLabels, o.BatchSize, shuffle: true,
-            seed: o.Seed, subsetRatio: dataOptions.Value.SubsetRatio);
-        using var valLoader = new TensorBatchLoader(data.TestImages, data.TestLabels, o.EvalBatchSize, shuffle: false);
+        using var trainLoader = data.TrainLoader(o.BatchSize, o.Seed, dataOptions.Value.SubsetRatio);
+        using var valLoader = data.TestLoader(o.EvalBatchSize);
 
         // Seed right before building the network: the same seed gives PyTorch's initial weights.
         torch.manual_seed(o.Seed);

@@ -32,7 +32,7 @@ public class FashionMnistTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Load_ReadsGzAndRawFiles_AndNormalisesLikePyTorch()
+    public void Load_ReadsGzAndRawFiles_AndItsLoadersNormaliseLikePyTorch()
     {
         using var files = new IdxTestFiles();
         var trainPixels = WriteSplit(files, "train", 6, gzip: true);
@@ -43,9 +43,17 @@ public class FashionMnistTests(ITestOutputHelper output)
         Assert.Equal(new long[] { 6, 1, 28, 28 }, data.TrainImages.shape);
         Assert.Equal(new long[] { 6 }, data.TrainLabels.shape);
         Assert.Equal(new long[] { 3, 1, 28, 28 }, data.TestImages.shape);
-        Assert.Equal(ScalarType.Float32, data.TrainImages.dtype);
+        Assert.Equal(ScalarType.Byte, data.TrainImages.dtype);
         Assert.Equal(ScalarType.Int64, data.TrainLabels.dtype);
-        Assert.Equal(trainPixels.Select(Expected), data.TrainImages.data<float>().ToArray());
+        Assert.Equal(trainPixels, data.TrainImages.data<byte>().ToArray());
+        using (var loader = data.TestLoader(batchSize: 6))
+        using (NewDisposeScope())
+        {
+            var batch = loader.GetBatches(0).Single();
+            Assert.Equal(ScalarType.Float32, batch.Inputs.dtype);
+            Assert.Equal(new long[] { 3, 1, 28, 28 }, batch.Inputs.shape);
+            Assert.Equal(data.TestImages.data<byte>().ToArray().Select(Expected), batch.Inputs.data<float>().ToArray());
+        }
         Assert.Equal(new long[] { 0, 1, 2, 3, 4, 5 }, data.TrainLabels.data<long>().ToArray());
         Assert.Equal(new long[] { 0, 1, 2 }, data.TestLabels.data<long>().ToArray());
     }
@@ -162,12 +170,13 @@ public class FashionMnistTests(ITestOutputHelper output)
         Assert.Equal(new long[] { 10000, 1, 28, 28 }, data.TestImages.shape);
         Assert.Equal(new long[] { 10000 }, data.TestLabels.shape);
         using var scope = NewDisposeScope();
-        Assert.Equal(Expected(0), data.TrainImages.min().item<float>());
-        Assert.Equal(Expected(255), data.TrainImages.max().item<float>());
+        var images = FashionMnist.Normalize(data.TrainImages);
+        Assert.Equal(Expected(0), images.min().item<float>());
+        Assert.Equal(Expected(255), images.max().item<float>());
         Assert.Equal(0, data.TrainLabels.min().item<long>());
         Assert.Equal(9, data.TrainLabels.max().item<long>());
         // The normalisation constants are the training set's mean and std, so it comes out near N(0, 1).
-        Assert.InRange(data.TrainImages.mean().item<float>(), -0.01f, 0.01f);
-        Assert.InRange(data.TrainImages.std().item<float>(), 0.99f, 1.01f);
+        Assert.InRange(images.mean().item<float>(), -0.01f, 0.01f);
+        Assert.InRange(images.std().item<float>(), 0.99f, 1.01f);
     }
 }
