@@ -46,6 +46,7 @@ public sealed class ProgressCallback(ILogger logger, int batchesPerEpoch, int lo
         if (_bar is not null)
         {
             _bar.Update(done, $"Epoch {context.Epoch + 1}/{context.MaxEpochs} loss {_lossSum / _lossCount:0.0000} {rate:0} samples/s");
+            if (done == batchesPerEpoch) CloseBar(); // validation follows; the bar has nothing more to show
         }
         else if (done % logEveryNBatches == 0 || done == batchesPerEpoch)
         {
