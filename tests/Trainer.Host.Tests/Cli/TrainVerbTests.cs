@@ -15,22 +15,24 @@ public class TrainVerbTests : IDisposable
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
     }
 
-    private (int Code, string Out, string Err) Train(params string[] extra)
+    private (int Code, string Out, string Err) Train(params string[] extra) => TrainRun("t", extra);
+
+    private (int Code, string Out, string Err) TrainRun(string runName, params string[] extra)
     {
         var output = new StringWriter();
         var error = new StringWriter();
         string[] args =
         [
             "train", $"--Data:Path={_data.Directory}", $"--Trainer:LogDir={_work}/runs", $"--Trainer:CheckpointDir={_work}/ckpt",
-            "--Trainer:RunName=t", "--Trainer:BatchSize=32", "--Trainer:EvalBatchSize=64", "--Trainer:LearningRate=0.05",
+            $"--Trainer:RunName={runName}", "--Trainer:BatchSize=32", "--Trainer:EvalBatchSize=64", "--Trainer:LearningRate=0.05",
             "--Trainer:LogEveryNSteps=4", .. extra,
         ];
         var code = TrainerCli.Run(args, output, error);
         return (code, output.ToString(), error.ToString());
     }
 
-    private JsonElement Summary() =>
-        JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "runs", "t", "summary.json"))).RootElement;
+    private JsonElement Summary(string runName = "t") =>
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "runs", runName, "summary.json"))).RootElement;
 
     [Fact]
     public void Train_writes_checkpoints_tensorboard_events_and_a_summary()
@@ -69,6 +71,12 @@ public class TrainVerbTests : IDisposable
         Assert.Equal(0, Train("--Trainer:Epochs=2", "--resume").Code);
         Assert.Equal(2, Summary().GetProperty("epochs").GetInt32());
         Assert.Equal(16, Summary().GetProperty("steps").GetInt64());
+
+        // An unbroken 2-epoch run ends on exactly the same numbers: same weights, same schedule.
+        Assert.Equal(0, TrainRun("unbroken", "--Trainer:Epochs=2").Code);
+        foreach (var metric in new[] { "val/total_loss", "val/accuracy", "train/epoch_total_loss", "lr" })
+            Assert.Equal(Summary("unbroken").GetProperty("metrics").GetProperty(metric).GetDouble(),
+                         Summary().GetProperty("metrics").GetProperty(metric).GetDouble());
     }
 
     [Fact]
