@@ -67,6 +67,20 @@ public static class CheckpointFile
         return state;
     }
 
+    /// <summary>
+    /// Loads only the network weights of checkpoint <paramref name="path"/> into <paramref name="network"/>
+    /// (for analysis and export); the same checks as <see cref="Load"/> run first.
+    /// </summary>
+    public static CheckpointState LoadWeights(string path, torch.nn.Module network)
+    {
+        var (header, payload) = ReadVerified(path);
+        CheckFingerprint(path, header["tensors"]!.AsObject(), Fingerprint(network));
+        using var reader = new BinaryReader(new MemoryStream(payload));
+        ReadSection(reader, r => network.load(r));
+        return header["state"].Deserialize<CheckpointState>()
+            ?? throw new CheckpointException($"Checkpoint '{path}' has no loop state.");
+    }
+
     private static (JsonObject Header, byte[] Payload) ReadVerified(string path)
     {
         if (!File.Exists(path)) throw new CheckpointException($"Checkpoint '{path}' does not exist.");
