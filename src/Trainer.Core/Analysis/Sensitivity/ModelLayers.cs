@@ -36,29 +36,4 @@ internal static class ModelLayers
             .Where(m => m.Module is TorchSharp.Modules.Conv2d || (includeLinear && m.Module is TorchSharp.Modules.Linear))
             .Select(m => (m.Name, (nn.Module<Tensor, Tensor>)m.Module))
             .ToList();
-
-    /// <summary>The <paramref name="count"/> candidates closest to <paramref name="name"/> by edit distance (ties in candidate order).</summary>
-    public static IReadOnlyList<string> Closest(string name, IEnumerable<string> candidates, int count = 3) =>
-        candidates.Select((c, i) => (c, i, d: EditDistance(name, c)))
-            .OrderBy(x => x.d).ThenBy(x => x.i)
-            .Take(count).Select(x => x.c).ToList();
-
-    /// <summary>Levenshtein distance (insertions, deletions and substitutions cost 1).</summary>
-    public static int EditDistance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++) previous[j] = j;
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var substitute = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-                current[j] = Math.Min(substitute, Math.Min(previous[j], current[j - 1]) + 1);
-            }
-            (previous, current) = (current, previous);
-        }
-        return previous[b.Length];
-    }
 }

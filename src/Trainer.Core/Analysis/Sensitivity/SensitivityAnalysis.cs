@@ -197,7 +197,7 @@ public sealed class SensitivityAnalysis
                     $"Layer '{name}' is a {module.GetType().Name}, not a prunable layer ({kinds})." +
                     (!includeLinear && module is TorchSharp.Modules.Linear ? " Pass includeLinear: true to analyse Linear layers." : ""),
                     "layers");
-            var closest = ModelLayers.Closest(name, prunable.Select(p => p.Name));
+            var closest = Models.NameSuggestions.Closest(name, prunable.Select(p => p.Name));
             throw new ArgumentException(
                 $"Unknown layer '{name}'. Closest prunable layers: {string.Join(", ", closest)}.", "layers");
         }
