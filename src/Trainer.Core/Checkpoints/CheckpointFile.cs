@@ -33,11 +33,10 @@ public static class CheckpointFile
         };
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
 
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temp = path + ".tmp";
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
-        using (var writer = new BinaryWriter(file))
+        IO.AtomicFile.Write(path, temp =>
         {
+            using var file = new FileStream(temp, FileMode.Create, FileAccess.Write);
+            using var writer = new BinaryWriter(file);
             writer.Write(Magic);
             writer.Write(FormatVersion);
             writer.Write(headerBytes.Length);
@@ -45,9 +44,9 @@ public static class CheckpointFile
             writer.Write(payload.Length);
             writer.Write(SHA256.HashData(payload.GetBuffer().AsSpan(0, (int)payload.Length)));
             writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
+            writer.Flush();
             file.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
+        });
     }
 
     /// <summary>

@@ -254,12 +254,7 @@ public abstract class BaseTrainer
             RngState = RandomState.Capture(),
         };
         CheckpointFile.Save(LastCheckpointPath!, state, Network, Setup.Optimizer);
-        if (improved)
-        {
-            // Copy then rename, so a crash never leaves a half-written "best".
-            File.Copy(LastCheckpointPath!, BestCheckpointPath + ".tmp", overwrite: true);
-            File.Move(BestCheckpointPath + ".tmp", BestCheckpointPath!, overwrite: true);
-        }
+        if (improved) IO.AtomicFile.Copy(LastCheckpointPath!, BestCheckpointPath!);
         Logger.LogDebug("Checkpoint written for epoch {Epoch} ({Monitor}={Value:g5}, best {Best:g5}).",
             epoch + 1, monitor, value, _best);
     }

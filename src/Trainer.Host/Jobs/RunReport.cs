@@ -20,7 +20,6 @@ public static class RunReport
         AnsiConsole.Write(table);
 
         var path = Path.Combine(folders.LogDir, "summary.json");
-        Directory.CreateDirectory(folders.LogDir);
         var json = JsonSerializer.Serialize(new
         {
             run = folders.RunName,
@@ -31,8 +30,7 @@ public static class RunReport
             metrics = result.Metrics,
             checkpoint_dir = folders.CheckpointDir,
         }, new JsonSerializerOptions { WriteIndented = true });
-        File.WriteAllText(path + ".tmp", json);
-        File.Move(path + ".tmp", path, overwrite: true);
+        Trainer.Core.IO.AtomicFile.WriteAllText(path, json);
         logger.LogInformation("Summary written to '{Path}'.", path);
     }
 }

@@ -41,7 +41,7 @@ public static class SensitivityCsv
                     nameof(result));
             AppendRecord(text, [layer, .. keys.Select(k => PythonFloat.Repr(metrics[k]))]);
         }
-        WriteAtomically(path, text.ToString());
+        IO.AtomicFile.WriteAllText(path, text.ToString());
     }
 
     /// <summary>
@@ -174,19 +174,4 @@ public static class SensitivityCsv
     // Python's csv.QUOTE_MINIMAL: quote a field holding the delimiter, the quote character or a line break.
     private static string Quote(string field) =>
         field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"") + "\"" : field;
-
-    internal static void WriteAtomically(string path, string contents)
-    {
-        var full = Path.GetFullPath(path);
-        var temp = full + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
-        try
-        {
-            File.WriteAllText(temp, contents, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
 }

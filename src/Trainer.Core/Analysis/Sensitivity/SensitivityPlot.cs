@@ -51,16 +51,6 @@ public static class SensitivityPlot
         }
         plot.ShowLegend(Edge.Right);
 
-        var full = Path.GetFullPath(pngPath);
-        var temp = full + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp.png";
-        try
-        {
-            plot.SavePng(temp, width, height);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        IO.AtomicFile.Write(pngPath, temp => plot.SavePng(temp, width, height));
     }
 }
