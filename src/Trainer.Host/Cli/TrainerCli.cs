@@ -21,6 +21,8 @@ public static class TrainerCli
     /// <summary>Runs the command line <paramref name="args"/>; returns the process exit code.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
+        // Tables keep their columns when output goes to a file or a pipe (Spectre would assume 80 columns).
+        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 200;
         if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
         {
             output.WriteLine(Verbs.Help);
@@ -37,12 +39,27 @@ public static class TrainerCli
             output.WriteLine(Verbs.Help);
             return Ok;
         }
+        var rest = args.Skip(1).ToList();
+        string? subCommand = null;
+        if (verb == "analyze")
+        {
+            subCommand = rest.FirstOrDefault();
+            if (subCommand is null || !AnalyzeJob.SubCommands.ContainsKey(subCommand))
+            {
+                error.WriteLine($"error: trainer analyze needs a sub-command: {string.Join(", ", AnalyzeJob.SubCommands.Keys)}" +
+                                (subCommand is null ? "." : $" (got '{subCommand}')."));
+                return BadInput;
+            }
+            rest.RemoveAt(0);
+        }
 
         try
         {
-            using var host = TrainerHost.Build(args.Skip(1).ToArray());
+            var json = TakeOption(rest, "--json");
+            using var host = TrainerHost.Build(rest);
             host.Services.GetRequiredService<IStartupValidator>().Validate();
-            host.Services.GetRequiredService<TrainJob>().Run();
+            if (subCommand is null) host.Services.GetRequiredService<TrainJob>().Run();
+            else host.Services.GetRequiredService<AnalyzeJob>().Run(subCommand, json);
             return Ok;
         }
         catch (Exception e) when (Failures(e) is { Count: > 0 } failures)
@@ -55,11 +72,24 @@ public static class TrainerCli
             error.WriteLine($"error: {e.Message}");
             return BadInput;
         }
-        catch (Exception e) when (e is DatasetNotFoundException or CheckpointException or NonFiniteLossException or InvalidDataException)
+        catch (Exception e) when (e is DatasetNotFoundException or CheckpointException or NonFiniteLossException or InvalidDataException
+                                      or Core.Analysis.ModelAnalysisException)
         {
             error.WriteLine($"error: {e.Message}");
             return JobFailed;
         }
+    }
+
+    /// <summary>Removes "--name value" from <paramref name="args"/> and returns the value (null when absent).</summary>
+    private static string? TakeOption(List<string> args, string name)
+    {
+        var i = args.IndexOf(name);
+        if (i < 0) return null;
+        if (i + 1 >= args.Count || args[i + 1].StartsWith("--"))
+            throw new JobException($"{name} needs a file name: {name} <file>.");
+        var value = args[i + 1];
+        args.RemoveRange(i, 2);
+        return value;
     }
 
     /// <summary>Configuration failures in <paramref name="e"/> (validation or binding), or none.</summary>
@@ -76,10 +106,19 @@ public static class TrainerCli
     /// <summary>Rewrites the binder's unknown-property message into one naming the section and the accepted keys.</summary>
     private static string UnknownKeys(string binderMessage)
     {
-        var section = binderMessage.Contains(nameof(Options.DataOptions)) ? typeof(Options.DataOptions) : typeof(Options.TrainerOptions);
-        var name = section == typeof(Options.DataOptions) ? Options.DataOptions.Section : Options.TrainerOptions.Section;
-        var unknown = binderMessage[(binderMessage.LastIndexOf(": ", StringComparison.Ordinal) + 2)..];
-        var known = string.Join(", ", section.GetProperties().Select(p => p.Name));
-        return $"unknown configuration key(s) {unknown} in section {name}; accepted keys: {known}.";
+        const string marker = "instance of ";
+        var start = binderMessage.IndexOf(marker, StringComparison.Ordinal) + marker.Length;
+        var end = binderMessage.IndexOf(':', start);
+        var type = typeof(TrainerCli).Assembly.GetType(binderMessage[start..end]);
+        var unknown = binderMessage[(end + 2)..];
+        if (type is null) return binderMessage;
+        var section = type.GetField("Section")?.GetValue(null) as string ?? type.Name switch
+        {
+            nameof(Options.EarlyStoppingSection) => "Trainer:EarlyStopping",
+            nameof(Options.SensitivitySection) => "Analyze:Sensitivity",
+            _ => type.Name,
+        };
+        var known = string.Join(", ", type.GetProperties().Select(p => p.Name));
+        return $"unknown configuration key(s) {unknown} in section {section}; accepted keys: {known}.";
     }
 }

@@ -46,9 +46,17 @@ public static class TrainerHost
         builder.Services.AddOptions<DataOptions>()
             .Bind(builder.Configuration.GetSection(DataOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
+        builder.Services.AddOptions<ModelOptions>()
+            .Bind(builder.Configuration.GetSection(ModelOptions.Section), b => b.ErrorOnUnknownConfiguration = true);
+        builder.Services.AddOptions<AnalyzeOptions>()
+            .Bind(builder.Configuration.GetSection(AnalyzeOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<AnalyzeOptions>, AnalyzeOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<DataOptions>, DataOptionsValidator>();
         builder.Services.AddTransient<TrainJob>();
+        builder.Services.AddTransient<AnalyzeJob>();
+        builder.Services.AddTransient<SensitivityCommand>();
         return builder.Build();
     }
 

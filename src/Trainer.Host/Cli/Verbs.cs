@@ -6,6 +6,7 @@ public static class Verbs
     public static readonly IReadOnlyDictionary<string, string> All = new Dictionary<string, string>
     {
         ["train"] = "Train the configured model (default job: the Fashion-MNIST CNN) with TensorBoard logs and checkpoints.",
+        ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
     };
 
     public static string Help => $"""
@@ -16,7 +17,11 @@ public static class Verbs
         Verbs:
         {string.Join(Environment.NewLine, All.Select(kv => $"  {kv.Key,-10} {kv.Value}"))}
 
+        Analyze sub-commands:
+        {string.Join(Environment.NewLine, Jobs.AnalyzeJob.SubCommands.Select(kv => $"  {kv.Key,-12} {kv.Value}"))}
+
         Options:
+          --json <file>      (analyze) also write the figures as JSON
           --resume           continue the run named by --Trainer:RunName (or the newest run) from its last checkpoint
           --config <file>    read this JSON file after appsettings.json
           --help             show this help
@@ -26,6 +31,8 @@ public static class Verbs
         Sections: Trainer (Epochs, MaxSteps, BatchSize, EvalBatchSize, Optimizer, LearningRate, Momentum, WeightDecay,
         Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
-        CheckpointDir, LogEveryNSteps, WeightHistograms) and Data (Path, SubsetRatio).
+        CheckpointDir, LogEveryNSteps, WeightHistograms), Data (Path, SubsetRatio), Model (Name, InputShape,
+        Assembly, Type, Checkpoint) and Analyze (CountMode, OutputDir, Sensitivity:{"{"}Sparsities, EarlyStopMode,
+        EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).
         """;
 }

@@ -39,4 +39,23 @@ public sealed class SensitivitySection
 
     /// <summary>Test images used by the validation metric (accuracy); 0 = all.</summary>
     public int ValidationSamples { get; set; } = 2000;
+
+    /// <summary>Shard CSVs to merge, comma-separated; when set, sensitivity merges instead of analysing.</summary>
+    public string MergeFiles { get; set; } = "";
+
+    /// <summary>Where the merged CSV goes (with its PNG beside it).</summary>
+    public string MergeOutput { get; set; } = "reports/sensitivity-merged.csv";
+
+    /// <summary>Parses <see cref="Sparsities"/>; null if any entry is not a number in (0, 1).</summary>
+    public double[]? ParseSparsities()
+    {
+        var parts = Sparsities.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var values = parts.Select(p => double.TryParse(p, System.Globalization.NumberStyles.Float,
+            System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : double.NaN).ToArray();
+        return values.Length > 0 && values.All(v => v is > 0 and < 1) ? values : null;
+    }
+
+    /// <summary>Parses <see cref="Layers"/>; null when empty (every prunable layer).</summary>
+    public string[]? ParseLayers() =>
+        Layers.Length == 0 ? null : Layers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 }

@@ -59,14 +59,22 @@ public sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
         return $"Trainer:Device = '{device}' is invalid; accepted: cpu, cuda, cuda:<index>.";
     }
 
-    /// <summary>Null if the folder exists or can be created and a file can be written in it.</summary>
+    /// <summary>
+    /// Null if a file can be written in the folder, or, when it does not exist yet, in its nearest existing
+    /// ancestor (where it will be created). Creates nothing that stays.
+    /// </summary>
     public static string? WritableFolderError(string folder)
     {
         if (string.IsNullOrWhiteSpace(folder)) return "empty path";
         try
         {
-            Directory.CreateDirectory(folder);
-            var probe = Path.Combine(folder, $".write-probe-{Environment.ProcessId}");
+            var existing = new DirectoryInfo(Path.GetFullPath(folder));
+            while (!existing.Exists)
+            {
+                if (File.Exists(existing.FullName)) return $"'{existing.FullName}' is a file";
+                existing = existing.Parent ?? throw new DirectoryNotFoundException($"no existing folder above '{folder}'");
+            }
+            var probe = Path.Combine(existing.FullName, $".write-probe-{Environment.ProcessId}");
             File.WriteAllText(probe, "");
             File.Delete(probe);
             return null;
@@ -88,6 +96,31 @@ public sealed class DataOptionsValidator : IValidateOptions<DataOptions>
             errors.Add($"Data:SubsetRatio = '{o.SubsetRatio}' is invalid; accepted: a number in (0, 1].");
         if (string.IsNullOrWhiteSpace(o.Path))
             errors.Add("Data:Path is empty; accepted: the folder holding the Fashion-MNIST IDX files (apt package dataset-fashion-mnist installs /usr/share/datasets/fashion-mnist).");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>Checks the "Analyze" section before any work starts.</summary>
+public sealed class AnalyzeOptionsValidator : IValidateOptions<AnalyzeOptions>
+{
+    private static readonly string[] EarlyStopModes = ["none", "minimize", "maximize", "dropped", "raised"];
+
+    public ValidateOptionsResult Validate(string? name, AnalyzeOptions o)
+    {
+        var errors = new List<string>();
+        var s = o.Sensitivity;
+        if (o.CountMode.ToLowerInvariant() is not ("default" or "full"))
+            errors.Add($"Analyze:CountMode = '{o.CountMode}' is invalid; accepted: default, full.");
+        if (!EarlyStopModes.Contains(s.EarlyStopMode.ToLowerInvariant()))
+            errors.Add($"Analyze:Sensitivity:EarlyStopMode = '{s.EarlyStopMode}' is invalid; accepted: {string.Join(", ", EarlyStopModes)}.");
+        if (s.ParseSparsities() is null)
+            errors.Add($"Analyze:Sensitivity:Sparsities = '{s.Sparsities}' is invalid; accepted: numbers in (0, 1) separated by commas.");
+        if (s.ShardCount < 1 || s.ShardIndex < 0 || s.ShardIndex >= s.ShardCount)
+            errors.Add($"Analyze:Sensitivity:ShardIndex/ShardCount = {s.ShardIndex}/{s.ShardCount} is invalid; accepted: ShardCount >= 1 and 0 <= ShardIndex < ShardCount.");
+        if (s.ValidationSamples < 0)
+            errors.Add($"Analyze:Sensitivity:ValidationSamples = '{s.ValidationSamples}' is invalid; accepted: an integer >= 0 (0 = all).");
+        if (TrainerOptionsValidator.WritableFolderError(o.OutputDir) is { } why)
+            errors.Add($"Analyze:OutputDir = '{o.OutputDir}' is not a writable folder ({why}); choose a folder you can write to.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -1,0 +1,63 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Spectre.Console;
+using Trainer.Core.Analysis;
+using Trainer.Core.IO;
+using Trainer.Host.Options;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>`trainer analyze &lt;sub-command&gt;`: model analysis tools, each printing a table and optionally writing JSON.</summary>
+public sealed class AnalyzeJob(
+    IOptions<ModelOptions> modelOptions,
+    IOptions<AnalyzeOptions> analyzeOptions,
+    SensitivityCommand sensitivity,
+    ILoggerFactory loggers)
+{
+    /// <summary>Sub-commands and what they do.</summary>
+    public static readonly IReadOnlyDictionary<string, string> SubCommands = new Dictionary<string, string>
+    {
+        ["flops"] = "FLOPs and parameters per layer (NNI's default or full counting: Analyze:CountMode)",
+        ["sensitivity"] = "accuracy vs sparsity, one layer pruned at a time (CSV + PNG; sharding and merging)",
+    };
+
+    private readonly ILogger _logger = loggers.CreateLogger("Trainer.Analyze");
+
+    /// <summary>Runs <paramref name="subCommand"/>; writes the figures as JSON to <paramref name="jsonPath"/> when given.</summary>
+    public void Run(string subCommand, string? jsonPath)
+    {
+        var options = analyzeOptions.Value;
+        if (subCommand == "sensitivity" && options.Sensitivity.MergeFiles.Length > 0)
+        {
+            WriteJson(jsonPath, sensitivity.Merge(options));
+            return;
+        }
+        var model = ModelLoader.Load(modelOptions.Value, _logger);
+        var json = subCommand switch
+        {
+            "flops" => Flops(model, options),
+            "sensitivity" => sensitivity.Run(model, options),
+            _ => throw new JobException($"Unknown analyze sub-command '{subCommand}'. Accepted: {string.Join(", ", SubCommands.Keys)}."),
+        };
+        WriteJson(jsonPath, json);
+    }
+
+    private string Flops(LoadedModel model, AnalyzeOptions options)
+    {
+        var mode = options.CountMode.Equals("full", StringComparison.OrdinalIgnoreCase) ? CountMode.Full : CountMode.Default;
+        var report = FlopsCounter.Count(model.Network, model.InputShape, mode);
+        AnsiConsole.Write(report.ToTable().Title($"{Markup.Escape(model.Name)} {FlopsReport.FormatShape(model.InputShape)}, {mode} mode"));
+        var csv = Path.Combine(options.OutputDir, $"{model.Name}-flops.csv");
+        AtomicFile.WriteAllText(csv, report.ToCsv());
+        _logger.LogInformation("{Model}: {Flops} FLOPs, {Params} parameters; per-layer CSV in '{Csv}'.",
+            model.Name, FlopsReport.Format(report.TotalFlops), FlopsReport.Format(report.TotalParams), csv);
+        return report.ToJson();
+    }
+
+    private void WriteJson(string? path, string json)
+    {
+        if (path is null) return;
+        AtomicFile.WriteAllText(path, json);
+        _logger.LogInformation("JSON written to '{Path}'.", path);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Spectre.Console;
+using Trainer.Core.Analysis.Sensitivity;
+using Trainer.Core.Data;
+using Trainer.Host.Options;
+using TorchSharp;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>
+/// `trainer analyze sensitivity`: prunes one layer at a time at each sparsity (L1 filters) and records the
+/// validation accuracy on Fashion-MNIST test images; writes NNI's CSV and a PNG; shards and merges.
+/// </summary>
+public sealed class SensitivityCommand(IOptions<DataOptions> dataOptions, ILoggerFactory loggers)
+{
+    private readonly ILogger _logger = loggers.CreateLogger("Trainer.Sensitivity");
+
+    /// <summary>Analyses <paramref name="model"/>; returns the figures as JSON.</summary>
+    public string Run(LoadedModel model, AnalyzeOptions options)
+    {
+        var s = options.Sensitivity;
+        if (model.InputShape is not [_, 1, 28, 28])
+            throw new JobException($"Sensitivity measures accuracy on Fashion-MNIST, which needs a model taking [N,1,28,28] images; " +
+                                   $"'{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape).");
+        var layers = s.ParseLayers() ?? SensitivityAnalysis.PrunableLayers(model.Network);
+        if (s.ShardCount > 1) layers = SensitivityAnalysis.SelectShard(layers, s.ShardIndex, s.ShardCount);
+
+        using var data = FashionMnist.Load(dataOptions.Value.Path, _logger);
+        using var pixels = Take(data.TestImages, s.ValidationSamples);
+        using var images = FashionMnist.Normalize(pixels);
+        using var labels = Take(data.TestLabels, s.ValidationSamples);
+        SensitivityResult result;
+        try
+        {
+            result = new SensitivityAnalysis(model.Network, net => Accuracy(net, images, labels), sparsities: s.ParseSparsities(),
+                earlyStopMode: Enum.Parse<EarlyStopMode>(s.EarlyStopMode, ignoreCase: true),
+                earlyStopValue: s.EarlyStopMode.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : s.EarlyStopValue,
+                layers: layers, logger: _logger).Analyze();
+        }
+        catch (ArgumentException e)
+        {
+            throw new JobException(e.Message + " (Analyze:Sensitivity:Layers)");
+        }
+
+        var suffix = s.ShardCount > 1 ? $"-shard{s.ShardIndex}-of-{s.ShardCount}" : "";
+        var csv = Path.Combine(options.OutputDir, $"{model.Name}-sensitivity{suffix}.csv");
+        return Report(result, csv, $"{model.Name}, baseline accuracy {result.Baseline:0.0000}");
+    }
+
+    /// <summary>Merges the shard CSVs named in Analyze:Sensitivity:MergeFiles; returns the merged figures as JSON.</summary>
+    public string Merge(AnalyzeOptions options)
+    {
+        var files = options.Sensitivity.MergeFiles.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var file in files)
+            if (!File.Exists(file)) throw new JobException($"Analyze:Sensitivity:MergeFiles names '{file}', which does not exist.");
+        try
+        {
+            SensitivityCsv.Merge(files, options.Sensitivity.MergeOutput);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new JobException(e.Message);
+        }
+        return Report(SensitivityCsv.Read(options.Sensitivity.MergeOutput), options.Sensitivity.MergeOutput, $"merged from {files.Length} files", writeCsv: false);
+    }
+
+    private string Report(SensitivityResult result, string csv, string title, bool writeCsv = true)
+    {
+        var table = new Table().Title(Markup.Escape(title)).AddColumn("layer");
+        foreach (var sparsity in result.Sparsities) table.AddColumn(new TableColumn(sparsity.ToString("0.##", CultureInfo.InvariantCulture)).RightAligned());
+        foreach (var (layer, row) in result.Metrics)
+            table.AddRow([Markup.Escape(layer), .. result.Sparsities.Select(sp => row.TryGetValue(sp, out var m) ? m.ToString("0.0000") : "")]);
+        AnsiConsole.Write(table);
+
+        if (writeCsv) SensitivityCsv.Write(csv, result);
+        var png = Path.ChangeExtension(csv, ".png");
+        SensitivityPlot.Save(result, png, metricName: "Validation accuracy");
+        _logger.LogInformation("Sensitivity CSV in '{Csv}', plot in '{Png}'.", csv, png);
+        return JsonSerializer.Serialize(new
+        {
+            baseline = double.IsNaN(result.Baseline) ? (double?)null : result.Baseline,
+            sparsities = result.Sparsities,
+            layers = result.Metrics.ToDictionary(kv => kv.Key,
+                kv => kv.Value.ToDictionary(m => m.Key.ToString(CultureInfo.InvariantCulture), m => m.Value)),
+        }, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static torch.Tensor Take(torch.Tensor t, int count) =>
+        count > 0 && count < t.shape[0] ? t.narrow(0, 0, count) : t.alias();
+
+    private static double Accuracy(torch.nn.Module<torch.Tensor, torch.Tensor> network, torch.Tensor images, torch.Tensor labels)
+    {
+        network.eval();
+        long correct = 0;
+        using (torch.inference_mode())
+        {
+            for (long start = 0; start < images.shape[0]; start += 500)
+            {
+                using var scope = torch.NewDisposeScope();
+                var length = Math.Min(500, images.shape[0] - start);
+                var logits = network.call(images.narrow(0, start, length));
+                correct += logits.argmax(1).eq(labels.narrow(0, start, length)).sum().item<long>();
+            }
+        }
+        return (double)correct / images.shape[0];
+    }
+}
