@@ -1,0 +1,77 @@
+using Trainer.Core.Analysis;
+using Trainer.Core.Graph;
+using Trainer.Core.Models;
+using static TorchSharp.torchvision;
+
+namespace Trainer.Core.Tests.Graph;
+
+/// <summary>What the graph cannot analyse is reported with the layer and the reason, never guessed.</summary>
+public sealed class ProblemTests
+{
+    [Fact]
+    public void A_module_called_twice_is_a_problem_and_blocks_the_producer_feeding_it()
+    {
+        using var model = new SharedConvNet();
+        var graph = ModelGraph.Build(model, [1, 3, 5, 5]);
+
+        var reuse = Assert.Single(graph.Problems, p => p.Kind == GraphProblemKind.ModuleReused);
+        Assert.Equal("shared", reuse.Layer);
+        Assert.Contains("ran 2 times", reuse.Message);
+        Assert.Equal(2, graph.Layer("shared").CallCount);
+        Assert.DoesNotContain("shared", graph.Producers);
+        Assert.Equal(["stem", "head"], graph.Producers);
+        Assert.False(graph.GroupOf("stem").IsPrunable);
+        Assert.True(graph.GroupOf("head").IsPrunable);
+    }
+
+    [Fact]
+    public void A_wrong_input_shape_names_the_layer_type_and_input()
+    {
+        using var model = new FashionCnn();
+        var error = Assert.Throws<ModelAnalysisException>(() => ModelGraph.Build(model, [1, 3, 28, 28]));
+
+        Assert.StartsWith("layer 'conv1' (Conv2d) failed on input [1,3,28,28]: ", error.Message);
+        Assert.NotNull(error.InnerException);
+    }
+
+    [Fact]
+    public void A_wrong_spatial_size_names_the_linear_layer()
+    {
+        using var model = new FashionCnn();
+        var error = Assert.Throws<ModelAnalysisException>(() => ModelGraph.Build(model, [1, 1, 32, 32]));
+
+        Assert.StartsWith("layer 'fc1' (Linear) failed on input [1,8192]: ", error.Message);
+    }
+
+    [Fact]
+    public void A_failure_in_functional_code_names_the_enclosing_module()
+    {
+        using var model = models.resnet18();
+        // 2 channels instead of 3 fails in conv1; 3x1x1 input fails in the maxpool.
+        var error = Assert.Throws<ModelAnalysisException>(() => ModelGraph.Build(model, [1, 2, 64, 64]));
+        Assert.StartsWith("layer 'conv1' (Conv2d) failed on input [1,2,64,64]: ", error.Message);
+    }
+
+    [Fact]
+    public void A_channel_shuffle_is_refused_and_located()
+    {
+        using var model = new ChannelShuffleNet();
+        var graph = ModelGraph.Build(model, [1, 3, 4, 4]);
+
+        var problem = Assert.Single(graph.Problems);
+        Assert.Equal(GraphProblemKind.UnsupportedMapping, problem.Kind);
+        Assert.Equal(("conv2", "conv1"), (problem.Layer, problem.Producer));
+        Assert.Contains("reach 'conv2'", problem.Message);
+        Assert.Contains("functional code in '(model)' (ChannelShuffleNet) before 'conv2'", problem.Message);
+        Assert.Null(graph.Edge("conv1", "conv2"));
+        Assert.False(graph.GroupOf("conv1").IsPrunable);
+    }
+
+    [Fact]
+    public void Bad_input_shape_arguments_are_rejected()
+    {
+        using var model = new FashionCnn();
+        Assert.Throws<ArgumentException>(() => ModelGraph.Build(model, []));
+        Assert.Throws<ArgumentException>(() => ModelGraph.Build(model, [1, 0, 28, 28]));
+    }
+}
