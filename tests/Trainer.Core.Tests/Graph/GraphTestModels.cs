@@ -99,3 +99,59 @@ internal sealed class ChannelShuffleNet : nn.Module<Tensor, Tensor>
         return conv2.call(y);
     }
 }
+
+/// <summary>conv 3→8 → nn.ChannelShuffle(2) module → conv 8→4.</summary>
+internal sealed class ShuffleModuleNet : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1 = nn.Conv2d(3, 8, 1), conv2 = nn.Conv2d(8, 4, 1);
+    private readonly ChannelShuffle shuffle = nn.ChannelShuffle(2);
+
+    public ShuffleModuleNet() : base(nameof(ShuffleModuleNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => conv2.call(shuffle.call(conv1.call(x)));
+}
+
+/// <summary>conv 3→8 → PReLU(8) (per-channel parameters of a type the graph does not shrink) → conv 8→4.</summary>
+internal sealed class PReluNet : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1 = nn.Conv2d(3, 8, 1), conv2 = nn.Conv2d(8, 4, 1);
+    private readonly PReLU prelu = nn.PReLU(8);
+
+    public PReluNet() : base(nameof(PReluNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => conv2.call(prelu.call(conv1.call(x)));
+}
+
+/// <summary>A block whose functional residual add fails: conv 3→4 plus conv 3→5.</summary>
+internal sealed class MismatchedAddBlock : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d left = nn.Conv2d(3, 4, 1), right = nn.Conv2d(3, 5, 1);
+
+    public MismatchedAddBlock() : base(nameof(MismatchedAddBlock)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => left.call(x) + right.call(x);
+}
+
+/// <summary>Wraps <see cref="MismatchedAddBlock"/> as child "block".</summary>
+internal sealed class MismatchedAddNet : nn.Module<Tensor, Tensor>
+{
+    private readonly MismatchedAddBlock block = new();
+
+    public MismatchedAddNet() : base(nameof(MismatchedAddNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => block.call(x);
+}
+
+/// <summary>conv 3→4, then y / y (0/0 = NaN once the conv is cut to zeros), then conv 4→2.</summary>
+internal sealed class SelfDivideNet : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1 = nn.Conv2d(3, 4, 1), conv2 = nn.Conv2d(4, 2, 1);
+
+    public SelfDivideNet() : base(nameof(SelfDivideNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = conv1.call(x);
+        return conv2.call(y / y);
+    }
+}

@@ -46,10 +46,29 @@ public sealed class ProblemTests
     [Fact]
     public void A_failure_in_functional_code_names_the_enclosing_module()
     {
+        using var model = new MismatchedAddNet();
+        var error = Assert.Throws<ModelAnalysisException>(() => ModelGraph.Build(model, [1, 3, 4, 4]));
+
+        Assert.StartsWith("layer 'block' (MismatchedAddBlock) failed on input [1,3,4,4]: ", error.Message);
+    }
+
+    [Fact]
+    public void A_torchvision_model_with_the_wrong_channel_count_names_its_first_conv()
+    {
         using var model = models.resnet18();
-        // 2 channels instead of 3 fails in conv1; 3x1x1 input fails in the maxpool.
         var error = Assert.Throws<ModelAnalysisException>(() => ModelGraph.Build(model, [1, 2, 64, 64]));
         Assert.StartsWith("layer 'conv1' (Conv2d) failed on input [1,2,64,64]: ", error.Message);
+    }
+
+    [Fact]
+    public void NaN_made_without_a_marker_is_reported()
+    {
+        using var model = new SelfDivideNet();
+        var graph = ModelGraph.Build(model, [1, 3, 4, 4]);
+
+        var problem = Assert.Single(graph.Problems, p => p.Kind == GraphProblemKind.NanWithoutMarker);
+        Assert.Equal("conv2", problem.Layer);
+        Assert.False(graph.GroupOf("conv1").IsPrunable);
     }
 
     [Fact]
@@ -73,5 +92,31 @@ public sealed class ProblemTests
         using var model = new FashionCnn();
         Assert.Throws<ArgumentException>(() => ModelGraph.Build(model, []));
         Assert.Throws<ArgumentException>(() => ModelGraph.Build(model, [1, 0, 28, 28]));
+    }
+
+    [Fact]
+    public void A_layout_changing_module_is_named()
+    {
+        using var model = new ShuffleModuleNet();
+        var graph = ModelGraph.Build(model, [1, 3, 4, 4]);
+
+        var problem = Assert.Single(graph.Problems);
+        Assert.Equal((GraphProblemKind.UnsupportedMapping, "conv2", "conv1"), (problem.Kind, problem.Layer, problem.Producer));
+        Assert.Contains("'shuffle' (ChannelShuffle) changes the channel layout", problem.Message);
+    }
+
+    [Fact]
+    public void A_parameterised_module_of_unknown_type_blocks_its_producer()
+    {
+        using var model = new PReluNet();
+        var graph = ModelGraph.Build(model, [1, 3, 4, 4]);
+
+        Assert.Equal(LayerKind.Unknown, graph.Layer("prelu").Kind);
+        var problem = Assert.Single(graph.Problems);
+        Assert.Equal((GraphProblemKind.UnsupportedLayer, "prelu", "conv1"), (problem.Kind, problem.Layer, problem.Producer));
+        Assert.Equal(EdgeRole.Unsupported, graph.Edge("conv1", "prelu")!.Role);
+        Assert.Equal(ChannelMapping.Identity, graph.Edge("conv1", "conv2")!.Mapping);
+        Assert.False(graph.GroupOf("conv1").IsPrunable);
+        Assert.True(graph.GroupOf("conv2").IsPrunable);
     }
 }
