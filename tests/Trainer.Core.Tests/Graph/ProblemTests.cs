@@ -1,3 +1,4 @@
+using TorchSharp;
 using Trainer.Core.Analysis;
 using Trainer.Core.Graph;
 using Trainer.Core.Models;
@@ -32,6 +33,12 @@ public sealed class ProblemTests
 
         Assert.StartsWith("layer 'conv1' (Conv2d) failed on input [1,3,28,28]: ", error.Message);
         Assert.NotNull(error.InnerException);
+        // The failed analysis left no hook and the training flag as it was.
+        Assert.True(model.training);
+        model.eval();
+        using var input = torch.ones(1, 1, 28, 28);
+        using var logits = model.call(input);
+        Assert.True(logits.abs().sum().item<float>() > 0);
     }
 
     [Fact]
