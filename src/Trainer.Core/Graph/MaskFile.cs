@@ -1,0 +1,63 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Trainer.Core.Graph;
+
+/// <summary>
+/// Saves and loads filter masks as JSON: {"format": "trainer.filter-masks/1", "masks": {"conv1": "1101..."}}
+/// with one character per output channel ('1' keeps, '0' prunes). Saving writes a temporary file and renames it.
+/// </summary>
+public static class MaskFile
+{
+    /// <summary>The value of the "format" field.</summary>
+    public const string Format = "trainer.filter-masks/1";
+
+    /// <summary>Writes <paramref name="masks"/> to <paramref name="path"/> (temporary file, then rename).</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, bool[]> masks)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(masks);
+        var body = new JsonObject();
+        foreach (var (layer, mask) in masks) body[layer] = new string(mask.Select(k => k ? '1' : '0').ToArray());
+        var root = new JsonObject { ["format"] = Format, ["masks"] = body };
+
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            File.WriteAllText(temp, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    /// <summary>Reads masks written by <see cref="Save"/>.</summary>
+    /// <exception cref="InvalidDataException">The file is not a mask file of this format.</exception>
+    public static Dictionary<string, bool[]> Load(string path)
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(path));
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON: {ex.Message}", ex);
+        }
+        if (root?["format"]?.GetValue<string>() != Format || root["masks"] is not JsonObject body)
+            throw new InvalidDataException($"'{path}' is not a mask file: expected \"format\": \"{Format}\" and a \"masks\" object");
+        var masks = new Dictionary<string, bool[]>();
+        foreach (var (layer, node) in body)
+        {
+            var bits = node?.GetValueKind() == JsonValueKind.String ? node.GetValue<string>() : null;
+            if (bits is null || bits.Any(ch => ch is not ('0' or '1')))
+                throw new InvalidDataException($"'{path}': mask of '{layer}' must be a string of '0' and '1'");
+            masks[layer] = bits.Select(ch => ch == '1').ToArray();
+        }
+        return masks;
+    }
+}
