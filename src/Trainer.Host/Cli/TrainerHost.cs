@@ -57,6 +57,7 @@ public static class TrainerHost
         builder.Services.AddTransient<TrainJob>();
         builder.Services.AddTransient<AnalyzeJob>();
         builder.Services.AddTransient<SensitivityCommand>();
+        builder.Services.AddTransient<GraphCommands>();
         return builder.Build();
     }
 

@@ -32,7 +32,7 @@ public static class Verbs
         Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms), Data (Path, SubsetRatio), Model (Name, InputShape,
-        Assembly, Type, Checkpoint) and Analyze (CountMode, OutputDir, Sensitivity:{"{"}Sparsities, EarlyStopMode,
+        Assembly, Type, Checkpoint) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).
         """;
 }

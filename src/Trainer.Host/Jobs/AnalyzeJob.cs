@@ -12,12 +12,16 @@ public sealed class AnalyzeJob(
     IOptions<ModelOptions> modelOptions,
     IOptions<AnalyzeOptions> analyzeOptions,
     SensitivityCommand sensitivity,
+    GraphCommands graphs,
     ILoggerFactory loggers)
 {
     /// <summary>Sub-commands and what they do.</summary>
     public static readonly IReadOnlyDictionary<string, string> SubCommands = new Dictionary<string, string>
     {
         ["flops"] = "FLOPs and parameters per layer (NNI's default or full counting: Analyze:CountMode)",
+        ["deps"] = "channel dependency sets (layers pruned together) and group constraints, NNI's CSV format",
+        ["graph"] = "the layer graph: channel mappings, coupled groups, DOT and PNG (Graphviz)",
+        ["masks"] = "make filter masks agree across coupled layers (Analyze:Masks, Analyze:MaskConflictMode)",
         ["sensitivity"] = "accuracy vs sparsity, one layer pruned at a time (CSV + PNG; sharding and merging)",
     };
 
@@ -37,6 +41,9 @@ public sealed class AnalyzeJob(
         {
             "flops" => Flops(model, options),
             "sensitivity" => sensitivity.Run(model, options),
+            "deps" => graphs.Dependencies(model, options),
+            "graph" => graphs.Graph(model, options),
+            "masks" => graphs.Masks(model, options),
             _ => throw new JobException($"Unknown analyze sub-command '{subCommand}'. Accepted: {string.Join(", ", SubCommands.Keys)}."),
         };
         WriteJson(jsonPath, json);

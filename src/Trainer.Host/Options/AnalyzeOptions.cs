@@ -12,6 +12,12 @@ public sealed class AnalyzeOptions
     /// <summary>Folder for CSV, PNG, DOT and mask files.</summary>
     public string OutputDir { get; set; } = "reports";
 
+    /// <summary>Filter masks file (JSON) for `analyze masks`.</summary>
+    public string Masks { get; set; } = "";
+
+    /// <summary>How coupled layers' masks are reconciled: "union" (keep what any keeps) or "intersection".</summary>
+    public string MaskConflictMode { get; set; } = "union";
+
     /// <summary>Sensitivity analysis settings.</summary>
     public SensitivitySection Sensitivity { get; set; } = new();
 }

@@ -111,6 +111,8 @@ public sealed class AnalyzeOptionsValidator : IValidateOptions<AnalyzeOptions>
         var s = o.Sensitivity;
         if (o.CountMode.ToLowerInvariant() is not ("default" or "full"))
             errors.Add($"Analyze:CountMode = '{o.CountMode}' is invalid; accepted: default, full.");
+        if (o.MaskConflictMode.ToLowerInvariant() is not ("union" or "intersection"))
+            errors.Add($"Analyze:MaskConflictMode = '{o.MaskConflictMode}' is invalid; accepted: union, intersection.");
         if (!EarlyStopModes.Contains(s.EarlyStopMode.ToLowerInvariant()))
             errors.Add($"Analyze:Sensitivity:EarlyStopMode = '{s.EarlyStopMode}' is invalid; accepted: {string.Join(", ", EarlyStopModes)}.");
         if (s.ParseSparsities() is null)

@@ -59,7 +59,57 @@ public class AnalyzeVerbTests : IDisposable
         Assert.True(new FileInfo(Path.ChangeExtension(merged, ".png")).Length > 1000);
     }
 
+    [Fact]
+    public void Deps_on_resnet18_gives_NNIs_13_sets_as_csv_and_json()
+    {
+        var json = Path.Combine(_work, "deps.json");
+        var (code, err) = Analyze("deps", "--Model:Name=resnet18", "--json", json);
+        Assert.True(code == 0, err);
+        var sets = JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("channel_sets")
+            .EnumerateArray().Select(s => string.Join(" ", s.EnumerateArray().Select(e => e.GetString()))).ToList();
+        Assert.Equal(13, sets.Count);
+        Assert.Contains("layer2.0.conv2 layer2.0.downsample.0 layer2.1.conv2", sets);
+        var csv = File.ReadAllLines(Path.Combine(_work, "reports", "resnet18-channel-dependency.csv"));
+        Assert.Equal("Dependency Set,Layers", csv[0]);
+        Assert.Equal("Set 1,conv1,layer1.0.conv2,layer1.1.conv2", csv[1]);
+    }
+
+    [Fact]
+    public void Graph_writes_dot_and_json_with_the_flatten_block_mapping()
+    {
+        var json = Path.Combine(_work, "graph.json");
+        Assert.Equal(0, Analyze("graph", "--json", json).Code);
+        var edges = JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("edges").EnumerateArray()
+            .Select(e => $"{e.GetProperty("producer").GetString()}->{e.GetProperty("target").GetString()}:{e.GetProperty("mapping").GetString()}")
+            .ToList();
+        Assert.Contains("conv3->fc1:block(49)", edges);
+        Assert.Contains("conv1->conv2:identity", edges);
+        Assert.Contains("conv3 -> fc1", File.ReadAllText(Path.Combine(_work, "reports", "fashion-cnn-graph.dot")).Replace("\"", ""));
+    }
+
     [Theory]
+    [InlineData("union", 48)]         // [0,32) | [16,48) | [8,40) = [0,48)
+    [InlineData("intersection", 16)]  // [0,32) & [16,48) & [8,40) = [16,32)
+    public void Masks_of_coupled_layers_are_made_to_agree(string mode, int kept)
+    {
+        static bool[] Keep(int from, int to) => Enumerable.Range(0, 64).Select(i => i >= from && i < to).ToArray();
+        var masks = Path.Combine(_work, "masks.json");
+        Trainer.Core.Graph.MaskFile.Save(masks, new Dictionary<string, bool[]>
+        {
+            ["conv1"] = Keep(0, 32), ["layer1.0.conv2"] = Keep(16, 48), ["layer1.1.conv2"] = Keep(8, 40), ["layer1.0.conv1"] = Keep(0, 10),
+        });
+        var (code, err) = Analyze("masks", "--Model:Name=resnet18", $"--Analyze:Masks={masks}", $"--Analyze:MaskConflictMode={mode}");
+        Assert.True(code == 0, err);
+        var fixedMasks = Trainer.Core.Graph.MaskFile.Load(Path.Combine(_work, "reports", "resnet18-masks-fixed.json"));
+        var expected = mode == "union" ? Keep(0, 48) : Keep(16, 32);
+        Assert.Equal(kept, expected.Count(k => k));
+        foreach (var layer in new[] { "conv1", "layer1.0.conv2", "layer1.1.conv2" }) Assert.Equal(expected, fixedMasks[layer]);
+        Assert.Equal(Keep(0, 10), fixedMasks["layer1.0.conv1"]); // not coupled: unchanged
+    }
+
+    [Theory]
+    [InlineData(new[] { "masks" }, "analyze masks needs a masks file")]
+    [InlineData(new[] { "masks", "--Analyze:MaskConflictMode=xor" }, "Analyze:MaskConflictMode = 'xor' is invalid")]
     [InlineData(new[] { "flops", "--Model:Name=resnt18" }, "Unknown model 'resnt18' (Model:Name). Closest: resnet18")]
     [InlineData(new[] { "flops", "--Model:InputShape=1,3,28,28" }, "layer 'conv1' (Conv2d) failed on input [1,3,28,28]")]
     [InlineData(new[] { "sensitivity", "--Analyze:Sensitivity:Layers=conv9" }, "Unknown layer 'conv9'. Closest prunable layers: conv1, conv2, conv3")]
