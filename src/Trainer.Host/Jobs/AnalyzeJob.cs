@@ -18,7 +18,7 @@ public sealed class AnalyzeJob(
     /// <summary>Sub-commands and what they do.</summary>
     public static readonly IReadOnlyDictionary<string, string> SubCommands = new Dictionary<string, string>
     {
-        ["flops"] = "FLOPs and parameters per layer (NNI's default or full counting: Analyze:CountMode)",
+        ["flops"] = "FLOPs and parameters per layer (NNI's default or full counting: Analyze:CountMode; masked with Analyze:Masks)",
         ["deps"] = "channel dependency sets (layers pruned together) and group constraints, NNI's CSV format",
         ["graph"] = "the layer graph: channel mappings, coupled groups, DOT and PNG (Graphviz)",
         ["masks"] = "make filter masks agree across coupled layers (Analyze:Masks, Analyze:MaskConflictMode)",
@@ -52,7 +52,19 @@ public sealed class AnalyzeJob(
     private string Flops(LoadedModel model, AnalyzeOptions options)
     {
         var mode = options.CountMode.Equals("full", StringComparison.OrdinalIgnoreCase) ? CountMode.Full : CountMode.Default;
-        var report = FlopsCounter.Count(model.Network, model.InputShape, mode);
+        // With Analyze:Masks, count the masked model (kept output filters only), as NNI documents.
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var masks = options.Masks.Length == 0 ? null : Trainer.Core.Graph.MaskFile.Load(options.Masks)
+            .ToDictionary(kv => kv.Key, kv => TorchSharp.torch.tensor(kv.Value));
+        FlopsReport report;
+        try
+        {
+            report = FlopsCounter.Count(model.Network, model.InputShape, mode, masks);
+        }
+        catch (ArgumentException e)
+        {
+            throw new JobException($"{e.Message} (Analyze:Masks '{options.Masks}')");
+        }
         AnsiConsole.Write(report.ToTable().Title($"{Markup.Escape(model.Name)} {FlopsReport.FormatShape(model.InputShape)}, {mode} mode"));
         var csv = Path.Combine(options.OutputDir, $"{model.Name}-flops.csv");
         AtomicFile.WriteAllText(csv, report.ToCsv());

@@ -37,6 +37,12 @@ public class AnalyzeVerbTests : IDisposable
 
         Assert.Equal(0, Analyze("flops", "--Analyze:CountMode=full", "--json", json).Code);
         Assert.Equal(31_036_682, JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("total_flops").GetInt64());
+
+        // Masked: conv2 keeps 32 of 64 filters, so conv2 and conv3 (its consumer) count half.
+        var masks = Path.Combine(_work, "masks.json");
+        Trainer.Core.Graph.MaskFile.Save(masks, new Dictionary<string, bool[]> { ["conv2"] = Enumerable.Range(0, 64).Select(i => i % 2 == 0).ToArray() });
+        Assert.Equal(0, Analyze("flops", $"--Analyze:Masks={masks}", "--json", json).Code);
+        Assert.Equal(30_735_360 - 14_450_688, JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("total_flops").GetInt64());
     }
 
     [Fact]
