@@ -104,7 +104,8 @@ public static class FlopsCounter
         foreach (var (name, mask) in masks)
         {
             var spec = specs.FirstOrDefault(s => s.Name == name)
-                ?? throw new ArgumentException($"Output mask for '{name}': the model has no module of that name.", nameof(masks));
+                ?? throw new ArgumentException($"Output mask for '{name}': the model has no module of that name. Closest: " +
+                    string.Join(", ", Models.NameSuggestions.Closest(name, specs.Select(s => s.Name))), nameof(masks));
             if (spec.Kind is not (LayerKind.Conv or LayerKind.Linear) || spec.Transposed)
                 throw new ArgumentException($"Output mask for '{name}': {spec.Type} is not a Conv1d/2d/3d or Linear layer.", nameof(masks));
             if (mask.numel() != spec.OutputChannels)

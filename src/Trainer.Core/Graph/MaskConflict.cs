@@ -25,7 +25,8 @@ public static class MaskConflict
         foreach (var (layer, mask) in filterMasks)
         {
             if (!dependency.Sets.Any(s => s.Contains(layer)))
-                throw new ArgumentException($"mask for '{layer}': not a producer or depthwise conv of the graph", nameof(filterMasks));
+                throw new ArgumentException($"mask for '{layer}': not a producer or depthwise conv of the graph. Closest: " +
+                    string.Join(", ", Models.NameSuggestions.Closest(layer, dependency.Sets.SelectMany(s => s))), nameof(filterMasks));
             var channels = graph.Layer(layer).Channels;
             if (mask is null || mask.Length != channels)
                 throw new ArgumentException($"mask for '{layer}' has {mask?.Length ?? 0} entries, the layer has {channels} output channels",

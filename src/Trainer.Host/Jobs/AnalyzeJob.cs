@@ -63,7 +63,7 @@ public sealed class AnalyzeJob(
         }
         catch (ArgumentException e)
         {
-            throw new JobException($"{e.Message} (Analyze:Masks '{options.Masks}')");
+            throw JobException.From(e, $"Analyze:Masks '{options.Masks}'");
         }
         AnsiConsole.Write(report.ToTable().Title($"{Markup.Escape(model.Name)} {FlopsReport.FormatShape(model.InputShape)}, {mode} mode"));
         var csv = Path.Combine(options.OutputDir, $"{model.Name}-flops.csv");

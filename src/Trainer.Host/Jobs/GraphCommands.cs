@@ -91,7 +91,7 @@ public sealed class GraphCommands(ILoggerFactory loggers)
         }
         catch (ArgumentException e)
         {
-            throw new JobException($"{e.Message} (Analyze:Masks '{options.Masks}')");
+            throw JobException.From(e, $"Analyze:Masks '{options.Masks}'");
         }
         var output = Path.Combine(options.OutputDir, $"{model.Name}-masks-fixed.json");
         MaskFile.Save(output, fixedMasks.Masks);

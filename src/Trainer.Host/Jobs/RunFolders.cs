@@ -36,4 +36,9 @@ public sealed record RunFolders(string RunName, string LogDir, string Checkpoint
 }
 
 /// <summary>An error in what the user asked for; the host prints its message and exits non-zero.</summary>
-public sealed class JobException(string message) : Exception(message);
+public sealed class JobException(string message) : Exception(message)
+{
+    /// <summary>Wraps a library's argument error for the command line: its message without the parameter name, plus where it came from.</summary>
+    public static JobException From(ArgumentException e, string source) =>
+        new($"{(e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", ""))} ({source})");
+}

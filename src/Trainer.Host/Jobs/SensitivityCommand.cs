@@ -42,7 +42,7 @@ public sealed class SensitivityCommand(IOptions<DataOptions> dataOptions, ILogge
         }
         catch (ArgumentException e)
         {
-            throw new JobException(e.Message + " (Analyze:Sensitivity:Layers)");
+            throw JobException.From(e, "Analyze:Sensitivity");
         }
 
         var suffix = s.ShardCount > 1 ? $"-shard{s.ShardIndex}-of-{s.ShardCount}" : "";
