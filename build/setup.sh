@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs (only those missing): the Fashion-MNIST data set,
-# and g++ + patchelf for the TorchSharp native-library fix (see build/native-fix/apply.sh).
+# g++ + patchelf for the TorchSharp native-library fix (see build/native-fix/apply.sh), Graphviz to
+# draw model graphs, and fontconfig + DejaVu fonts for the text in plots.
 set -euo pipefail
 need=()
-for pkg in dataset-fashion-mnist patchelf g++; do
+for pkg in dataset-fashion-mnist patchelf g++ graphviz fontconfig fonts-dejavu-core; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
