@@ -93,4 +93,16 @@ public sealed class ShrinkValidationTests
         Assert.Contains("keeps no channel", Assert.Throws<ArgumentException>(() =>
             ChannelShrinker.Shrink(model, graph, new Dictionary<string, bool[]> { ["conv2"] = Keep(64, _ => false) })).Message);
     }
+
+    [Fact]
+    public void A_graph_built_before_an_earlier_shrink_is_refused_as_stale()
+    {
+        using var model = new FashionCnn();
+        var graph = ModelGraph.Build(model, [1, 1, 28, 28]);
+        ChannelShrinker.Shrink(model, graph, new Dictionary<string, bool[]> { ["conv2"] = Keep(64, c => c < 32) });
+        var error = Assert.Throws<ArgumentException>(() =>
+            ChannelShrinker.Shrink(model, graph, new Dictionary<string, bool[]> { ["conv2"] = Keep(64, c => c < 16) }));
+        Assert.Contains("stale", error.Message);
+        Assert.Contains("'conv2'", error.Message);
+    }
 }
