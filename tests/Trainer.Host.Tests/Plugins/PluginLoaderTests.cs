@@ -201,7 +201,20 @@ public class PluginLoaderTests : IDisposable
     }
 
     [Fact]
-    public void The_cli_loads_the_configured_example_plugin_and_validates_the_section()
+    public void The_cli_loads_the_configured_example_plugin_then_runs_the_job()
+    {
+        var error = new StringWriter();
+        var code = TrainerCli.Run(
+            ["train", $"--Trainer:LogDir={_work}/runs", $"--Trainer:CheckpointDir={_work}/ckpt", $"--Data:Path={_work}/no-data",
+             $"--Compression:PluginsDir={PluginsBin}", "--Compression:Plugins:0=CustomCompressor"],
+            new StringWriter(), error);
+        // The plugin loaded, so the job started and failed on its data, not on the plugin.
+        Assert.Equal(TrainerCli.JobFailed, code);
+        Assert.StartsWith($"error: Fashion-MNIST folder '{_work}/no-data' does not exist.", error.ToString());
+    }
+
+    [Fact]
+    public void The_cli_validates_the_Compression_section_before_loading_plugins()
     {
         var error = new StringWriter();
         var code = TrainerCli.Run(["train", $"--Compression:PluginsDir={PluginsBin}", "--Compression:Plugins:0=../x", "--Compression:Plugins:1=A", "--Compression:Plugins:2=a"],
