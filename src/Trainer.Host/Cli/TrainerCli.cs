@@ -5,6 +5,7 @@ using Trainer.Core.Checkpoints;
 using Trainer.Core.Data;
 using Trainer.Core.Training;
 using Trainer.Host.Jobs;
+using Trainer.Host.Plugins;
 
 namespace Trainer.Host.Cli;
 
@@ -15,7 +16,7 @@ public static class TrainerCli
     public const int Ok = 0;
     /// <summary>The job ran and failed (missing data, bad checkpoint, diverged training).</summary>
     public const int JobFailed = 1;
-    /// <summary>Bad command line or configuration; nothing was run.</summary>
+    /// <summary>Bad command line or configuration (a plugin that cannot be loaded included); nothing was run.</summary>
     public const int BadInput = 2;
 
     /// <summary>Runs the command line <paramref name="args"/>; returns the process exit code.</summary>
@@ -58,6 +59,8 @@ public static class TrainerCli
             var json = TakeOption(rest, "--json");
             using var host = TrainerHost.Build(rest);
             host.Services.GetRequiredService<IStartupValidator>().Validate();
+            // The configured plugins load before any work, so a broken one stops the run here.
+            host.Services.GetRequiredService<PluginLoader>();
             if (subCommand is null) host.Services.GetRequiredService<TrainJob>().Run();
             else host.Services.GetRequiredService<AnalyzeJob>().Run(subCommand, json);
             return Ok;
@@ -67,7 +70,7 @@ public static class TrainerCli
             foreach (var failure in failures) error.WriteLine($"error: {failure}");
             return BadInput;
         }
-        catch (JobException e)
+        catch (Exception e) when (e is JobException or PluginLoadException)
         {
             error.WriteLine($"error: {e.Message}");
             return BadInput;

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using Trainer.Host.Jobs;
 using Trainer.Host.Options;
+using Trainer.Host.Plugins;
 
 namespace Trainer.Host.Cli;
 
@@ -51,6 +52,11 @@ public static class TrainerHost
         builder.Services.AddOptions<AnalyzeOptions>()
             .Bind(builder.Configuration.GetSection(AnalyzeOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
+        builder.Services.AddOptions<CompressionOptions>()
+            .Bind(builder.Configuration.GetSection(CompressionOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<CompressionOptions>, CompressionOptionsValidator>();
+        builder.Services.AddSingleton<PluginLoader>();
         builder.Services.AddSingleton<IValidateOptions<AnalyzeOptions>, AnalyzeOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<DataOptions>, DataOptionsValidator>();

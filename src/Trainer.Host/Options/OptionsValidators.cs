@@ -126,3 +126,24 @@ public sealed class AnalyzeOptionsValidator : IValidateOptions<AnalyzeOptions>
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+/// <summary>Checks the "Compression" section before any work starts (the plugins themselves are loaded right after).</summary>
+public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CompressionOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.PluginsDir))
+            errors.Add("Compression:PluginsDir is empty; accepted: the folder holding one sub-folder per plugin (default plugins/bin).");
+        for (var i = 0; i < o.Plugins.Count; i++)
+        {
+            var plugin = o.Plugins[i];
+            if (string.IsNullOrWhiteSpace(plugin) || plugin.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || plugin is "." or "..")
+                errors.Add($"Compression:Plugins:{i} = '{plugin}' is invalid; accepted: a plugin name, the folder and file name " +
+                           "of <PluginsDir>/<Name>/<Name>.dll, without path separators or extension.");
+        }
+        foreach (var duplicate in o.Plugins.GroupBy(p => p, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+            errors.Add($"Compression:Plugins names '{duplicate.Key}' {duplicate.Count()} times; accepted: each plugin once.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+
+namespace Trainer.Abstractions.Compression;
+
+/// <summary>What the host hands a compressor: the model, what it eats, some data, the target and the settings.</summary>
+public sealed class CompressionRequest
+{
+    /// <summary>The trained model to compress. The compressor may modify it in place.</summary>
+    public required torch.nn.Module<torch.Tensor, torch.Tensor> Model { get; init; }
+
+    /// <summary>Shape of one example input, batch dimension included (e.g. [1, 1, 28, 28]).</summary>
+    public required IReadOnlyList<long> ExampleInputShape { get; init; }
+
+    /// <summary>Sampled training data for compressors that calibrate or fine-tune; null when none is available.</summary>
+    public IBatchLoader? TrainingData { get; init; }
+
+    /// <summary>
+    /// Fraction of the original model's FLOPs the compressed model should keep, in (0, 1]; 1 asks for no reduction.
+    /// A compressor that cannot aim at a FLOPs target says so in its report.
+    /// </summary>
+    public double TargetFlopsRatio { get; init; } = 1.0;
+
+    /// <summary>Free-form settings from configuration, by key; each compressor documents the keys it reads.</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Where the compressor logs progress.</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+}
