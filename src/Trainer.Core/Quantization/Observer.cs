@@ -11,14 +11,13 @@ namespace Trainer.Core.Quantization;
 public abstract class Observer : IDisposable
 {
     private Tensor? _min, _max;
+    private bool _disposed;
 
     /// <summary>Creates an observer for <paramref name="p"/>.</summary>
-    protected Observer(QuantParams p) => Params_ = p ?? throw new ArgumentNullException(nameof(p));
-
-    private QuantParams Params_ { get; }
+    protected Observer(QuantParams p) => Settings = p ?? throw new ArgumentNullException(nameof(p));
 
     /// <summary>The quantization setting.</summary>
-    public QuantParams Settings => Params_;
+    public QuantParams Settings { get; }
 
     /// <summary>Tracked minimum, or null before the first batch.</summary>
     public Tensor? Min => _min;
@@ -54,7 +53,7 @@ public abstract class Observer : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_min is null || _max is null)
             throw new InvalidOperationException($"{GetType().Name} has observed no batch; call Observe before Params.");
-        return QuantRange.ComputeScaleZeroPoint(_min, _max, Params_);
+        return QuantRange.ComputeScaleZeroPoint(_min, _max, Settings);
     }
 
     /// <summary>Batch range from the flattened batch: rows are channels (per channel) or a single row (per tensor).</summary>
@@ -66,16 +65,14 @@ public abstract class Observer : IDisposable
     /// <summary>Returns [C, N] (channel axis first) per channel, or [1, N] per tensor; results are squeezed back by <see cref="Shape"/>.</summary>
     private Tensor Flatten(Tensor x)
     {
-        if (!Params_.Granularity.PerChannel) return x.reshape(1, -1);
-        var axis = Params_.Granularity.Axis;
+        if (!Settings.Granularity.PerChannel) return x.reshape(1, -1);
+        var axis = Settings.Granularity.Axis;
         if (axis >= x.dim()) throw new ArgumentException($"Channel axis {axis} is out of range for a tensor of rank {x.dim()}.", nameof(x));
         return x.movedim(new long[] { axis }, new long[] { 0 }).reshape(x.shape[axis], -1);
     }
 
     /// <summary>Turns a per-row result of shape [rows] into the tracked shape (0-dim per tensor).</summary>
-    protected Tensor Shape(Tensor perRow) => Params_.Granularity.PerChannel ? perRow : perRow.reshape(Array.Empty<long>());
-
-    private bool _disposed;
+    protected Tensor Shape(Tensor perRow) => Settings.Granularity.PerChannel ? perRow : perRow.reshape(Array.Empty<long>());
 
     /// <inheritdoc/>
     public void Dispose()
@@ -87,15 +84,4 @@ public abstract class Observer : IDisposable
         _min = _max = null;
         GC.SuppressFinalize(this);
     }
-}
-
-/// <summary>Running minimum and maximum over all batches (PyTorch's MinMaxObserver / PerChannelMinMaxObserver).</summary>
-public sealed class MinMaxObserver(QuantParams p) : Observer(p)
-{
-    /// <inheritdoc/>
-    protected override (Tensor Min, Tensor Max) BatchRange(Tensor rows) => (Shape(rows.amin(1)), Shape(rows.amax(1)));
-
-    /// <inheritdoc/>
-    protected override (Tensor Min, Tensor Max) Combine(Tensor min, Tensor max, Tensor batchMin, Tensor batchMax) =>
-        (minimum(min, batchMin), maximum(max, batchMax));
 }
