@@ -58,7 +58,6 @@ public static class FlopsCounter
             if (seen.Add(module)) specs.Add(LayerRules.Describe(name, module));
         ApplyMasks(specs, outputMasks);
 
-        var flags = specs.Select(s => (s.Module, s.Module.training)).ToList();
         var run = new Run(mode);
         var removers = new List<Action>();
         try
@@ -70,7 +69,7 @@ public static class FlopsCounter
                     removers.Add(hookable.register_forward_pre_hook((_, input) => { run.Enter(s, input); return null!; }).remove);
                     removers.Add(hookable.register_forward_hook((_, input, output) => { run.Leave(s, input, output); return null!; }).remove);
                 }
-            model.eval();
+            using (new Models.EvalModeScope(model))
             using (torch.no_grad())
             using (torch.NewDisposeScope())
             {
@@ -90,9 +89,6 @@ public static class FlopsCounter
         {
             foreach (var remove in removers) remove();
             run.Flow.Clear();
-            // Parents come before their children in named_modules(), and train() recurses, so this restores each flag.
-            foreach (var (module, training) in flags)
-                if (module.training != training) module.train(training);
         }
         return new FlopsReport(run.Rows, mode);
     }

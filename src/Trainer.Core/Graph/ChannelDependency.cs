@@ -31,7 +31,7 @@ public sealed class ChannelDependency
     /// "Set 1,a,b,..." per set, rows ended by "\r\n" like Python's csv.writer.
     /// </summary>
     public string ToCsv() =>
-        CsvText.Write(new[] { new[] { "Dependency Set", "Layers" } }
+        IO.PythonCsv.Write(new[] { new[] { "Dependency Set", "Layers" } }
             .Concat(Sets.Select((set, i) => new[] { $"Set {i + 1}" }.Concat(set).ToArray())));
 
     internal static ChannelDependency From(ModelGraph graph)

@@ -24,7 +24,7 @@ internal static class GraphBuilder
         var problems = new List<GraphProblem>();
         problems.AddRange(Unobservable(catalog));
 
-        using var mode = new EvalModeScope(model);
+        using var mode = new Models.EvalModeScope(model);
         using var session = new ProbeSession(model, catalog, inputShape, logger);
 
         var discovery = new DiscoveryObserver();

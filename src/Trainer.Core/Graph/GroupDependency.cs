@@ -36,7 +36,7 @@ public sealed class GroupDependency
 
     /// <summary>NNI's GroupDependency.export text: header "Conv Layer Name,Group", one row per layer, "\r\n" line ends.</summary>
     public string ToCsv() =>
-        CsvText.Write(new[] { new[] { "Conv Layer Name", "Group" } }
+        IO.PythonCsv.Write(new[] { new[] { "Conv Layer Name", "Group" } }
             .Concat(Layers.Select(l => new[] { l, divisors[l].ToString(System.Globalization.CultureInfo.InvariantCulture) })));
 
     internal static GroupDependency From(ModelGraph graph)

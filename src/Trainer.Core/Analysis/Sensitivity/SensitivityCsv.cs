@@ -19,7 +19,6 @@ namespace Trainer.Core.Analysis.Sensitivity;
 public static class SensitivityCsv
 {
     private const string FirstColumn = "layername";
-    private const string LineEnd = "\r\n";
 
     /// <summary>
     /// Writes <paramref name="result"/> to <paramref name="path"/> through a temporary file in the same
@@ -30,7 +29,7 @@ public static class SensitivityCsv
     {
         ArgumentNullException.ThrowIfNull(result);
         var text = new StringBuilder();
-        AppendRecord(text, [FirstColumn, .. result.Sparsities.Select(PythonFloat.Repr)]);
+        IO.PythonCsv.AppendRow(text, [FirstColumn, .. result.Sparsities.Select(PythonFloat.Repr)]);
         foreach (var (layer, metrics) in result.Metrics)
         {
             var keys = metrics.Keys.Order().ToList();
@@ -39,7 +38,7 @@ public static class SensitivityCsv
                     $"Layer '{layer}' has metrics at sparsities [{string.Join(", ", keys.Select(PythonFloat.Repr))}], which are not the first " +
                     $"{keys.Count} of [{string.Join(", ", result.Sparsities.Select(PythonFloat.Repr))}]; NNI's CSV format cannot hold gaps.",
                     nameof(result));
-            AppendRecord(text, [layer, .. keys.Select(k => PythonFloat.Repr(metrics[k]))]);
+            IO.PythonCsv.AppendRow(text, [layer, .. keys.Select(k => PythonFloat.Repr(metrics[k]))]);
         }
         IO.AtomicFile.WriteAllText(path, text.ToString());
     }
@@ -166,12 +165,4 @@ public static class SensitivityCsv
         return records;
     }
 
-    private static void AppendRecord(StringBuilder text, IEnumerable<string> fields)
-    {
-        text.AppendJoin(',', fields.Select(Quote)).Append(LineEnd);
-    }
-
-    // Python's csv.QUOTE_MINIMAL: quote a field holding the delimiter, the quote character or a line break.
-    private static string Quote(string field) =>
-        field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"") + "\"" : field;
 }

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace Trainer.Core.Graph;
+namespace Trainer.Core.Models;
 
 /// <summary>
 /// Puts a model in eval mode and, on dispose, gives every module back the training flag it had
