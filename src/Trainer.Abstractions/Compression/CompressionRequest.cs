@@ -25,6 +25,18 @@ public sealed class CompressionRequest
     /// <summary>Free-form settings from configuration, by key; each compressor documents the keys it reads.</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The core's structural operations on <see cref="Model"/> (shrink channels, factorize layers, sample
+    /// responses). Compressors change structure only through it, so the host can record and replay every edit.</summary>
+    public required IModelEditor Editor { get; init; }
+
+    /// <summary>Keep ratio per channel group (<see cref="ChannelGroupInfo.Id"/>) chosen by the host's allocator (e.g.
+    /// latency-aware); null lets the compressor allocate from <see cref="TargetFlopsRatio"/> and its settings.</summary>
+    public IReadOnlyDictionary<string, double>? GroupKeepRatios { get; init; }
+
+    /// <summary>Validation accuracy in [0, 1] of a model on held-out data (cheap: a fixed subset); null when none is
+    /// available. Compressors with accuracy thresholds use it.</summary>
+    public Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double>? EvaluateAccuracy { get; init; }
+
     /// <summary>Where the compressor logs progress.</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;
 }
