@@ -18,13 +18,27 @@ public static class CheckpointFile
     private const int FormatVersion = 1;
 
     /// <summary>Writes a checkpoint of <paramref name="network"/> and <paramref name="optimizer"/> to <paramref name="path"/>.</summary>
-    public static void Save(string path, CheckpointState state, torch.nn.Module network, TorchSharp.Modules.OptimizerHelper optimizer)
+    public static void Save(string path, CheckpointState state, torch.nn.Module network, TorchSharp.Modules.OptimizerHelper optimizer) =>
+        Write(path, state, network, optimizer);
+
+    /// <summary>
+    /// Writes a weights-only checkpoint of <paramref name="network"/> (no optimizer state; <paramref name="metrics"/> kept in the
+    /// header), for compressed and exported models. <see cref="LoadWeights"/> reads it back with the same checks.
+    /// </summary>
+    public static void SaveWeights(string path, torch.nn.Module network, IReadOnlyDictionary<string, double>? metrics = null) =>
+        Write(path, new CheckpointState
+        {
+            Epoch = -1, GlobalStep = 0, RngState = [],
+            Metrics = metrics is null ? [] : new Dictionary<string, double>(metrics),
+        }, network, optimizer: null);
+
+    private static void Write(string path, CheckpointState state, torch.nn.Module network, TorchSharp.Modules.OptimizerHelper? optimizer)
     {
         var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
             WriteSection(writer, w => network.save(w));
-            WriteSection(writer, optimizer.save_state_dict);
+            WriteSection(writer, optimizer is null ? _ => { } : optimizer.save_state_dict);
         }
         var header = new JsonObject
         {

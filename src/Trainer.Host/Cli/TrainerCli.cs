@@ -61,8 +61,13 @@ public static class TrainerCli
             host.Services.GetRequiredService<IStartupValidator>().Validate();
             // The configured plugins load before any work, so a broken one stops the run here.
             host.Services.GetRequiredService<PluginLoader>();
-            if (subCommand is null) host.Services.GetRequiredService<TrainJob>().Run();
-            else host.Services.GetRequiredService<AnalyzeJob>().Run(subCommand, json);
+            switch (verb)
+            {
+                case "train": host.Services.GetRequiredService<TrainJob>().Run(); break;
+                case "compress": host.Services.GetRequiredService<CompressJob>().Run(); break;
+                case "run": host.Services.GetRequiredService<PipelineJob>().Run(); break;
+                default: host.Services.GetRequiredService<AnalyzeJob>().Run(subCommand!, json); break;
+            }
             return Ok;
         }
         catch (Exception e) when (Failures(e) is { Count: > 0 } failures)

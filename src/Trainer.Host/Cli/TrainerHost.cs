@@ -56,11 +56,19 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(CompressionOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<CompressionOptions>, CompressionOptionsValidator>();
+        builder.Services.AddOptions<PipelineOptions>()
+            .Bind(builder.Configuration.GetSection(PipelineOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
         builder.Services.AddSingleton<PluginLoader>();
         builder.Services.AddSingleton<IValidateOptions<AnalyzeOptions>, AnalyzeOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<DataOptions>, DataOptionsValidator>();
+        builder.Services.AddTransient<TrainerFactory>();
         builder.Services.AddTransient<TrainJob>();
+        builder.Services.AddTransient<CompressionStepRunner>();
+        builder.Services.AddTransient<CompressJob>();
+        builder.Services.AddTransient<PipelineJob>();
         builder.Services.AddTransient<AnalyzeJob>();
         builder.Services.AddTransient<SensitivityCommand>();
         builder.Services.AddTransient<GraphCommands>();

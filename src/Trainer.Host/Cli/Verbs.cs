@@ -6,6 +6,8 @@ public static class Verbs
     public static readonly IReadOnlyDictionary<string, string> All = new Dictionary<string, string>
     {
         ["train"] = "Train the configured model (default job: the Fashion-MNIST CNN) with TensorBoard logs and checkpoints.",
+        ["run"] = "Run the pipeline of Pipeline:Stages in one run folder (default job: train, compress with finetuning, report).",
+        ["compress"] = "Compress a trained model (Model:Checkpoint or Model:Manifest): compress → finetune iterations, manifest, report.",
         ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
     };
 
@@ -32,7 +34,9 @@ public static class Verbs
         Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms), Data (Path, SubsetRatio), Model (Name, InputShape,
-        Assembly, Type, Checkpoint) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
+        Assembly, Type, Checkpoint, Manifest), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, Iterations,
+        AccuracyThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, LayerFloor,
+        RoundTo, LatencyCacheDir, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).
         """;
 }

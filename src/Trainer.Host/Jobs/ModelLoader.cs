@@ -1,21 +1,33 @@
 using Microsoft.Extensions.Logging;
 using Trainer.Core.Checkpoints;
+using Trainer.Core.Compression;
 using Trainer.Core.Models;
 using Trainer.Host.Options;
 using TorchSharp;
 
 namespace Trainer.Host.Jobs;
 
-/// <summary>A model a job works on, with its input shape and a name for files and tables.</summary>
-public sealed record LoadedModel(string Name, torch.nn.Module<torch.Tensor, torch.Tensor> Network, long[] InputShape);
+/// <summary>A model a job works on, with its input shape, a name for files and tables, and how to build its architecture afresh.</summary>
+/// <param name="Name">Catalog name or the user's class name.</param>
+/// <param name="Network">The model, with the configured weights loaded.</param>
+/// <param name="InputShape">Example input shape, batch included.</param>
+/// <param name="Identity">What a compression manifest records about the architecture.</param>
+/// <param name="Create">Builds a new instance of the original (uncompressed) architecture with fresh weights.</param>
+/// <param name="Manifest">The compression manifest the model was rebuilt from, when Model:Manifest was set.</param>
+public sealed record LoadedModel(string Name, torch.nn.Module<torch.Tensor, torch.Tensor> Network, long[] InputShape,
+    ModelIdentity Identity, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Create, CompressionManifest? Manifest = null);
 
-/// <summary>Builds the model the "Model" section names and loads its checkpoint, if any.</summary>
+/// <summary>Builds the model the "Model" section names and loads its checkpoint or compression manifest, if any.</summary>
 public static class ModelLoader
 {
     /// <summary>Builds the configured model; configuration mistakes become <see cref="JobException"/>s naming the key.</summary>
-    public static LoadedModel Load(ModelOptions options, ILogger logger)
+    /// <param name="options">The Model section.</param>
+    /// <param name="logger">Where loading is logged.</param>
+    /// <param name="checkpoint">Weights to load instead of Model:Checkpoint (a pipeline's own training stage).</param>
+    public static LoadedModel Load(ModelOptions options, ILogger logger, string? checkpoint = null)
     {
         string name;
+        Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create;
         torch.nn.Module<torch.Tensor, torch.Tensor> network;
         long[]? defaultShape = null;
         try
@@ -24,12 +36,14 @@ public static class ModelLoader
             {
                 if (options.Assembly.Length == 0) throw new JobException("Model:Type needs Model:Assembly, the path of the assembly that holds it.");
                 network = ModelCatalog.CreateFromAssembly(options.Assembly, options.Type);
+                create = () => ModelCatalog.CreateFromAssembly(options.Assembly, options.Type);
                 name = options.Type.Split('.')[^1];
             }
             else
             {
                 var entry = ModelCatalog.Get(options.Name);
-                network = entry.Create();
+                create = entry.Create;
+                network = create();
                 name = entry.Name;
                 defaultShape = entry.DefaultInputShape;
             }
@@ -43,11 +57,41 @@ public static class ModelLoader
             string.IsNullOrWhiteSpace(options.InputShape)
                 ? $"Model:InputShape is needed for '{options.Type}', e.g. --Model:InputShape=1,3,224,224."
                 : $"Model:InputShape = '{options.InputShape}' is invalid; accepted: positive sizes separated by commas, e.g. 1,3,224,224.");
-        if (options.Checkpoint.Length > 0)
+        var identity = new ModelIdentity(name, options.Type, options.Assembly, shape);
+
+        if (options.Manifest.Length > 0)
         {
-            var state = CheckpointFile.LoadWeights(options.Checkpoint, network);
-            logger.LogInformation("Loaded the weights of '{Checkpoint}' (epoch {Epoch}).", options.Checkpoint, state.Epoch + 1);
+            if (options.Checkpoint.Length > 0 || checkpoint is not null)
+                throw new JobException("Model:Manifest and Model:Checkpoint are both set; a manifest brings its own weights, so set only one.");
+            network.Dispose();
+            return LoadCompressed(options.Manifest, identity, create, logger);
         }
-        return new LoadedModel(name, network, shape);
+        checkpoint ??= options.Checkpoint.Length > 0 ? options.Checkpoint : null;
+        if (checkpoint is not null)
+        {
+            var state = CheckpointFile.LoadWeights(checkpoint, network);
+            logger.LogInformation("Loaded the weights of '{Checkpoint}' (epoch {Epoch}).", checkpoint, state.Epoch + 1);
+        }
+        return new LoadedModel(name, network, shape, identity, create);
+    }
+
+    private static LoadedModel LoadCompressed(string manifestPath, ModelIdentity identity, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create,
+        ILogger logger)
+    {
+        var manifest = CompressionManifest.Load(manifestPath);
+        if (manifest.Model.Name != identity.Name || manifest.Model.Type != identity.Type)
+            throw new JobException($"Model:Manifest '{manifestPath}' was made for the model '{manifest.Model.Name}', but the Model section " +
+                                   $"builds '{identity.Name}'; set Model:Name (or Model:Type and Model:Assembly) to the manifest's model.");
+        try
+        {
+            var network = CompressedModel.Load(manifestPath, create, out manifest);
+            logger.LogInformation("Rebuilt '{Name}' from '{Manifest}': {Iterations} compression iteration(s), {Edits} edit(s).",
+                identity.Name, manifestPath, manifest.Iterations.Count, manifest.AllEdits.Count);
+            return new LoadedModel(identity.Name, network, manifest.Model.InputShape, manifest.Model, create, manifest);
+        }
+        catch (ArgumentException e)
+        {
+            throw JobException.From(e, $"Model:Manifest '{manifestPath}'");
+        }
     }
 }

@@ -10,15 +10,19 @@ public sealed record RunFolders(string RunName, string LogDir, string Checkpoint
     /// without one continues the newest run that has a "last" checkpoint. A new run never reuses a
     /// folder that already holds checkpoints, so nothing of an earlier run is overwritten.
     /// </summary>
-    public static RunFolders Resolve(TrainerOptions options)
+    /// <param name="options">The Trainer section.</param>
+    /// <param name="stage">For a pipeline stage run on its own (e.g. "compress"): the stage keeps its own results under
+    /// &lt;CheckpointDir&gt;/&lt;RunName&gt;/&lt;stage&gt; and checks them itself, so an existing training run may be named.</param>
+    public static RunFolders Resolve(TrainerOptions options, string? stage = null)
     {
+        var marker = stage is null ? "last.ckpt" : Path.Combine(stage, "manifest.json");
         var name = options.RunName;
         if (name.Length == 0 && options.Resume)
         {
             name = Directory.Exists(options.CheckpointDir)
                 ? new DirectoryInfo(options.CheckpointDir).EnumerateDirectories()
-                    .Where(d => File.Exists(Path.Combine(d.FullName, "last.ckpt")))
-                    .OrderByDescending(d => File.GetLastWriteTimeUtc(Path.Combine(d.FullName, "last.ckpt")))
+                    .Where(d => File.Exists(Path.Combine(d.FullName, marker)))
+                    .OrderByDescending(d => File.GetLastWriteTimeUtc(Path.Combine(d.FullName, marker)))
                     .Select(d => d.Name).FirstOrDefault() ?? ""
                 : "";
             if (name.Length == 0)
@@ -28,11 +32,14 @@ public sealed record RunFolders(string RunName, string LogDir, string Checkpoint
         if (name.Length == 0) name = "run-" + DateTime.Now.ToString("yyyyMMdd-HHmmss");
 
         var folders = new RunFolders(name, Path.Combine(options.LogDir, name), Path.Combine(options.CheckpointDir, name));
-        if (!options.Resume && File.Exists(Path.Combine(folders.CheckpointDir, "last.ckpt")))
+        if (stage is null && !options.Resume && File.Exists(Path.Combine(folders.CheckpointDir, "last.ckpt")))
             throw new JobException($"The run '{name}' already has checkpoints in '{folders.CheckpointDir}'. " +
                                    "Pass --resume to continue it, or choose another --Trainer:RunName.");
         return folders;
     }
+
+    /// <summary>The folders of pipeline stage <paramref name="stage"/> inside this run.</summary>
+    public RunFolders Stage(string stage) => new(RunName, Path.Combine(LogDir, stage), Path.Combine(CheckpointDir, stage));
 }
 
 /// <summary>An error in what the user asked for; the host prints its message and exits non-zero.</summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Spectre.Console;
 using Trainer.Core.Analysis.Sensitivity;
 using Trainer.Core.Data;
+using Trainer.Core.Training;
 using Trainer.Host.Options;
 using TorchSharp;
 
@@ -35,7 +36,7 @@ public sealed class SensitivityCommand(IOptions<DataOptions> dataOptions, ILogge
         SensitivityResult result;
         try
         {
-            result = new SensitivityAnalysis(model.Network, net => Accuracy(net, images, labels), sparsities: s.ParseSparsities(),
+            result = new SensitivityAnalysis(model.Network, net => ClassificationAccuracy.Of(net, images, labels), sparsities: s.ParseSparsities(),
                 earlyStopMode: Enum.Parse<EarlyStopMode>(s.EarlyStopMode, ignoreCase: true),
                 earlyStopValue: s.EarlyStopMode.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : s.EarlyStopValue,
                 layers: layers, logger: _logger).Analyze();
@@ -90,21 +91,4 @@ public sealed class SensitivityCommand(IOptions<DataOptions> dataOptions, ILogge
 
     private static torch.Tensor Take(torch.Tensor t, int count) =>
         count > 0 && count < t.shape[0] ? t.narrow(0, 0, count) : t.alias();
-
-    private static double Accuracy(torch.nn.Module<torch.Tensor, torch.Tensor> network, torch.Tensor images, torch.Tensor labels)
-    {
-        network.eval();
-        long correct = 0;
-        using (torch.inference_mode())
-        {
-            for (long start = 0; start < images.shape[0]; start += 500)
-            {
-                using var scope = torch.NewDisposeScope();
-                var length = Math.Min(500, images.shape[0] - start);
-                var logits = network.call(images.narrow(0, start, length));
-                correct += logits.argmax(1).eq(labels.narrow(0, start, length)).sum().item<long>();
-            }
-        }
-        return (double)correct / images.shape[0];
-    }
 }

@@ -12,17 +12,18 @@ using TorchSharp;
 namespace Trainer.Host.Jobs;
 
 /// <summary>`trainer train`: trains the Fashion-MNIST CNN on the real data set as configured.</summary>
-public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, ILoggerFactory loggers)
+public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, TrainerFactory trainers,
+    ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Train");
 
-    /// <summary>Runs the job and returns what the trainer reported; <paramref name="extraCallbacks"/> run after the job's own.</summary>
-    public TrainResult Run(IEnumerable<TrainerCallback>? extraCallbacks = null)
+    /// <summary>Runs the job and returns what the trainer reported; <paramref name="extraCallbacks"/> run after the job's own;
+    /// <paramref name="folders"/> come from a pipeline (default: resolved from the Trainer section).</summary>
+    public TrainResult Run(IEnumerable<TrainerCallback>? extraCallbacks = null, RunFolders? folders = null)
     {
         var o = trainerOptions.Value;
-        var folders = RunFolders.Resolve(o);
+        folders ??= RunFolders.Resolve(o);
         if (o.Threads > 0) torch.set_num_threads(o.Threads);
-        var device = torch.device(o.Device);
 
         using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
         using var trainLoader = data.TrainLoader(o.BatchSize, o.Seed, dataOptions.Value.SubsetRatio);
@@ -31,52 +32,14 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
         // Seed right before building the network: the same seed gives PyTorch's initial weights.
         torch.manual_seed(o.Seed);
         var network = new FashionCnn();
-        var optimizer = OptimizerFactory.Create(new OptimizerOptions
-        {
-            Name = o.Optimizer, LearningRate = o.LearningRate, Momentum = o.Momentum,
-            WeightDecay = o.WeightDecay, Nesterov = o.Nesterov,
-        }, network.parameters());
-        var schedule = new ScheduleOptions
-        {
-            Name = o.Scheduler, StepSize = o.StepSize, Gamma = o.Gamma, Patience = o.Patience, MinLr = o.MinLr,
-        }.Create(optimizer, o.Epochs);
-
-        var callbacks = new List<TrainerCallback>
-        {
-            new ProgressCallback(loggers.CreateLogger("Trainer.Progress"), trainLoader.BatchCount),
-            new TensorBoardCallback(torch.utils.tensorboard.SummaryWriter(folders.LogDir),
-                new TensorBoardOptions { LogEveryNSteps = o.LogEveryNSteps, WeightHistograms = o.WeightHistograms }),
-        };
-        callbacks.AddRange(extraCallbacks ?? []);
-        if (o.EarlyStopping.Patience > 0)
-            callbacks.Add(new EarlyStopping(new EarlyStoppingOptions(o.EarlyStopping.Monitor, ParseMode(o.EarlyStopping.Mode),
-                o.EarlyStopping.Patience, o.EarlyStopping.MinDelta), loggers.CreateLogger("Trainer.EarlyStopping")));
-
         _logger.LogInformation("Run '{Run}': {Train} training and {Val} validation samples, {Epochs} epoch(s), device {Device}; " +
                                "TensorBoard logs in '{LogDir}', checkpoints in '{CheckpointDir}'.",
             folders.RunName, trainLoader.SampleCount, valLoader.SampleCount, o.Epochs, o.Device, folders.LogDir, folders.CheckpointDir);
 
-        var trainer = new ClassificationTrainer(new TrainerSetup
-        {
-            Network = network,
-            TrainLoader = trainLoader,
-            ValLoader = valLoader,
-            Optimizer = optimizer,
-            Scheduler = schedule,
-            Device = device,
-            Settings = new TrainerSettings
-            {
-                Epochs = o.Epochs, MaxSteps = o.MaxSteps, StopLr = o.StopLr, GradientClipNorm = o.GradientClipNorm,
-                MonitorMetric = o.MonitorMetric, MonitorMode = ParseMode(o.MonitorMode),
-            },
-            Callbacks = callbacks,
-            CheckpointDir = folders.CheckpointDir,
-            Logger = loggers.CreateLogger("Trainer.Loop"),
-        });
+        var trainer = trainers.Create(new TrainingRunSpec(network, trainLoader, valLoader, folders.LogDir, folders.CheckpointDir,
+            o.Epochs, o.LearningRate), extraCallbacks);
         var result = trainer.Run(o.Resume);
         RunReport.Write(folders, result, _logger);
         return result;
     }
-
-    private static MetricMode ParseMode(string mode) => mode.Equals("max", StringComparison.OrdinalIgnoreCase) ? MetricMode.Max : MetricMode.Min;
 }

@@ -1,14 +1,62 @@
 namespace Trainer.Host.Options;
 
-/// <summary>The "Compression" configuration section: which compressor plugins to load and from where.</summary>
+/// <summary>The "Compression" configuration section: plugins to load, and how `trainer compress` iterates.</summary>
 public sealed class CompressionOptions
 {
     /// <summary>Configuration section name.</summary>
     public const string Section = "Compression";
+
+    /// <summary>Accepted values of <see cref="Allocation"/>.</summary>
+    public static readonly IReadOnlyList<string> Allocations = ["compressor", "uniform", "latency"];
 
     /// <summary>Folder holding one sub-folder per plugin; relative paths start at the current directory.</summary>
     public string PluginsDir { get; set; } = "plugins/bin";
 
     /// <summary>Plugin names; plugin <c>Name</c> is loaded from <c>&lt;PluginsDir&gt;/&lt;Name&gt;/&lt;Name&gt;.dll</c>.</summary>
     public List<string> Plugins { get; set; } = [];
+
+    /// <summary>Name of the compressor to run (a loaded plugin's <c>ICompressor.Name</c>, e.g. "channel-pruning").</summary>
+    public string Compressor { get; set; } = "";
+
+    /// <summary>Conv2d/Linear MACs the compressed model may keep, as a fraction of the original's, in (0, 1).</summary>
+    public double TargetFlopsRatio { get; set; } = 0.5;
+
+    /// <summary>Compress → finetune rounds to reach the target; round i aims at TargetFlopsRatio^(i/Iterations).</summary>
+    public int Iterations { get; set; } = 1;
+
+    /// <summary>Stop (keeping the previous round's model) when validation accuracy after finetuning falls under this; 0 = off.</summary>
+    public double AccuracyThreshold { get; set; }
+
+    /// <summary>Finetuning epochs after each compress step (0 = none).</summary>
+    public int FinetuneEpochs { get; set; } = 1;
+
+    /// <summary>Finetuning learning rate; 0 = Trainer:LearningRate.</summary>
+    public double FinetuneLearningRate { get; set; }
+
+    /// <summary>Distil from the uncompressed model while finetuning.</summary>
+    public bool Distill { get; set; }
+
+    /// <summary>Distillation temperature (with Distill).</summary>
+    public double DistillTemperature { get; set; } = 4.0;
+
+    /// <summary>Weight of the teacher's loss (with Distill), in [0, 1].</summary>
+    public double DistillAlpha { get; set; } = 0.9;
+
+    /// <summary>Who decides the per-layer keep ratios: "compressor" (its own settings), "uniform" or "latency" (latency-aware).</summary>
+    public string Allocation { get; set; } = "compressor";
+
+    /// <summary>Smallest fraction of its original width any layer keeps under the uniform and latency allocations.</summary>
+    public double LayerFloor { get; set; } = 0.5;
+
+    /// <summary>Kept channel counts are rounded up to multiples of this (1 = no rounding).</summary>
+    public int RoundTo { get; set; } = 8;
+
+    /// <summary>Folder of the latency tables (per model and machine); empty = ~/.cache/trainer/latency.</summary>
+    public string LatencyCacheDir { get; set; } = "";
+
+    /// <summary>Validation images compressors may use to check accuracy while they work (accuracy-first modes).</summary>
+    public int AccuracySamples { get; set; } = 2000;
+
+    /// <summary>Settings handed to the compressor as they are (its documentation lists the keys).</summary>
+    public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }

@@ -21,6 +21,9 @@ public sealed class ModelOptions
     /// <summary>A checkpoint of `trainer train` whose weights to load (optional).</summary>
     public string Checkpoint { get; set; } = "";
 
+    /// <summary>A compression manifest of `trainer compress` (manifest.json): rebuilds the compressed model and loads its weights.</summary>
+    public string Manifest { get; set; } = "";
+
     /// <summary>Parses <see cref="InputShape"/>; null when empty.</summary>
     public long[]? ParseInputShape()
     {

@@ -144,6 +144,28 @@ public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOp
         }
         foreach (var duplicate in o.Plugins.GroupBy(p => p, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             errors.Add($"Compression:Plugins names '{duplicate.Key}' {duplicate.Count()} times; accepted: each plugin once.");
+        if (o.TargetFlopsRatio is <= 0 or >= 1 || double.IsNaN(o.TargetFlopsRatio))
+            errors.Add($"Compression:TargetFlopsRatio = {o.TargetFlopsRatio} is invalid; accepted: a fraction of the original MACs in (0, 1), e.g. 0.5.");
+        if (o.Iterations < 1)
+            errors.Add($"Compression:Iterations = {o.Iterations} is invalid; accepted: 1 or more compress → finetune rounds.");
+        if (o.AccuracyThreshold is < 0 or > 1 || double.IsNaN(o.AccuracyThreshold))
+            errors.Add($"Compression:AccuracyThreshold = {o.AccuracyThreshold} is invalid; accepted: an accuracy in [0, 1] (0 = off).");
+        if (o.FinetuneEpochs < 0)
+            errors.Add($"Compression:FinetuneEpochs = {o.FinetuneEpochs} is invalid; accepted: 0 or more epochs.");
+        if (o.FinetuneLearningRate < 0 || double.IsNaN(o.FinetuneLearningRate))
+            errors.Add($"Compression:FinetuneLearningRate = {o.FinetuneLearningRate} is invalid; accepted: a positive rate, or 0 for Trainer:LearningRate.");
+        if (o.DistillTemperature <= 0)
+            errors.Add($"Compression:DistillTemperature = {o.DistillTemperature} is invalid; accepted: a positive temperature, e.g. 4.");
+        if (o.DistillAlpha is < 0 or > 1)
+            errors.Add($"Compression:DistillAlpha = {o.DistillAlpha} is invalid; accepted: a weight in [0, 1].");
+        if (!CompressionOptions.Allocations.Contains(o.Allocation, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Compression:Allocation = '{o.Allocation}' is invalid; accepted: {string.Join(", ", CompressionOptions.Allocations)}.");
+        if (o.LayerFloor is <= 0 or > 1)
+            errors.Add($"Compression:LayerFloor = {o.LayerFloor} is invalid; accepted: a fraction of a layer's width in (0, 1], e.g. 0.5.");
+        if (o.RoundTo < 1)
+            errors.Add($"Compression:RoundTo = {o.RoundTo} is invalid; accepted: 1 (no rounding) or a multiple such as 8.");
+        if (o.AccuracySamples < 1)
+            errors.Add($"Compression:AccuracySamples = {o.AccuracySamples} is invalid; accepted: a positive number of validation images.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

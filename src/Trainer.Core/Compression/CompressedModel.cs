@@ -1,0 +1,43 @@
+using Trainer.Core.Checkpoints;
+using TorchSharp;
+
+namespace Trainer.Core.Compression;
+
+/// <summary>Saves and reloads a compressed model as a manifest plus a weights file beside it.</summary>
+public static class CompressedModel
+{
+    /// <summary>
+    /// Writes <paramref name="network"/>'s weights to <paramref name="weightsPath"/> and then <paramref name="manifest"/> (pointing at
+    /// the weights by file name) to <paramref name="manifestPath"/>, each through a temporary file, weights first: a crash
+    /// in between leaves the previous manifest valid.
+    /// </summary>
+    public static CompressionManifest Save(string manifestPath, string weightsPath, CompressionManifest manifest,
+        torch.nn.Module<torch.Tensor, torch.Tensor> network)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
+        if (Path.GetDirectoryName(Path.GetFullPath(weightsPath)) != folder)
+            throw new ArgumentException($"The weights file '{weightsPath}' must sit beside the manifest '{manifestPath}'.", nameof(weightsPath));
+        CheckpointFile.SaveWeights(weightsPath, network);
+        var saved = manifest with { Weights = Path.GetFileName(weightsPath) };
+        saved.Save(manifestPath);
+        return saved;
+    }
+
+    /// <summary>
+    /// Builds the original architecture with <paramref name="create"/>, replays the manifest's edits and loads its weights.
+    /// A manifest that does not fit the architecture, or weights that do not fit the rebuilt model, throw before the
+    /// model is returned (<see cref="ManifestMismatchException"/>, <see cref="CheckpointException"/>).
+    /// </summary>
+    public static torch.nn.Module<torch.Tensor, torch.Tensor> Load(string manifestPath, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create,
+        out CompressionManifest manifest)
+    {
+        manifest = CompressionManifest.Load(manifestPath);
+        var model = create();
+        EditReplay.Apply(model, manifest.Model.InputShape, manifest.AllEdits);
+        if (manifest.Weights.Length == 0)
+            throw new InvalidDataException($"Compression manifest '{manifestPath}' names no weights file.");
+        var weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, manifest.Weights);
+        CheckpointFile.LoadWeights(weights, model);
+        return model;
+    }
+}

@@ -1,0 +1,100 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Trainer.Abstractions.Compression;
+
+namespace Trainer.Core.Compression;
+
+/// <summary>Which architecture a manifest's edits apply to: a catalog name, or a user's class in an assembly.</summary>
+/// <param name="Name">Catalog name ("fashion-cnn", "resnet18") or the class's short name.</param>
+/// <param name="Type">Full name of a user's model class; empty for catalog models.</param>
+/// <param name="Assembly">Assembly holding <paramref name="Type"/>; empty for catalog models.</param>
+/// <param name="InputShape">Example input shape, batch included.</param>
+public sealed record ModelIdentity(string Name, string Type, string Assembly, long[] InputShape);
+
+/// <summary>Size, speed and accuracy of a model at one point of the pipeline.</summary>
+/// <param name="Macs">Conv2d/Linear multiply-accumulates for one example input.</param>
+/// <param name="Params">Parameters.</param>
+/// <param name="Accuracy">Validation accuracy (NaN when not measured).</param>
+/// <param name="LatencyMs">Median batch-1 latency in milliseconds on the machine of the run (NaN when not measured).</param>
+public sealed record ModelMetrics(long Macs, long Params, double Accuracy, double LatencyMs);
+
+/// <summary>One finished compress → finetune iteration.</summary>
+public sealed record CompressionIteration
+{
+    /// <summary>1-based iteration number.</summary>
+    public required int Index { get; init; }
+    /// <summary>Name of the compressor that ran.</summary>
+    public required string Compressor { get; init; }
+    /// <summary>MACs this iteration aimed at, as a fraction of the original model's.</summary>
+    public required double TargetMacsRatio { get; init; }
+    /// <summary>The structural edits of this iteration, in order.</summary>
+    public required IReadOnlyList<ModelEdit> Edits { get; init; }
+    /// <summary>The model right after the compress step.</summary>
+    public required ModelMetrics AfterCompress { get; init; }
+    /// <summary>The model after finetuning (equal to <see cref="AfterCompress"/> when no finetuning ran).</summary>
+    public required ModelMetrics AfterFinetune { get; init; }
+    /// <summary>Output channels (features) of every Conv2d/Linear after the iteration.</summary>
+    public required IReadOnlyDictionary<string, int> Channels { get; init; }
+    /// <summary>What the compressor said about each layer.</summary>
+    public IReadOnlyList<LayerNote> Notes { get; init; } = [];
+    /// <summary>The compressor's summary sentence.</summary>
+    public string Summary { get; init; } = "";
+}
+
+/// <summary>
+/// How a compressed model is rebuilt: TorchSharp cannot serialise modules, so the manifest names the original
+/// architecture and every structural edit; loading builds the architecture, replays the edits and loads the weights file
+/// beside it (<see cref="CompressedModel"/>). Also the record of the run: metrics per iteration.
+/// </summary>
+public sealed record CompressionManifest
+{
+    /// <summary>The format tag every manifest carries.</summary>
+    public const string FormatTag = "trainer.compression-manifest/1";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Format tag; <see cref="FormatTag"/>.</summary>
+    public string Format { get; init; } = FormatTag;
+    /// <summary>The original architecture.</summary>
+    public required ModelIdentity Model { get; init; }
+    /// <summary>The original model before any compression.</summary>
+    public required ModelMetrics Original { get; init; }
+    /// <summary>Finished iterations, in order.</summary>
+    public IReadOnlyList<CompressionIteration> Iterations { get; init; } = [];
+    /// <summary>Weights file (a weights-only checkpoint) of the model after the last iteration, relative to the manifest.</summary>
+    public string Weights { get; init; } = "";
+
+    /// <summary>Every edit of every iteration, in order.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<ModelEdit> AllEdits => [.. Iterations.SelectMany(i => i.Edits)];
+
+    /// <summary>Metrics of the newest model (the original's when no iteration finished).</summary>
+    [JsonIgnore]
+    public ModelMetrics Current => Iterations.Count > 0 ? Iterations[^1].AfterFinetune : Original;
+
+    /// <summary>Writes the manifest (temporary file renamed into place).</summary>
+    public void Save(string path) => IO.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+
+    /// <summary>Reads a manifest; a missing, malformed or foreign file is an <see cref="InvalidDataException"/> naming it.</summary>
+    public static CompressionManifest Load(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidDataException($"Compression manifest '{path}' does not exist.");
+        CompressionManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<CompressionManifest>(File.ReadAllText(path), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"Compression manifest '{path}' is not valid: {e.Message}");
+        }
+        if (manifest is null || manifest.Format != FormatTag)
+            throw new InvalidDataException($"'{path}' is not a compression manifest (expected format '{FormatTag}', found '{manifest?.Format}').");
+        return manifest;
+    }
+}

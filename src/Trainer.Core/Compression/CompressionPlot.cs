@@ -1,0 +1,48 @@
+using ScottPlot;
+
+namespace Trainer.Core.Compression;
+
+/// <summary>Draws a compression run as a PNG: validation accuracy against MACs, one point per iteration.</summary>
+public static class CompressionPlot
+{
+    /// <summary>
+    /// Saves the chart to <paramref name="pngPath"/> (temporary file renamed into place): accuracy after finetuning per
+    /// iteration joined by a line from the original model (iteration 0), accuracy right after each compress step as a
+    /// second series, points labelled with their iteration.
+    /// </summary>
+    public static void Save(CompressionManifest manifest, string pngPath, int width = 900, int height = 560)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var plot = new Plot();
+        double M(long macs) => macs / 1e6;
+        var points = new List<(int Index, ModelMetrics Metrics)> { (0, manifest.Original) };
+        points.AddRange(manifest.Iterations.Select(i => (i.Index, i.AfterFinetune)));
+
+        var finetuned = plot.Add.Scatter(points.Select(p => M(p.Metrics.Macs)).ToArray(), points.Select(p => p.Metrics.Accuracy).ToArray());
+        finetuned.LegendText = "after finetuning";
+        finetuned.LineWidth = 2;
+        finetuned.MarkerSize = 8;
+        if (manifest.Iterations.Count > 0)
+        {
+            var compressed = plot.Add.ScatterPoints(
+                manifest.Iterations.Select(i => M(i.AfterCompress.Macs)).ToArray(),
+                manifest.Iterations.Select(i => i.AfterCompress.Accuracy).ToArray());
+            compressed.LegendText = "right after compressing";
+            compressed.MarkerSize = 8;
+            compressed.MarkerShape = MarkerShape.OpenCircle;
+        }
+        foreach (var (index, metrics) in points)
+        {
+            var label = plot.Add.Text(index == 0 ? "original" : $"iteration {index}", M(metrics.Macs), metrics.Accuracy);
+            label.LabelFontSize = 11;
+            label.OffsetY = -12;
+        }
+        plot.Title($"{manifest.Model.Name}: accuracy against MACs");
+        plot.XLabel("Conv2d/Linear MACs per image (millions)");
+        plot.YLabel("Validation accuracy");
+        plot.ShowLegend(Edge.Right);
+        plot.Axes.AutoScale();
+        plot.Axes.Margins(0.15, 0.15);
+        IO.AtomicFile.Write(pngPath, temp => plot.SavePng(temp, width, height));
+    }
+}

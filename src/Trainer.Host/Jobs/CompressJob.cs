@@ -1,0 +1,157 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Trainer.Abstractions.Compression;
+using Trainer.Core.Compression;
+using Trainer.Core.Data;
+using Trainer.Core.Training;
+using Trainer.Host.Options;
+using Trainer.Host.Plugins;
+using TorchSharp;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>
+/// `trainer compress`: loads a trained model and iterates compress step (a plugin) → finetune → evaluate → log → save
+/// until the MACs target is met or accuracy falls under the threshold. Each finished iteration is saved as a manifest
+/// plus weights, so a crashed run resumes at the last finished iteration and the result reloads anywhere.
+/// </summary>
+public sealed class CompressJob(
+    IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, IOptions<ModelOptions> modelOptions,
+    IOptions<CompressionOptions> compressionOptions, PluginLoader plugins, TrainerFactory trainers,
+    CompressionStepRunner steps, ILoggerFactory loggers)
+{
+    /// <summary>File name of the manifest in the stage's checkpoint folder.</summary>
+    public const string ManifestFileName = "manifest.json";
+
+    private readonly ILogger _logger = loggers.CreateLogger("Trainer.Compress");
+
+    /// <summary>Runs the stage. <paramref name="folders"/> and <paramref name="checkpoint"/> come from a pipeline's training
+    /// stage; alone, the run's folders come from the Trainer section and the model from the Model section.</summary>
+    public CompressionManifest Run(RunFolders? folders = null, string? checkpoint = null)
+    {
+        var o = compressionOptions.Value;
+        var t = trainerOptions.Value;
+        var compressor = FindCompressor(o);
+        var stage = (folders ?? RunFolders.Resolve(t, stage: "compress")).Stage("compress");
+        var manifestPath = Path.Combine(stage.CheckpointDir, ManifestFileName);
+        var resuming = File.Exists(manifestPath);
+        if (resuming && !t.Resume)
+            throw new JobException($"The run '{stage.RunName}' already has compression results in '{manifestPath}'. " +
+                                   "Pass --resume to continue it, or choose another --Trainer:RunName.");
+        if (t.Threads > 0) torch.set_num_threads(t.Threads);
+
+        var original = ModelLoader.Load(modelOptions.Value, _logger, checkpoint);
+        if (original.Manifest is null && checkpoint is null && modelOptions.Value.Checkpoint.Length == 0)
+            throw new JobException("trainer compress needs a trained model: set Model:Checkpoint to a checkpoint of `trainer train` " +
+                                   "(e.g. checkpoints/<run>/best.ckpt) or Model:Manifest to a compressed model.");
+        if (original.InputShape is not [_, 1, 28, 28])
+            throw new JobException($"trainer compress finetunes on Fashion-MNIST (Data:Path), which needs a model taking [N,1,28,28] images; " +
+                                   $"'{original.Name}' takes [{string.Join(",", original.InputShape)}] (Model:InputShape).");
+
+        using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
+        using var trainLoader = data.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
+        using var valLoader = data.TestLoader(t.EvalBatchSize);
+        using var accuracyImages = FashionMnist.Normalize(data.TestImages.narrow(0, 0, Math.Min(o.AccuracySamples, data.TestCount)));
+        using var accuracyLabels = data.TestLabels.narrow(0, 0, Math.Min(o.AccuracySamples, data.TestCount));
+        var measure = new ModelMeasurer(original.InputShape, valLoader);
+
+        Directory.CreateDirectory(stage.CheckpointDir);
+        var originalWeights = Path.Combine(stage.CheckpointDir, "original.weights");
+        CompressionManifest manifest;
+        torch.nn.Module<torch.Tensor, torch.Tensor> model;
+        if (resuming)
+        {
+            model = CompressedModel.Load(manifestPath, original.Create, out manifest);
+            Core.Checkpoints.CheckpointFile.LoadWeights(originalWeights, original.Network);
+            _logger.LogInformation("Resuming '{Run}' after iteration {Done} of {Total}.", stage.RunName, manifest.Iterations.Count, o.Iterations);
+        }
+        else
+        {
+            Core.Checkpoints.CheckpointFile.SaveWeights(originalWeights, original.Network);
+            manifest = new CompressionManifest { Model = original.Identity, Original = measure.Of(original.Network) };
+            model = ModelCopy.Create(original.Create, original.InputShape, original.Manifest?.AllEdits ?? [], original.Network);
+            if (original.Manifest is not null) manifest = manifest with { Iterations = original.Manifest.Iterations };
+            _logger.LogInformation("Original '{Name}': {Macs:N0} MACs, {Params:N0} parameters, accuracy {Accuracy:0.0000}, latency {Latency:0.000} ms.",
+                original.Name, manifest.Original.Macs, manifest.Original.Params, manifest.Original.Accuracy, manifest.Original.LatencyMs);
+        }
+
+        var board = new CompressionBoard(stage.LogDir);
+        board.Log(0, manifest.Original, null);
+        var stopReason = $"all {o.Iterations} iteration(s) ran";
+        for (var index = manifest.Iterations.Count + 1; index <= o.Iterations; index++)
+        {
+            var target = Math.Pow(o.TargetFlopsRatio, (double)index / o.Iterations);
+            var (compressed, result, edits) = steps.Run(new CompressionStepInput(compressor, model, original, manifest, target, trainLoader,
+                net => ClassificationAccuracy.Of(net, accuracyImages, accuracyLabels)));
+            model = compressed;
+            var afterCompress = measure.Of(model);
+            _logger.LogInformation("Iteration {Index}: {Summary} Accuracy before finetuning {Accuracy:0.0000}.", index, result.Summary, afterCompress.Accuracy);
+
+            var afterFinetune = afterCompress;
+            if (o.FinetuneEpochs > 0)
+            {
+                Finetune(model, original.Network, index, stage, trainLoader, valLoader);
+                afterFinetune = measure.Of(model);
+            }
+            if (o.AccuracyThreshold > 0 && afterFinetune.Accuracy < o.AccuracyThreshold)
+            {
+                stopReason = $"iteration {index} reached accuracy {afterFinetune.Accuracy:0.0000}, under Compression:AccuracyThreshold " +
+                             $"{o.AccuracyThreshold}; kept the model of iteration {index - 1}";
+                break;
+            }
+
+            var iteration = new CompressionIteration
+            {
+                Index = index, Compressor = compressor.Name, TargetMacsRatio = target, Edits = edits,
+                AfterCompress = afterCompress, AfterFinetune = afterFinetune, Channels = ModelMeasurer.Channels(model, original.InputShape),
+                Notes = result.Layers, Summary = result.Summary,
+            };
+            manifest = CompressedModel.Save(manifestPath, Path.Combine(stage.CheckpointDir, $"iteration-{index}.weights"),
+                manifest with { Iterations = [.. manifest.Iterations, iteration] }, model);
+            board.Log(index, afterFinetune, iteration);
+            if (afterFinetune.Macs <= o.TargetFlopsRatio * manifest.Original.Macs)
+            {
+                stopReason = $"the MACs target was met ({(double)afterFinetune.Macs / manifest.Original.Macs:0.000} of the original, " +
+                             $"target {o.TargetFlopsRatio})";
+                break;
+            }
+        }
+        _logger.LogInformation("Compression stopped: {Reason}. Manifest: '{Manifest}'.", stopReason, manifestPath);
+        CompressionReport.Write(stage, manifest, manifestPath, stopReason, _logger);
+        return manifest;
+    }
+
+    private ICompressor FindCompressor(CompressionOptions o)
+    {
+        if (o.Compressor.Length == 0)
+            throw new JobException("Compression:Compressor is empty; name the compressor to run" + Available());
+        try
+        {
+            return plugins.GetCompressor(o.Compressor);
+        }
+        catch (KeyNotFoundException)
+        {
+            throw new JobException($"Compression:Compressor = '{o.Compressor}' is not a loaded compressor" + Available() +
+                                   " Add the plugin that provides it to Compression:Plugins.");
+        }
+
+        string Available() => plugins.Compressors.Count == 0
+            ? " (no plugin is loaded: list one in Compression:Plugins, e.g. ChannelPruning)."
+            : $"; loaded: {string.Join(", ", plugins.Compressors.Select(c => c.Name))}.";
+    }
+
+    private void Finetune(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.nn.Module<torch.Tensor, torch.Tensor> teacher, int index,
+        RunFolders stage, TensorBatchLoader trainLoader, TensorBatchLoader valLoader)
+    {
+        var o = compressionOptions.Value;
+        var checkpointDir = Path.Combine(stage.CheckpointDir, $"iteration-{index}");
+        // An unfinished iteration restarts from its compress step, so a crashed attempt's checkpoints are stale.
+        if (Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
+        var trainer = trainers.Create(new TrainingRunSpec(model, trainLoader, valLoader,
+            Path.Combine(stage.LogDir, $"iteration-{index}"), checkpointDir, o.FinetuneEpochs,
+            o.FinetuneLearningRate > 0 ? o.FinetuneLearningRate : trainerOptions.Value.LearningRate,
+            o.Distill ? teacher : null, new DistillationOptions(o.DistillTemperature, o.DistillAlpha)));
+        var result = trainer.Run();
+        _logger.LogInformation("Iteration {Index}: finetuned {Epochs} epoch(s), {Reason}.", index, result.EpochsCompleted, result.StopReason);
+    }
+}

@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using Trainer.Abstractions;
+using Trainer.Core.Analysis;
+using Trainer.Core.Compression;
+using Trainer.Core.Training;
+using TorchSharp;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>Measures what a pipeline reports for a model: MACs, parameters, validation accuracy and batch-1 latency.</summary>
+public sealed class ModelMeasurer(long[] inputShape, IBatchLoader validation, int latencyRuns = 50)
+{
+    /// <summary>All four figures for <paramref name="model"/>.</summary>
+    public ModelMetrics Of(torch.nn.Module<torch.Tensor, torch.Tensor> model)
+    {
+        var flops = FlopsCounter.Count(model, inputShape);
+        var parameters = model.parameters().Sum(p => p.numel());
+        return new ModelMetrics(flops.TotalFlops, parameters, ClassificationAccuracy.Of(model, validation), MedianLatencyMs(model));
+    }
+
+    /// <summary>Output channels (features) of every Conv2d and Linear, by module path.</summary>
+    public static IReadOnlyDictionary<string, int> Channels(torch.nn.Module<torch.Tensor, torch.Tensor> model, long[] inputShape) =>
+        FlopsCounter.Count(model, inputShape).Layers
+            .Where(l => l.Type is "Conv2d" or "Linear")
+            .ToDictionary(l => l.Name, l => (int)l.OutputShape[1]);
+
+    private double MedianLatencyMs(torch.nn.Module<torch.Tensor, torch.Tensor> model)
+    {
+        long[] one = [1, .. inputShape.Skip(1)];
+        var times = new double[latencyRuns];
+        var training = model.training;
+        model.eval();
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.inference_mode();
+            var input = torch.randn(one);
+            for (var i = 0; i < 5; i++) model.call(input).Dispose();
+            for (var i = 0; i < latencyRuns; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                model.call(input).Dispose();
+                times[i] = clock.Elapsed.TotalMilliseconds;
+            }
+        }
+        finally
+        {
+            model.train(training);
+        }
+        Array.Sort(times);
+        return times[latencyRuns / 2];
+    }
+}

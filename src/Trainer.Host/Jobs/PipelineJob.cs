@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Spectre.Console;
+using Trainer.Core.Compression;
+using Trainer.Host.Options;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>
+/// `trainer run`: the configured stages in one run folder (default: train → compress with finetuning → report). Each
+/// stage hands its result to the next (the training stage's best checkpoint becomes the compress stage's model), and
+/// --resume continues every stage where it stopped.
+/// </summary>
+public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOptions<TrainerOptions> trainerOptions,
+    TrainJob train, CompressJob compress, ILoggerFactory loggers)
+{
+    private readonly ILogger _logger = loggers.CreateLogger("Trainer.Pipeline");
+
+    /// <summary>Runs the stages; returns the compression manifest when a compress stage ran.</summary>
+    public CompressionManifest? Run()
+    {
+        var stages = pipelineOptions.Value.Stages;
+        var folders = RunFolders.Resolve(trainerOptions.Value);
+        _logger.LogInformation("Pipeline '{Run}': {Stages}.", folders.RunName, string.Join(" → ", stages));
+        string? checkpoint = null;
+        double? trainedAccuracy = null;
+        CompressionManifest? manifest = null;
+        foreach (var stage in stages)
+        {
+            switch (stage)
+            {
+                case "train":
+                    var result = train.Run(folders: folders);
+                    checkpoint = Path.Combine(folders.CheckpointDir, "best.ckpt");
+                    trainedAccuracy = result.Metrics.GetValueOrDefault("val/accuracy", double.NaN);
+                    break;
+                case "compress":
+                    manifest = compress.Run(folders, checkpoint);
+                    break;
+            }
+        }
+        Report(folders, trainedAccuracy, manifest);
+        return manifest;
+    }
+
+    private static void Report(RunFolders folders, double? trainedAccuracy, CompressionManifest? manifest)
+    {
+        var table = new Table().Title($"Pipeline {Markup.Escape(folders.RunName)}").AddColumn("stage")
+            .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned())
+            .AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("latency ms").RightAligned());
+        if (trainedAccuracy is { } accuracy && manifest is null) table.AddRow("train", $"{accuracy:0.0000}", "", "", "");
+        if (manifest is not null)
+        {
+            var o = manifest.Original;
+            table.AddRow("trained", $"{o.Accuracy:0.0000}", $"{o.Macs:N0}", $"{o.Params:N0}", $"{o.LatencyMs:0.000}");
+            var c = manifest.Current;
+            table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Accuracy:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}", $"{c.LatencyMs:0.000}");
+        }
+        AnsiConsole.Write(table);
+    }
+}

@@ -1,0 +1,35 @@
+using Microsoft.Extensions.Options;
+
+namespace Trainer.Host.Options;
+
+/// <summary>The "Pipeline" configuration section: the stages `trainer run` runs, in order, in one run folder.</summary>
+public sealed class PipelineOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Pipeline";
+
+    /// <summary>Stages `trainer run` knows, in the only order they can run.</summary>
+    public static readonly IReadOnlyList<string> KnownStages = ["train", "compress"];
+
+    /// <summary>Stages to run, e.g. ["train", "compress"]. Compress finetunes after each step and reports at the end.</summary>
+    public List<string> Stages { get; set; } = ["train"];
+}
+
+/// <summary>Checks the "Pipeline" section before any work starts.</summary>
+public sealed class PipelineOptionsValidator : IValidateOptions<PipelineOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, PipelineOptions o)
+    {
+        var errors = new List<string>();
+        if (o.Stages.Count == 0) errors.Add($"Pipeline:Stages is empty; accepted: stages from {string.Join(", ", PipelineOptions.KnownStages)}, in that order.");
+        for (var i = 0; i < o.Stages.Count; i++)
+            if (!PipelineOptions.KnownStages.Contains(o.Stages[i]))
+                errors.Add($"Pipeline:Stages:{i} = '{o.Stages[i]}' is not a stage; accepted: {string.Join(", ", PipelineOptions.KnownStages)}.");
+        var order = o.Stages.Select(s => PipelineOptions.KnownStages.ToList().IndexOf(s)).Where(i => i >= 0).ToList();
+        if (errors.Count == 0 && (order.Distinct().Count() != order.Count || !order.SequenceEqual(order.Order())))
+            errors.Add($"Pipeline:Stages = [{string.Join(", ", o.Stages)}] is out of order or repeats a stage; accepted order: " +
+                       $"{string.Join(" → ", PipelineOptions.KnownStages)}.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
