@@ -11,7 +11,7 @@ namespace Trainer.Host.Jobs;
 /// <remarks>TorchSharp's writer appends every event to its file as it is logged, so there is nothing to flush or close.</remarks>
 public sealed class CompressionBoard(string logDir)
 {
-    private readonly torch.utils.tensorboard.SummaryWriter _writer = torch.utils.tensorboard.SummaryWriter(logDir);
+    private readonly TorchSharp.Modules.SummaryWriter _writer = torch.utils.tensorboard.SummaryWriter(logDir);
 
     /// <summary>Logs iteration <paramref name="step"/> (0: the original model, <paramref name="iteration"/> null).</summary>
     public void Log(int step, ModelMetrics metrics, CompressionIteration? iteration)

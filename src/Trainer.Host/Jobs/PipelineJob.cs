@@ -19,7 +19,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
     /// <summary>Runs the stages; returns the compression manifest when a compress stage ran.</summary>
     public CompressionManifest? Run()
     {
-        var stages = pipelineOptions.Value.Stages;
+        var stages = pipelineOptions.Value.EffectiveStages;
         var folders = RunFolders.Resolve(trainerOptions.Value);
         _logger.LogInformation("Pipeline '{Run}': {Stages}.", folders.RunName, string.Join(" → ", stages));
         string? checkpoint = null;

@@ -11,8 +11,12 @@ public sealed class PipelineOptions
     /// <summary>Stages `trainer run` knows, in the only order they can run.</summary>
     public static readonly IReadOnlyList<string> KnownStages = ["train", "compress"];
 
-    /// <summary>Stages to run, e.g. ["train", "compress"]. Compress finetunes after each step and reports at the end.</summary>
-    public List<string> Stages { get; set; } = ["train"];
+    /// <summary>Stages to run, e.g. ["train", "compress"]; empty runs ["train"]. Compress finetunes after each step and reports at the end.</summary>
+    /// <remarks>Empty by default: the configuration binder appends to a list's initial items instead of replacing them.</remarks>
+    public List<string> Stages { get; set; } = [];
+
+    /// <summary>The stages to run: <see cref="Stages"/>, or ["train"] when none are configured.</summary>
+    public IReadOnlyList<string> EffectiveStages => Stages.Count > 0 ? Stages : ["train"];
 }
 
 /// <summary>Checks the "Pipeline" section before any work starts.</summary>
@@ -22,7 +26,6 @@ public sealed class PipelineOptionsValidator : IValidateOptions<PipelineOptions>
     public ValidateOptionsResult Validate(string? name, PipelineOptions o)
     {
         var errors = new List<string>();
-        if (o.Stages.Count == 0) errors.Add($"Pipeline:Stages is empty; accepted: stages from {string.Join(", ", PipelineOptions.KnownStages)}, in that order.");
         for (var i = 0; i < o.Stages.Count; i++)
             if (!PipelineOptions.KnownStages.Contains(o.Stages[i]))
                 errors.Add($"Pipeline:Stages:{i} = '{o.Stages[i]}' is not a stage; accepted: {string.Join(", ", PipelineOptions.KnownStages)}.");

@@ -1,0 +1,145 @@
+using System.Reflection;
+using System.Text.Json;
+using Trainer.Core.Compression;
+using Trainer.Core.Tests.TensorBoard;
+using Trainer.Host.Cli;
+
+namespace Trainer.Host.Tests.Cli;
+
+/// <summary>`trainer run` / `trainer compress`: the compress → finetune loop, its manifest, report, resume and errors.
+/// The example plugin (weight-rounding) keeps the structure, so these tests prove the loop's plumbing; the pruning
+/// tests prove the structural path.</summary>
+public class CompressVerbTests : IDisposable
+{
+    internal static readonly string PluginsBin = typeof(CompressVerbTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "PluginsBin").Value!;
+
+    private readonly SyntheticFashionMnist _data = new();
+    private readonly string _work = Path.Combine(Path.GetTempPath(), "trainer-compress-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        _data.Dispose();
+        if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
+    }
+
+    internal (int Code, string Out, string Err) Cli(string verb, params string[] extra)
+    {
+        string[] verbs = verb.Split(' ');
+        var output = new StringWriter();
+        var error = new StringWriter();
+        string[] args =
+        [
+            .. verbs, $"--Data:Path={_data.Directory}", $"--Trainer:LogDir={_work}/runs", $"--Trainer:CheckpointDir={_work}/ckpt",
+            "--Trainer:RunName=r", "--Trainer:BatchSize=32", "--Trainer:EvalBatchSize=64", "--Trainer:LearningRate=0.05",
+            "--Trainer:Epochs=1", $"--Compression:PluginsDir={PluginsBin}", .. extra,
+        ];
+        var code = TrainerCli.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private (int Code, string Out, string Err) RunRounding(params string[] extra) => Cli("run",
+        ["--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress", "--Compression:Plugins:0=CustomCompressor",
+         "--Compression:Compressor=weight-rounding", "--Compression:Settings:Decimals=3", .. extra]);
+
+    private string StageDir(string root) => Path.Combine(_work, root, "r", "compress");
+
+    [Fact]
+    public void Run_trains_then_iterates_compress_and_finetune_writing_manifest_report_and_tensorboard()
+    {
+        var (code, _, err) = RunRounding("--Compression:Iterations=2");
+        Assert.True(code == 0, err);
+
+        var manifest = CompressionManifest.Load(Path.Combine(StageDir("ckpt"), "manifest.json"));
+        Assert.Equal("fashion-cnn", manifest.Model.Name);
+        Assert.Equal([1, 2], manifest.Iterations.Select(i => i.Index));
+        Assert.All(manifest.Iterations, i => Assert.Equal("weight-rounding", i.Compressor));
+        Assert.Equal(0.5, manifest.Iterations[1].TargetMacsRatio, 12);
+        Assert.Equal(Math.Sqrt(0.5), manifest.Iterations[0].TargetMacsRatio, 12);
+        Assert.Equal(30_735_360, manifest.Original.Macs);               // rounding keeps the structure
+        Assert.Equal(manifest.Original.Macs, manifest.Current.Macs);
+        Assert.Equal(1_701_578, manifest.Current.Params);
+        Assert.InRange(manifest.Current.Accuracy, 0.3, 1.0);             // the synthetic set is learnable
+        Assert.Equal(32, manifest.Current.LatencyMs > 0 ? manifest.Iterations[1].Channels["conv1"] : -1);
+        Assert.Equal("iteration-2.weights", manifest.Weights);
+        Assert.True(File.Exists(Path.Combine(StageDir("ckpt"), "iteration-2.weights")));
+        Assert.True(File.Exists(Path.Combine(StageDir("ckpt"), "iteration-1", "last.ckpt")));   // finetuning checkpoints
+        Assert.True(new FileInfo(Path.Combine(StageDir("runs"), "accuracy-vs-macs.png")).Length > 1000);
+
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(StageDir("runs"), "summary.json"))).RootElement;
+        Assert.Equal(2, summary.GetProperty("iterations").GetInt32());
+        Assert.Equal(1.0, summary.GetProperty("macs_ratio").GetDouble(), 12);
+        Assert.Contains("all 2 iteration(s) ran", summary.GetProperty("stop_reason").GetString());
+
+        var events = TfEventReader.ReadDirectory(StageDir("runs"));
+        long[] StepsOf(string tag) => events.Where(e => e.Values.Any(v => v.Tag == tag)).Select(e => e.Step).Order().ToArray();
+        Assert.Equal([0, 1, 2], StepsOf("compress/macs"));
+        Assert.Equal([0, 1, 2], StepsOf("compress/accuracy_after_finetune"));
+        Assert.Equal([1, 2], StepsOf("channels/fc1"));
+        Assert.NotEmpty(TfEventReader.ReadDirectory(Path.Combine(StageDir("runs"), "iteration-1")));  // finetuning curves
+    }
+
+    [Fact]
+    public void Compress_resumes_after_the_last_finished_iteration_and_refuses_to_overwrite_without_resume()
+    {
+        var (code, _, err) = RunRounding("--Compression:Iterations=1");
+        Assert.True(code == 0, err);
+        var manifestPath = Path.Combine(StageDir("ckpt"), "manifest.json");
+        var first = CompressionManifest.Load(manifestPath);
+        var checkpoint = Path.Combine(_work, "ckpt", "r", "best.ckpt");
+        string[] compress = ["--Compression:Plugins:0=CustomCompressor", "--Compression:Compressor=weight-rounding", $"--Model:Checkpoint={checkpoint}"];
+
+        (code, _, err) = Cli("compress", [.. compress, "--Compression:Iterations=2"]);
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains("--resume", err);
+        Assert.Equal(File.ReadAllText(manifestPath), JsonSerializer.Serialize(JsonDocument.Parse(File.ReadAllText(manifestPath)),
+            new JsonSerializerOptions { WriteIndented = true }));   // untouched, still valid
+
+        (code, _, err) = Cli("compress", [.. compress, "--Compression:Iterations=2", "--resume"]);
+        Assert.True(code == 0, err);
+        var resumed = CompressionManifest.Load(manifestPath);
+        Assert.Equal([1, 2], resumed.Iterations.Select(i => i.Index));
+        Assert.Equal(first.Iterations[0].AfterFinetune, resumed.Iterations[0].AfterFinetune);   // iteration 1 was not redone
+        Assert.Equal(first.Original, resumed.Original);
+    }
+
+    [Fact]
+    public void Compress_errors_name_the_key_before_any_work()
+    {
+        var (code, _, err) = Cli("compress", "--Compression:Plugins:0=CustomCompressor", "--Compression:Compressor=weight-rounding");
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains("Model:Checkpoint", err);
+
+        (code, _, err) = Cli("compress", "--Compression:Plugins:0=CustomCompressor", "--Compression:Compressor=channel-prune");
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains("Compression:Compressor = 'channel-prune'", err);
+        Assert.Contains("weight-rounding", err);
+
+        (code, _, err) = Cli("compress", "--Compression:TargetFlopsRatio=1.5", "--Compression:Allocation=fastest");
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains("Compression:TargetFlopsRatio = 1.5", err);
+        Assert.Contains("Compression:Allocation = 'fastest'", err);
+
+        (code, _, err) = Cli("run", "--Pipeline:Stages:0=compress", "--Pipeline:Stages:1=train");
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains("out of order", err);
+        Assert.False(Directory.Exists(Path.Combine(_work, "ckpt")));
+    }
+
+    [Fact]
+    public void A_manifest_of_another_model_is_refused_by_name()
+    {
+        var (code, _, err) = RunRounding();
+        Assert.True(code == 0, err);
+        var manifest = Path.Combine(StageDir("ckpt"), "manifest.json");
+
+        var json = Path.Combine(_work, "flops.json");
+        (code, _, err) = Cli("analyze flops", $"--Model:Manifest={manifest}", "--json", json);
+        Assert.True(code == 0, err);
+        Assert.Equal(30_735_360, JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("total_flops").GetInt64());
+
+        (code, _, err) = Cli("analyze flops", $"--Model:Manifest={manifest}", "--Model:Name=resnet18");
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains("made for the model 'fashion-cnn'", err);
+    }
+}
