@@ -44,6 +44,9 @@ internal sealed class AllocationSearch
         return Make(next);
     }
 
+    /// <summary>How many steps group <paramref name="id"/> can narrow from full width to its floor.</summary>
+    public int Steps(string id) => options[id].Count - 1;
+
     /// <summary>Every single move of up to <paramref name="maxSteps"/> widths, and every pair of one group wider and another narrower.</summary>
     public IEnumerable<State> Neighbours(State state, int maxSteps)
     {

@@ -16,8 +16,10 @@ namespace Trainer.Core.Latency;
 /// a residual group reaches many convs, so the interaction graph is not a chain or tree and no exact DP over groups
 /// exists; exhaustive search is out of reach (12 groups with 5-33 widths each for ResNet-18). The greedy phase narrows,
 /// one move at a time, the group whose next narrowing (up to <see cref="Lookahead"/> steps, which steps over a width the
-/// table shows as locally slow) saves the most predicted time per MAC removed, until the MACs fit the budget; the
-/// local phase then tries every move of one group and every swap (one group wider, another narrower) that keeps the
+/// table shows as locally slow) saves the most predicted time per MAC removed; as soon as some move lands in the window
+/// it takes the fastest such move and stops (a best-ratio move that overshoots far would waste budget, the knapsack
+/// greedy's known flaw); when every move overshoots, groups are widened again one step at a time, least time added per
+/// MAC first, while they fit; the local phase then tries every move of one group and every swap (one group wider, another narrower) that keeps the
 /// MACs in the window, takes the best that lowers predicted time, and repeats until none does.
 /// </remarks>
 public static class LatencyAwareAllocator
@@ -64,12 +66,28 @@ public static class LatencyAwareAllocator
         Func<IReadOnlyDictionary<string, int>, double> predict, double targetMacsRatio, double floor, int roundTo)
     {
         var search = new AllocationSearch(groups, macs, floor, roundTo, targetMacsRatio);
-        var state = search.Full();
-        double time = predict(state.Kept);
+        long window = search.Budget - (long)(BudgetWindow * macs.FullMacs);
+        // Starts: the full model, and the full model with one group already at its floor (a group that is slow per MAC
+        // is then cut first whatever the greedy order would do). Best: in the window if any is, then fastest.
+        var starts = new List<AllocationSearch.State> { search.Full() };
+        foreach (var g in groups)
+            if (search.Moved(search.Full(), g.Id, -search.Steps(g.Id)) is { } atFloor && atFloor.Macs >= window) starts.Add(atFloor);
+        var results = starts.Select(s => Descend(search, groups, predict, s, window)).ToList();
+        var best = results.OrderBy(r => r.State.Macs >= window ? 0 : 1).ThenBy(r => r.Time).First();
+        return search.Result("latency-aware", best.State, best.Time);
+    }
 
+    /// <summary>Greedy narrowing from <paramref name="state"/> into the budget, then local moves and swaps.</summary>
+    private static (AllocationSearch.State State, double Time) Descend(AllocationSearch search, IReadOnlyList<AllocatableGroup> groups,
+        Func<IReadOnlyDictionary<string, int>, double> predict, AllocationSearch.State state, long window)
+    {
+        double time = predict(state.Kept);
         while (state.Macs > search.Budget)
         {
-            (AllocationSearch.State State, double Time, double Score)? best = null;
+            // Moves that land in the window end the phase (the fastest one wins); otherwise the best time saved per MAC
+            // among moves that stay above the budget, and only when every move overshoots, the best overshooting one.
+            (AllocationSearch.State State, double Time)? landing = null;
+            (AllocationSearch.State State, double Time, double Score)? above = null, overshoot = null;
             foreach (var group in groups)
                 for (int steps = 1; steps <= Lookahead; steps++)
                 {
@@ -78,13 +96,32 @@ public static class LatencyAwareAllocator
                     if (removed <= 0) continue;
                     double t = predict(next.Kept);
                     double score = (time - t) / removed;
-                    if (best is null || score > best.Value.Score) best = (next, t, score);
+                    if (next.Macs > search.Budget) { if (above is null || score > above.Value.Score) above = (next, t, score); }
+                    else if (next.Macs >= window) { if (landing is null || t < landing.Value.Time) landing = (next, t); }
+                    else if (overshoot is null || score > overshoot.Value.Score) overshoot = (next, t, score);
                 }
-            if (best is null) break; // every group at its floor: CheckReachable made sure the budget is met before this
+            if (landing is { } land) (state, time) = land;
+            else if (above is { } a) (state, time) = (a.State, a.Time);
+            else if (overshoot is { } o) (state, time) = (o.State, o.Time);
+            else break; // every group at its floor: AllocationSearch made sure the budget is met before this
+        }
+
+        // When every last move overshot (coarse groups of a small model): widen again, least time per MAC first, up to the window.
+        while (state.Macs < window)
+        {
+            (AllocationSearch.State State, double Time, double Score)? best = null;
+            foreach (var group in groups)
+            {
+                if (search.Moved(state, group.Id, 1) is not { } next || next.Macs > search.Budget || next.Macs <= state.Macs) continue;
+                double t = predict(next.Kept);
+                double score = (t - time) / (next.Macs - state.Macs);
+                if (best is null || score < best.Value.Score) best = (next, t, score);
+            }
+            if (best is null) break;
             (state, time) = (best.Value.State, best.Value.Time);
         }
 
-        long low = Math.Min(state.Macs, search.Budget - (long)(BudgetWindow * macs.FullMacs));
+        long low = Math.Min(state.Macs, window);
         for (int pass = 0; pass < 1000; pass++)
         {
             (AllocationSearch.State State, double Time)? best = null;
@@ -97,6 +134,6 @@ public static class LatencyAwareAllocator
             if (best is null) break;
             (state, time) = best.Value;
         }
-        return search.Result("latency-aware", state, time);
+        return (state, time);
     }
 }
