@@ -41,7 +41,7 @@ public sealed class InferenceFormTests
             ("layer2.downsample.0", "layer2.downsample.1"), ("layer2.conv1", "layer2.bn1"), ("layer2.conv2", "layer2.bn2"),
         }.OrderBy(p => p.Item1), folded.Select(f => (f.Conv, f.BatchNorm)).OrderBy(p => p.Conv));
         Assert.All(folded, f => Assert.True(f.Removed));
-        Assert.Empty(model.named_modules().Where(m => m.module is BatchNorm2d));
+        Assert.DoesNotContain(model.named_modules(), m => m.module is BatchNorm2d);
         Assert.IsType<Identity>(PruningFixtures.Modules(model)["layer2.downsample.1"]);
         AssertSameOutput(reference, model, TinyShape, 1e-4);
     }
@@ -55,7 +55,7 @@ public sealed class InferenceFormTests
         using (no_grad())
         {
             bn.weight.copy_(torch.tensor(new[] { 2f, 0.5f, 1f }));
-            bn.bias.copy_(torch.tensor(new[] { 0.1f, -0.2f, 0.3f }));
+            bn.bias!.copy_(torch.tensor(new[] { 0.1f, -0.2f, 0.3f }));
             bn.running_mean!.copy_(torch.tensor(new[] { 1f, 2f, 3f }));
             bn.running_var!.copy_(torch.tensor(new[] { 4f, 0.25f, 1f }));
         }
