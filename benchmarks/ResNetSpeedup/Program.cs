@@ -35,34 +35,55 @@ var table = LatencyTable.LoadOrMeasure(original, shape, graph, tableOptions, log
 var aware = LatencyAwareAllocator.Allocate(original, graph, table, target, floor, roundTo, log);
 var uniform = UniformAllocator.Allocate(original, graph, target, roundTo, table, log);
 
-var awareModel = Shrunk(aware);
-var uniformModel = Shrunk(uniform);
-long countedAware = FlopsCounter.Count(awareModel, shape).TotalFlops, countedUniform = FlopsCounter.Count(uniformModel, shape).TotalFlops;
-if (countedAware != aware.Macs || countedUniform != uniform.Macs)
-    log.LogWarning("MACs of the shrunk models ({A}, {U}) differ from the allocations' ({Aa}, {Ua})", countedAware, countedUniform, aware.Macs, uniform.Macs);
+// Extra allocations only to check the table's predictions against measurements at other budgets.
+ChannelAllocation[] checks =
+[
+    LatencyAwareAllocator.Allocate(original, graph, table, 0.35, floor, roundTo),
+    LatencyAwareAllocator.Allocate(original, graph, table, 0.7, floor, roundTo),
+    UniformAllocator.Allocate(original, graph, 0.7, roundTo, table),
+];
+ChannelAllocation[] allocations = [aware, uniform, .. checks];
+var shrunk = allocations.Select(Shrunk).ToArray();
+for (int i = 0; i < allocations.Length; i++)
+    if (FlopsCounter.Count(shrunk[i], shape).TotalFlops is var counted && counted != allocations[i].Macs)
+        log.LogWarning("MACs of the shrunk {Method} model ({Counted}) differ from the allocation's ({Macs})", allocations[i].Method, counted, allocations[i].Macs);
 
 using var input = torch.randn(shape);
-var same = Time([original, awareModel, uniformModel]);
+var same = Time([original, .. shrunk]);
 
 var inference = new[] { Create(), Shrunk(aware), Shrunk(uniform) };
 var reports = inference.Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).ToArray();
 var folded = Time(inference);
 string loadAfter = Load();
 
+// Two ways to use the rest (whole model minus pieces): constant, or scaled with the pieces' sum.
+double rest = table.RestMs, pieces = table.FullPredictedMs - rest;
+double Scaled(double predicted) => (predicted - rest) * table.FullMeasuredMs / pieces;
+double[] predictedConstant = [table.FullPredictedMs, .. allocations.Select(a => a.PredictedMs!.Value)];
+double[] predictedScaled = predictedConstant.Select(Scaled).ToArray();
+string[] names = ["original", "latency-aware", "uniform", "aware 0.35", "aware 0.7", "uniform 0.7"];
+
 Console.WriteLine();
-Console.WriteLine($"{"model",-16}{"MACs ratio",12}{"min keep",10}{"predicted ms",14}{"measured ms",13}{"speedup",9}{"inference ms",14}{"speedup",9}{"layout",14}");
-string[] names = ["original", "latency-aware", "uniform"];
-ChannelAllocation?[] allocations = [null, aware, uniform];
-for (int i = 0; i < 3; i++)
+Console.WriteLine($"{"model",-15}{"MACs",7}{"min keep",9}{"pred ms",9}{"pred scaled",12}{"measured",10}{"speedup",9}{"pred speedup",13}{"inference ms",14}{"speedup",9}{"layout",14}");
+for (int i = 0; i < names.Length; i++)
 {
-    double predicted = allocations[i]?.PredictedMs ?? table.FullPredictedMs;
+    var a = i == 0 ? null : allocations[i - 1];
+    string inferenceColumns = i < 3
+        ? string.Create(CultureInfo.InvariantCulture, $"{folded[i],14:0.00}{folded[0] / folded[i],9:0.00}{reports[i].Layout,14}")
+        : "";
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{names[i],-16}{allocations[i]?.MacsRatio ?? 1,12:0.000}{allocations[i]?.MinKeepRatio ?? 1,10:0.000}{predicted,14:0.00}{same[i],13:0.00}" +
-        $"{same[0] / same[i],9:0.00}{folded[i],14:0.00}{folded[0] / folded[i],9:0.00}{reports[i].Layout,14}"));
+        $"{names[i],-15}{a?.MacsRatio ?? 1,7:0.000}{a?.MinKeepRatio ?? 1,9:0.000}{predictedConstant[i],9:0.00}{predictedScaled[i],12:0.00}" +
+        $"{same[i],10:0.00}{same[0] / same[i],9:0.00}{predictedConstant[0] / predictedConstant[i],13:0.00}{inferenceColumns}"));
 }
+double Error(double[] predicted) => predicted.Zip(same, (p, m) => Math.Abs(p - m) / m).Average();
+double SpeedupError(double[] predicted) =>
+    Enumerable.Range(1, same.Length - 1).Average(i => Math.Abs(predicted[0] / predicted[i] - same[0] / same[i]) / (same[0] / same[i]));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"prediction error (mean |pred - measured| / measured): constant rest {Error(predictedConstant):P1}, scaled rest {Error(predictedScaled):P1}; " +
+    $"speedup error {SpeedupError(predictedConstant):P1} / {SpeedupError(predictedScaled):P1}"));
 Console.WriteLine($"latency-aware widths: {aware}");
 Console.WriteLine($"uniform widths: {uniform}");
-Console.WriteLine($"load (uptime 1-min average) before {loadBefore}, after {loadAfter}");
+Console.WriteLine($"load (1-min average) before {loadBefore}, after {loadAfter}");
 Console.WriteLine(JsonSerializer.Serialize(new
 {
     bench = "resnet_speedup", model = "resnet18", input = "1x3x224x224", threads, rounds,
@@ -74,11 +95,13 @@ Console.WriteLine(JsonSerializer.Serialize(new
     uniform_speedup_inference_form = Math.Round(folded[0] / folded[2], 3),
     predicted_speedup = Math.Round(aware.PredictedSpeedup ?? 0, 3),
     predicted_uniform_speedup = Math.Round(uniform.PredictedSpeedup ?? 0, 3),
+    prediction_error_constant_rest = Math.Round(Error(predictedConstant), 4),
+    prediction_error_scaled_rest = Math.Round(Error(predictedScaled), 4),
     original_ms = Math.Round(same[0], 2), pruned_ms = Math.Round(same[1], 2),
     original_inference_ms = Math.Round(folded[0], 2), pruned_inference_ms = Math.Round(folded[1], 2),
-    original_predicted_ms = Math.Round(table.FullPredictedMs, 2), pruned_predicted_ms = Math.Round(aware.PredictedMs ?? 0, 2),
     layouts = reports.Select(r => r.Layout.ToString()).ToArray(),
-    table_seconds = Math.Round(table.MeasureSeconds, 1),
+    layout_gain_original = Math.Round(reports[0].LayoutGain ?? 0, 3),
+    table_seconds = Math.Round(table.MeasureSeconds, 1), table_load = table.LoadAverage,
     group_keep = aware.KeptChannels,
     load_before = loadBefore, load_after = loadAfter,
 }));

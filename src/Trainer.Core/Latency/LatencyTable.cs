@@ -24,6 +24,12 @@ public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
+    /// <summary>Above this 1-minute load average per core the timings of a shared machine are not trustworthy.</summary>
+    public const double BusyLoadPerCore = 0.75;
+
+    /// <summary>The machine's 1-minute load average when the measurement started (from /proc/loadavg), or null when unknown.</summary>
+    public double? LoadAverage { get; init; }
+
     /// <summary>Predicted milliseconds when each group in <paramref name="kept"/> keeps that many channels (others keep all).</summary>
     /// <param name="kept">Allocatable group id → kept channel count.</param>
     public double PredictMs(IReadOnlyDictionary<string, int> kept)
@@ -71,13 +77,19 @@ public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit
         var path = Path.Combine(options.CacheDir, key.FileName());
         if (options.UseCache && TryLoad(path, key, logger) is { } cached)
         {
-            logger.LogInformation("Latency table reused from {Path} (measured {When:u}, {Threads} threads on {Cpu})",
-                path, cached.MeasuredAt, key.Threads, key.Cpu);
+            logger.LogInformation("Latency table reused from {Path} (measured {When:u} at load {Load}, {Threads} threads on {Cpu})",
+                path, cached.MeasuredAt, cached.LoadAverage?.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) ?? "unknown",
+                key.Threads, key.Cpu);
             return cached;
         }
 
         logger.LogInformation("Measuring the latency table of {Model} on {Cpu} with {Threads} threads...", key.Model, key.Cpu, key.Threads);
-        var table = Measure(model, inputShape, graph, options, key);
+        double? load = CurrentLoad();
+        if (load > BusyLoadPerCore * Environment.ProcessorCount)
+            logger.LogWarning(
+                "The machine is busy (load average {Load:0.0} on {Cores} cores): the latency table will be noisy and the allocation may chase noise; " +
+                "measure again on a quiet machine (delete {Path} or set LatencyTableOptions.UseCache=false)", load, Environment.ProcessorCount, path);
+        var table = Measure(model, inputShape, graph, options, key) with { LoadAverage = load };
         logger.LogInformation(
             "Latency table measured in {Seconds:0.0} s: {Units} pieces, whole model {Full:0.00} ms, additive prediction {Predicted:0.00} ms, rest {Rest:0.00} ms",
             table.MeasureSeconds, table.Units.Count, table.FullMeasuredMs, table.FullPredictedMs, table.RestMs);
@@ -104,6 +116,21 @@ public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit
             (logger ?? NullLogger.Instance).LogWarning("Latency table {Path} is unreadable ({Error}); measuring again", path, e.Message);
         }
         return null;
+    }
+
+    /// <summary>The 1-minute load average, or null where /proc/loadavg does not exist.</summary>
+    private static double? CurrentLoad()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg")
+                ? double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)
+                : null;
+        }
+        catch (Exception e) when (e is IOException or FormatException)
+        {
+            return null;
+        }
     }
 
     private static LatencyTable Measure(nn.Module<Tensor, Tensor> model, long[] inputShape, ModelGraph graph, LatencyTableOptions options,
