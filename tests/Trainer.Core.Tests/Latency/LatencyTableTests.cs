@@ -86,6 +86,23 @@ public sealed class LatencyTableTests : IDisposable
     }
 
     [Fact]
+    public void AnInferenceFormModelIsTimedInChannelsLastUnderItsOwnKey()
+    {
+        var model = new TinyResNet();
+        var contiguousKey = LatencyTableKey.For("TinyResNet", ModelGraph.Build(model, TinyShape), new LatencyTableOptions());
+        InferenceForm.Apply(model, TinyShape, new InferenceFormOptions { Layout = MemoryLayout.ChannelsLast });
+        var graph = ModelGraph.Build(model, TinyShape);
+        var options = new LatencyTableOptions { CacheDir = cacheDir, Rounds = 1, GridPoints = 2, Layout = MemoryLayout.ChannelsLast };
+
+        var table = LatencyTable.LoadOrMeasure(model, TinyShape, graph, options, NullLogger.Instance);
+        Assert.NotEqual(contiguousKey.ModelFingerprint, table.Key.ModelFingerprint);
+        // The folded BatchNorms are Identity now: they ride along as parameter-free layers.
+        Assert.Equal(["conv1", "bn1", "relu", "maxpool"], table.Units[0].Layers);
+        Assert.Equal(graph.Producers.Count, table.Units.Count);
+        Assert.All(table.Units, u => Assert.All(u.Ms.SelectMany(r => r), ms => Assert.True(ms > 0)));
+    }
+
+    [Fact]
     public void ATableOfAnotherMachineIsNotReused()
     {
         var model = new TinyResNet();
