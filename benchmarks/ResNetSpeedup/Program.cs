@@ -14,6 +14,7 @@ using static TorchSharp.torch;
 // in inference form (BatchNorm folded, faster memory layout). Latency only: channels are the first k of each group.
 // Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/ResNetSpeedup --
 //        [--threads 2] [--rounds 21] [--target 0.5] [--floor 0.5] [--round-to 8] [--grid-points 5] [--cache-dir DIR] [--no-cache]
+//        [--inference-table]  (also allocate from a table measured on the inference form, and time that model too)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 int threads = (int)Num("--threads", 2), rounds = (int)Num("--rounds", 21), roundTo = (int)Num("--round-to", 8);
@@ -51,8 +52,20 @@ for (int i = 0; i < allocations.Length; i++)
 using var input = torch.randn(shape);
 var same = Time([original, .. shrunk]);
 
-var inference = new[] { Create(), Shrunk(aware), Shrunk(uniform) };
-var reports = inference.Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).ToArray();
+var inference = new List<nn.Module<Tensor, Tensor>> { Create(), Shrunk(aware), Shrunk(uniform) };
+var reports = inference.Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).ToList();
+// Optionally a second latency-aware allocation, from a table measured on the original in its inference form.
+ChannelAllocation? awareInference = null;
+if (args.Contains("--inference-table"))
+{
+    var inferenceGraph = ModelGraph.Build(inference[0], shape, log);
+    var inferenceTable = LatencyTable.LoadOrMeasure(inference[0], shape, inferenceGraph,
+        tableOptions with { Layout = reports[0].Layout == MemoryLayout.ChannelsLast ? MemoryLayout.ChannelsLast : MemoryLayout.Contiguous }, log);
+    awareInference = LatencyAwareAllocator.Allocate(inference[0], inferenceGraph, inferenceTable, target, floor, roundTo, log);
+    var model = Shrunk(awareInference);
+    reports.Add(InferenceForm.Apply(model, shape, new InferenceFormOptions(), log));
+    inference.Add(model);
+}
 var folded = Time(inference);
 string loadAfter = Load();
 
@@ -81,6 +94,9 @@ double SpeedupError(double[] predicted) =>
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"prediction error (mean |pred - measured| / measured): constant rest {Error(predictedConstant):P1}, scaled rest {Error(predictedScaled):P1}; " +
     $"speedup error {SpeedupError(predictedConstant):P1} / {SpeedupError(predictedScaled):P1}"));
+if (awareInference is not null)
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"latency-aware from the inference-form table: MACs {awareInference.MacsRatio:0.000}, {folded[3]:0.00} ms, {folded[0] / folded[3]:0.00}x; {awareInference}"));
 Console.WriteLine($"latency-aware widths: {aware}");
 Console.WriteLine($"uniform widths: {uniform}");
 Console.WriteLine($"load (1-min average) before {loadBefore}, after {loadAfter}");
@@ -90,6 +106,8 @@ Console.WriteLine(JsonSerializer.Serialize(new
     mac_ratio = Math.Round(aware.MacsRatio, 4), min_layer_ratio = Math.Round(aware.MinKeepRatio, 4), round_to = roundTo,
     speedup_same_format = Math.Round(same[0] / same[1], 3),
     speedup_inference_form = Math.Round(folded[0] / folded[1], 3),
+    speedup_inference_form_own_table = awareInference is null ? (double?)null : Math.Round(folded[0] / folded[3], 3),
+    mac_ratio_inference_table = awareInference is null ? (double?)null : Math.Round(awareInference.MacsRatio, 4),
     uniform_mac_ratio = Math.Round(uniform.MacsRatio, 4),
     uniform_speedup = Math.Round(same[0] / same[2], 3),
     uniform_speedup_inference_form = Math.Round(folded[0] / folded[2], 3),

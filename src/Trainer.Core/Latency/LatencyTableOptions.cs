@@ -21,8 +21,8 @@ public sealed record LatencyTableOptions
     /// <see cref="RoundTo"/>); latency between them is interpolated linearly.</summary>
     public int GridPoints { get; init; } = 5;
 
-    /// <summary>Timed rounds per measurement (median; default 5). Each round runs every width of one layer shape in turn.</summary>
-    public int Rounds { get; init; } = 5;
+    /// <summary>Timed rounds per measurement (median; default 7). Each round runs every width of one layer shape in turn.</summary>
+    public int Rounds { get; init; } = 7;
 
     /// <summary>Memory layout the pieces are timed in: <see cref="MemoryLayout.Contiguous"/> (default) or
     /// <see cref="MemoryLayout.ChannelsLast"/>, matching the model's form (<see cref="MemoryLayout.Fastest"/> is not allowed).</summary>
