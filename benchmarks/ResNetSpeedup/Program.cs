@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using Trainer.Core.Analysis;
+using Trainer.Core.Graph;
+using Trainer.Core.Inference;
+using Trainer.Core.Latency;
+using Trainer.Core.Pruning;
+using static TorchSharp.torch;
+
+// TorchVision resnet18 (random weights, seed 0), 1x3x224x224, batch-1 eval latency: the original against a latency-aware
+// allocation and a uniform one at the same MACs budget, all three in alternating rounds in this process; then all three
+// in inference form (BatchNorm folded, faster memory layout). Latency only: channels are the first k of each group.
+// Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/ResNetSpeedup --
+//        [--threads 2] [--rounds 21] [--target 0.5] [--floor 0.5] [--round-to 8] [--grid-points 5] [--cache-dir DIR] [--no-cache]
+//        [--inference-table]  (also allocate from a table measured on the inference form, and time that model too)
+string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
+double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+int threads = (int)Num("--threads", 2), rounds = (int)Num("--rounds", 21), roundTo = (int)Num("--round-to", 8);
+double target = Num("--target", 0.5), floor = Num("--floor", 0.5);
+var tableOptions = new LatencyTableOptions
+{
+    Floor = floor, RoundTo = roundTo, GridPoints = (int)Num("--grid-points", 5), UseCache = !args.Contains("--no-cache"),
+    CacheDir = Arg("--cache-dir", LatencyTableOptions.DefaultCacheDir()),
+};
+torch.set_num_threads(threads);
+using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+var log = loggers.CreateLogger("resnet-speedup");
+long[] shape = [1, 3, 224, 224];
+string loadBefore = Load();
+
+var original = Create();
+var graph = ModelGraph.Build(original, shape, log);
+var table = LatencyTable.LoadOrMeasure(original, shape, graph, tableOptions, log);
+var aware = LatencyAwareAllocator.Allocate(original, graph, table, target, floor, roundTo, log);
+var uniform = UniformAllocator.Allocate(original, graph, target, roundTo, table, log);
+
+// Extra allocations only to check the table's predictions against measurements at other budgets.
+ChannelAllocation[] checks =
+[
+    LatencyAwareAllocator.Allocate(original, graph, table, 0.35, floor, roundTo),
+    LatencyAwareAllocator.Allocate(original, graph, table, 0.7, floor, roundTo),
+    UniformAllocator.Allocate(original, graph, 0.7, roundTo, table),
+];
+ChannelAllocation[] allocations = [aware, uniform, .. checks];
+var shrunk = allocations.Select(Shrunk).ToArray();
+for (int i = 0; i < allocations.Length; i++)
+    if (FlopsCounter.Count(shrunk[i], shape).TotalFlops is var counted && counted != allocations[i].Macs)
+        log.LogWarning("MACs of the shrunk {Method} model ({Counted}) differ from the allocation's ({Macs})", allocations[i].Method, counted, allocations[i].Macs);
+
+using var input = torch.randn(shape);
+var same = Time([original, .. shrunk]);
+
+var inference = new List<nn.Module<Tensor, Tensor>> { Create(), Shrunk(aware), Shrunk(uniform) };
+var reports = inference.Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).ToList();
+// Optionally a second latency-aware allocation, from a table measured on the original in its inference form.
+ChannelAllocation? awareInference = null;
+if (args.Contains("--inference-table"))
+{
+    var inferenceGraph = ModelGraph.Build(inference[0], shape, log);
+    var inferenceTable = LatencyTable.LoadOrMeasure(inference[0], shape, inferenceGraph,
+        tableOptions with { Layout = reports[0].Layout == MemoryLayout.ChannelsLast ? MemoryLayout.ChannelsLast : MemoryLayout.Contiguous }, log);
+    awareInference = LatencyAwareAllocator.Allocate(inference[0], inferenceGraph, inferenceTable, target, floor, roundTo, log);
+    var model = Shrunk(awareInference);
+    reports.Add(InferenceForm.Apply(model, shape, new InferenceFormOptions(), log));
+    inference.Add(model);
+}
+var folded = Time(inference);
+string loadAfter = Load();
+
+// Two ways to use the rest (whole model minus pieces): constant, or scaled with the pieces' sum.
+double rest = table.RestMs, pieces = table.FullPredictedMs - rest;
+double Scaled(double predicted) => (predicted - rest) * table.FullMeasuredMs / pieces;
+double[] predictedConstant = [table.FullPredictedMs, .. allocations.Select(a => a.PredictedMs!.Value)];
+double[] predictedScaled = predictedConstant.Select(Scaled).ToArray();
+string[] names = ["original", "latency-aware", "uniform", "aware 0.35", "aware 0.7", "uniform 0.7"];
+
+Console.WriteLine();
+Console.WriteLine($"{"model",-15}{"MACs",7}{"min keep",9}{"pred ms",9}{"pred scaled",12}{"measured",10}{"speedup",9}{"pred speedup",13}{"inference ms",14}{"speedup",9}{"layout",14}");
+for (int i = 0; i < names.Length; i++)
+{
+    var a = i == 0 ? null : allocations[i - 1];
+    string inferenceColumns = i < 3
+        ? string.Create(CultureInfo.InvariantCulture, $"{folded[i],14:0.00}{folded[0] / folded[i],9:0.00}{reports[i].Layout,14}")
+        : "";
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"{names[i],-15}{a?.MacsRatio ?? 1,7:0.000}{a?.MinKeepRatio ?? 1,9:0.000}{predictedConstant[i],9:0.00}{predictedScaled[i],12:0.00}" +
+        $"{same[i],10:0.00}{same[0] / same[i],9:0.00}{predictedConstant[0] / predictedConstant[i],13:0.00}{inferenceColumns}"));
+}
+double Error(double[] predicted) => predicted.Zip(same, (p, m) => Math.Abs(p - m) / m).Average();
+double SpeedupError(double[] predicted) =>
+    Enumerable.Range(1, same.Length - 1).Average(i => Math.Abs(predicted[0] / predicted[i] - same[0] / same[i]) / (same[0] / same[i]));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"prediction error (mean |pred - measured| / measured): constant rest {Error(predictedConstant):P1}, scaled rest {Error(predictedScaled):P1}; " +
+    $"speedup error {SpeedupError(predictedConstant):P1} / {SpeedupError(predictedScaled):P1}"));
+if (awareInference is not null)
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"latency-aware from the inference-form table: MACs {awareInference.MacsRatio:0.000}, {folded[3]:0.00} ms, {folded[0] / folded[3]:0.00}x; {awareInference}"));
+Console.WriteLine($"latency-aware widths: {aware}");
+Console.WriteLine($"uniform widths: {uniform}");
+Console.WriteLine($"load (1-min average) before {loadBefore}, after {loadAfter}");
+Console.WriteLine(JsonSerializer.Serialize(new
+{
+    bench = "resnet_speedup", model = "resnet18", input = "1x3x224x224", threads, rounds,
+    mac_ratio = Math.Round(aware.MacsRatio, 4), min_layer_ratio = Math.Round(aware.MinKeepRatio, 4), round_to = roundTo,
+    speedup_same_format = Math.Round(same[0] / same[1], 3),
+    speedup_inference_form = Math.Round(folded[0] / folded[1], 3),
+    speedup_inference_form_own_table = awareInference is null ? (double?)null : Math.Round(folded[0] / folded[3], 3),
+    mac_ratio_inference_table = awareInference is null ? (double?)null : Math.Round(awareInference.MacsRatio, 4),
+    uniform_mac_ratio = Math.Round(uniform.MacsRatio, 4),
+    uniform_speedup = Math.Round(same[0] / same[2], 3),
+    uniform_speedup_inference_form = Math.Round(folded[0] / folded[2], 3),
+    predicted_speedup = Math.Round(aware.PredictedSpeedup ?? 0, 3),
+    predicted_uniform_speedup = Math.Round(uniform.PredictedSpeedup ?? 0, 3),
+    prediction_error_constant_rest = Math.Round(Error(predictedConstant), 4),
+    prediction_error_scaled_rest = Math.Round(Error(predictedScaled), 4),
+    original_ms = Math.Round(same[0], 2), pruned_ms = Math.Round(same[1], 2),
+    original_inference_ms = Math.Round(folded[0], 2), pruned_inference_ms = Math.Round(folded[1], 2),
+    layouts = reports.Select(r => r.Layout.ToString()).ToArray(),
+    layout_gain_original = Math.Round(reports[0].LayoutGain ?? 0, 3),
+    table_seconds = Math.Round(table.MeasureSeconds, 1), table_load = table.LoadAverage,
+    group_keep = aware.KeptChannels,
+    load_before = loadBefore, load_after = loadAfter,
+}));
+return 0;
+
+nn.Module<Tensor, Tensor> Create()
+{
+    torch.manual_seed(0);
+    var model = torchvision.models.resnet18();
+    model.eval();
+    return model;
+}
+
+nn.Module<Tensor, Tensor> Shrunk(ChannelAllocation allocation)
+{
+    var model = Create();
+    ChannelShrinker.Shrink(model, graph, allocation.FirstChannelMasks(graph), new ShrinkOptions { RoundTo = roundTo });
+    model.eval();
+    return model;
+}
+
+// Median ms per model over alternating rounds (each round runs every model 3 times, in turn).
+double[] Time(IReadOnlyList<nn.Module<Tensor, Tensor>> models) =>
+    AlternatingTimer.MedianMs(models.Select(m => (Action)(() =>
+    {
+        using var mode = torch.inference_mode();
+        m.call(input).Dispose();
+    })).ToList(), rounds, warmupRounds: 3, callsPerRound: 3);
+
+static string Load() =>
+    File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";

@@ -1,0 +1,42 @@
+using System.Diagnostics;
+
+namespace Trainer.Core.Latency;
+
+/// <summary>
+/// Times several actions against each other in alternating rounds (each round runs every action once, in turn), so
+/// drift of a shared machine touches all of them alike; the median per action is the figure to compare.
+/// </summary>
+public static class AlternatingTimer
+{
+    /// <summary>Median milliseconds per call of each action.</summary>
+    /// <param name="actions">What to time; each call should do one unit of work (e.g. one forward pass).</param>
+    /// <param name="rounds">Timed rounds (at least 1).</param>
+    /// <param name="warmupRounds">Untimed rounds first (JIT, allocator and oneDNN primitive caches).</param>
+    /// <param name="callsPerRound">Calls of each action per round; the round's time is divided by it.</param>
+    public static double[] MedianMs(IReadOnlyList<Action> actions, int rounds, int warmupRounds = 2, int callsPerRound = 1)
+    {
+        ArgumentNullException.ThrowIfNull(actions);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(callsPerRound, 1);
+        for (int w = 0; w < warmupRounds; w++)
+            foreach (var action in actions) action();
+        var samples = actions.Select(_ => new double[rounds]).ToArray();
+        for (int r = 0; r < rounds; r++)
+            for (int i = 0; i < actions.Count; i++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                for (int c = 0; c < callsPerRound; c++) actions[i]();
+                samples[i][r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds / callsPerRound;
+            }
+        return samples.Select(Median).ToArray();
+    }
+
+    /// <summary>The median of <paramref name="values"/> (mean of the two middle values for an even count).</summary>
+    public static double Median(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) throw new ArgumentException("no values", nameof(values));
+        var sorted = values.Order().ToArray();
+        int mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using TorchSharp.Modules;
+using Trainer.Core.Inference;
+using static TorchSharp.torch;
+
+namespace Trainer.Core.Latency;
+
+/// <summary>
+/// Times pieces standalone (batch 1, inference mode) over their width grids, then the whole model against every
+/// piece at full width, in alternating rounds. Each piece shape's grid is timed in one batch of alternating rounds and
+/// rescaled so its full-width time equals the one from the final batch, which puts every piece on the same time base
+/// as the whole model; the model's fixed rest is the whole model's time minus the pieces' full-width times.
+/// </summary>
+internal static class LatencyMeasurer
+{
+    /// <summary>Milliseconds per piece signature (grid [in][out]), and the whole model's median time.</summary>
+    public static (Dictionary<string, double[][]> Grids, double FullMs) Measure(nn.Module<Tensor, Tensor> model, long[] inputShape,
+        IReadOnlyList<LatencyPiece> pieces, LatencyTableOptions options)
+    {
+        var unique = pieces.GroupBy(p => p.Signature).Select(g => g.First()).ToList();
+        var grids = new Dictionary<string, double[][]>();
+        using var mode = inference_mode();
+        using var evalMode = new Models.EvalModeScope(model);
+        foreach (var piece in unique)
+        {
+            var jobs = new List<Job>();
+            try
+            {
+                foreach (var kin in piece.InCounts)
+                    foreach (var kout in piece.OutCounts)
+                        jobs.Add(new Job(piece, kin, kout, options.Layout));
+                var ms = AlternatingTimer.MedianMs(jobs.Select(j => (Action)j.Run).ToList(), options.Rounds, warmupRounds: 1, callsPerRound: 2);
+                grids[piece.Signature] = piece.InCounts.Select((_, i) => ms.Skip(i * piece.OutCounts.Length).Take(piece.OutCounts.Length).ToArray()).ToArray();
+            }
+            finally
+            {
+                foreach (var job in jobs) job.Dispose();
+            }
+        }
+
+        // Final batch: the whole model against every piece shape at full width, alternating.
+        var finals = unique.Select(p => new Job(p, p.InCounts[^1], p.OutCounts[^1], options.Layout)).ToList();
+        try
+        {
+            using var input = randn(inputShape);
+            var actions = new List<Action> { () => model.call(input).Dispose() };
+            actions.AddRange(finals.Select(j => (Action)j.Run));
+            var ms = AlternatingTimer.MedianMs(actions, Math.Max(options.Rounds, 7), warmupRounds: 2);
+            for (int i = 0; i < unique.Count; i++)
+            {
+                var grid = grids[unique[i].Signature];
+                double scale = grid[^1][^1] > 0 ? ms[i + 1] / grid[^1][^1] : 1;
+                foreach (var row in grid)
+                    for (int j = 0; j < row.Length; j++) row[j] *= scale;
+            }
+            return (grids, ms[0]);
+        }
+        finally
+        {
+            foreach (var job in finals) job.Dispose();
+        }
+    }
+
+    /// <summary>One piece at one (input, output) width: its own random input and weights, run through the same ops as the model.</summary>
+    private sealed class Job : IDisposable
+    {
+        private readonly LatencyPiece piece;
+        private readonly Tensor input, weight;
+        private readonly Tensor? bias, mean, variance, gamma, beta;
+
+        public Job(LatencyPiece piece, int inCount, int outCount, MemoryLayout layout)
+        {
+            this.piece = piece;
+            long inWidth = inCount * piece.InBlock;
+            var shape = piece.Producer.InputShape.ToArray();
+            shape[1] = inWidth;
+            if (piece.Module is Conv2d conv)
+            {
+                input = randn(shape);
+                weight = randn(outCount, inWidth, conv.kernel_size[0], conv.kernel_size[1]).mul_(0.05);
+                if (layout == MemoryLayout.ChannelsLast)
+                {
+                    input = Swap(input, ChannelsLast.Convert(input));
+                    weight = Swap(weight, ChannelsLast.Convert(weight));
+                }
+                if (conv.bias is not null) bias = randn(outCount);
+            }
+            else
+            {
+                shape[^1] = inWidth;
+                input = randn(shape);
+                weight = randn(outCount, inWidth).mul_(0.05);
+                if (((Linear)piece.Module).bias is not null) bias = randn(outCount);
+            }
+            if (piece.Norm is not null)
+            {
+                mean = randn(outCount);
+                variance = rand(outCount).add_(0.5);
+                gamma = rand(outCount).add_(0.5);
+                beta = randn(outCount);
+            }
+        }
+
+        public void Run()
+        {
+            using var scope = NewDisposeScope();
+            var y = piece.Module is Conv2d conv
+                ? conv.padding_type is { } padding
+                    ? nn.functional.conv2d_padding(input, weight, bias, conv.stride, padding, conv.dilation)
+                    : nn.functional.conv2d(input, weight, bias, conv.stride, conv.padding, conv.dilation)
+                : nn.functional.linear(input, weight, bias);
+            if (piece.Norm is { } norm) y = nn.functional.batch_norm(y, mean, variance, gamma, beta, training: false, eps: norm.eps);
+            foreach (var (_, module) in piece.Trailing) y = ((nn.Module<Tensor, Tensor>)module).call(y);
+        }
+
+        public void Dispose()
+        {
+            input.Dispose();
+            weight.Dispose();
+            bias?.Dispose();
+            mean?.Dispose();
+            variance?.Dispose();
+            gamma?.Dispose();
+            beta?.Dispose();
+        }
+
+        private static Tensor Swap(Tensor old, Tensor replacement)
+        {
+            old.Dispose();
+            return replacement;
+        }
+    }
+}

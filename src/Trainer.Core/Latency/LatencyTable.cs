@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Trainer.Core.Graph;
+using Trainer.Core.IO;
+using static TorchSharp.torch;
+
+namespace Trainer.Core.Latency;
+
+/// <summary>
+/// An additive batch-1 latency model of one model on this machine: predicted time = <see cref="RestMs"/> + the sum over
+/// <see cref="Units"/> (each Conv2d/Linear with its BatchNorm and following ReLU/pooling, timed standalone at its real
+/// input size over a grid of input and output widths). Measured once per model shape and machine, then cached as JSON.
+/// </summary>
+/// <param name="Key">What the table is valid for.</param>
+/// <param name="Units">The timed pieces, in execution order of their producers.</param>
+/// <param name="RestMs">The whole model's time minus the pieces' full-width times (residual adds, unpaired layers, overhead).</param>
+/// <param name="FullMeasuredMs">The whole model's median time in the same measurement.</param>
+/// <param name="MeasureSeconds">Wall time the measurement took.</param>
+/// <param name="MeasuredAt">When it was measured (UTC).</param>
+public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit> Units, double RestMs, double FullMeasuredMs,
+    double MeasureSeconds, DateTimeOffset MeasuredAt)
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    /// <summary>Above this 1-minute load average per core the timings of a shared machine are not trustworthy.</summary>
+    public const double BusyLoadPerCore = 0.75;
+
+    /// <summary>The machine's 1-minute load average when the measurement started (from /proc/loadavg), or null when unknown.</summary>
+    public double? LoadAverage { get; init; }
+
+    /// <summary>Predicted milliseconds when each group in <paramref name="kept"/> keeps that many channels (others keep all).</summary>
+    /// <param name="kept">Allocatable group id → kept channel count.</param>
+    public double PredictMs(IReadOnlyDictionary<string, int> kept)
+    {
+        ArgumentNullException.ThrowIfNull(kept);
+        double total = RestMs;
+        foreach (var unit in Units)
+        {
+            int kin = unit.InGroup is { } ig && kept.TryGetValue(ig, out var i) ? i : unit.InCounts[^1];
+            int kout = unit.OutGroup is { } og && kept.TryGetValue(og, out var o) ? o : unit.OutCounts[^1];
+            total += unit.Predict(kin, kout);
+        }
+        return total;
+    }
+
+    /// <summary>Predicted milliseconds of the model as it is.</summary>
+    public double FullPredictedMs => PredictMs(new Dictionary<string, int>());
+
+    /// <summary>
+    /// The cached table for this model shape and machine when there is one (logged as reused), else measures one
+    /// (logged, about 5-20 s for a ResNet-18 at 224x224) and caches it. The model must be in the form it will run in
+    /// (e.g. channels-last weights with <see cref="LatencyTableOptions.Layout"/> ChannelsLast); it is only run, never changed.
+    /// </summary>
+    /// <param name="model">The model the graph was built from.</param>
+    /// <param name="inputShape">Batch-1 input shape, the graph's.</param>
+    /// <param name="graph">The model's dependency graph.</param>
+    /// <param name="options">Options; defaults when null.</param>
+    /// <param name="logger">Receives whether the table was measured or reused.</param>
+    /// <exception cref="ArgumentException">Bad options, or an input shape other than the graph's.</exception>
+    public static LatencyTable LoadOrMeasure(nn.Module<Tensor, Tensor> model, long[] inputShape, ModelGraph graph,
+        LatencyTableOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputShape);
+        ArgumentNullException.ThrowIfNull(graph);
+        options ??= new LatencyTableOptions();
+        logger ??= NullLogger.Instance;
+        options.Validate();
+        if (!inputShape.SequenceEqual(graph.InputShape))
+            throw new ArgumentException(
+                $"input shape [{string.Join(",", inputShape)}] differs from the graph's [{string.Join(",", graph.InputShape)}]; build the graph on the same shape",
+                nameof(inputShape));
+
+        var key = LatencyTableKey.For(model.GetType().Name, graph, options);
+        var path = Path.Combine(options.CacheDir, key.FileName());
+        if (options.UseCache && TryLoad(path, key, logger) is { } cached)
+        {
+            logger.LogInformation("Latency table reused from {Path} (measured {When:u} at load {Load}, {Threads} threads on {Cpu})",
+                path, cached.MeasuredAt, cached.LoadAverage?.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) ?? "unknown",
+                key.Threads, key.Cpu);
+            return cached;
+        }
+
+        logger.LogInformation("Measuring the latency table of {Model} on {Cpu} with {Threads} threads...", key.Model, key.Cpu, key.Threads);
+        double? load = CurrentLoad();
+        if (load > BusyLoadPerCore * Environment.ProcessorCount)
+            logger.LogWarning(
+                "The machine is busy (load average {Load:0.0} on {Cores} cores): the latency table will be noisy and the allocation may chase noise; " +
+                "measure again on a quiet machine (delete {Path} or set LatencyTableOptions.UseCache=false)", load, Environment.ProcessorCount, path);
+        var table = Measure(model, inputShape, graph, options, key) with { LoadAverage = load };
+        logger.LogInformation(
+            "Latency table measured in {Seconds:0.0} s: {Units} pieces, whole model {Full:0.00} ms, additive prediction {Predicted:0.00} ms, rest {Rest:0.00} ms",
+            table.MeasureSeconds, table.Units.Count, table.FullMeasuredMs, table.FullPredictedMs, table.RestMs);
+        if (options.UseCache)
+        {
+            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(table, Json));
+            logger.LogInformation("Latency table saved to {Path}", path);
+        }
+        return table;
+    }
+
+    /// <summary>The table in <paramref name="path"/> when it exists, parses and has exactly <paramref name="key"/>; else null.</summary>
+    public static LatencyTable? TryLoad(string path, LatencyTableKey key, ILogger? logger = null)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var table = JsonSerializer.Deserialize<LatencyTable>(File.ReadAllText(path), Json);
+            if (table is not null && table.Key == key && table.Units.Count > 0) return table;
+            (logger ?? NullLogger.Instance).LogInformation("Latency table {Path} is for another model or machine; measuring again", path);
+        }
+        catch (JsonException e)
+        {
+            (logger ?? NullLogger.Instance).LogWarning("Latency table {Path} is unreadable ({Error}); measuring again", path, e.Message);
+        }
+        return null;
+    }
+
+    /// <summary>The 1-minute load average, or null where /proc/loadavg does not exist.</summary>
+    private static double? CurrentLoad()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg")
+                ? double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)
+                : null;
+        }
+        catch (Exception e) when (e is IOException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static LatencyTable Measure(nn.Module<Tensor, Tensor> model, long[] inputShape, ModelGraph graph, LatencyTableOptions options,
+        LatencyTableKey key)
+    {
+        var clock = Stopwatch.StartNew();
+        var groups = AllocatableGroup.Of(graph);
+        var pieces = LatencyPiece.Plan(model, graph, groups, options);
+        var (grids, fullMs) = LatencyMeasurer.Measure(model, inputShape, pieces, options);
+        var units = pieces.Select(p => new LatencyUnit(p.Producer.Name,
+            [p.Producer.Name, .. p.NormName is null ? Array.Empty<string>() : [p.NormName], .. p.Trailing.Select(t => t.Name)],
+            p.InGroup?.Id, p.OutGroup?.Id, p.InCounts, p.OutCounts,
+            grids[p.Signature].Select(row => row.ToArray()).ToArray())).ToList();
+        double rest = fullMs - units.Sum(u => u.FullMs);
+        return new LatencyTable(key, units, rest, fullMs, clock.Elapsed.TotalSeconds, DateTimeOffset.UtcNow);
+    }
+}

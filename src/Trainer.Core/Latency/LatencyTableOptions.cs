@@ -1,0 +1,50 @@
+using Trainer.Core.Inference;
+
+namespace Trainer.Core.Latency;
+
+/// <summary>Options of <see cref="LatencyTable.LoadOrMeasure"/>.</summary>
+public sealed record LatencyTableOptions
+{
+    /// <summary>Folder of cached tables; default <c>~/.cache/trainer/latency</c> (or <c>$XDG_CACHE_HOME/trainer/latency</c>).</summary>
+    public string CacheDir { get; init; } = DefaultCacheDir();
+
+    /// <summary>Reuse a cached table whose key matches, and save a measured one (default true).</summary>
+    public bool UseCache { get; init; } = true;
+
+    /// <summary>Smallest kept fraction the grid covers (default 0.5); predictions below it are extrapolated.</summary>
+    public double Floor { get; init; } = 0.5;
+
+    /// <summary>Channel multiple of the grid's widths (default 8).</summary>
+    public int RoundTo { get; init; } = 8;
+
+    /// <summary>Widths per grid axis at most (default 5, from the floor to the full width, evenly over the multiples of
+    /// <see cref="RoundTo"/>); latency between them is interpolated linearly.</summary>
+    public int GridPoints { get; init; } = 5;
+
+    /// <summary>Timed rounds per measurement (median; default 7). Each round runs every width of one layer shape in turn.</summary>
+    public int Rounds { get; init; } = 7;
+
+    /// <summary>Memory layout the pieces are timed in: <see cref="MemoryLayout.Contiguous"/> (default) or
+    /// <see cref="MemoryLayout.ChannelsLast"/>, matching the model's form (<see cref="MemoryLayout.Fastest"/> is not allowed).</summary>
+    public MemoryLayout Layout { get; init; } = MemoryLayout.Contiguous;
+
+    /// <summary>The default cache folder.</summary>
+    public static string DefaultCacheDir()
+    {
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(root, "trainer", "latency");
+    }
+
+    /// <summary>Throws a clear <see cref="ArgumentException"/> for out-of-range values.</summary>
+    internal void Validate()
+    {
+        if (!(Floor > 0 && Floor <= 1)) throw new ArgumentException($"LatencyTableOptions.Floor must be in (0, 1], got {Floor}");
+        if (RoundTo < 1) throw new ArgumentException($"LatencyTableOptions.RoundTo must be at least 1, got {RoundTo}");
+        if (GridPoints < 2) throw new ArgumentException($"LatencyTableOptions.GridPoints must be at least 2, got {GridPoints}");
+        if (Rounds < 1) throw new ArgumentException($"LatencyTableOptions.Rounds must be at least 1, got {Rounds}");
+        if (Layout == MemoryLayout.Fastest)
+            throw new ArgumentException("LatencyTableOptions.Layout must be Contiguous or ChannelsLast (the layout the model runs in)");
+        if (UseCache && string.IsNullOrWhiteSpace(CacheDir)) throw new ArgumentException("LatencyTableOptions.CacheDir is empty");
+    }
+}

@@ -1,0 +1,129 @@
+using TorchSharp;
+using Trainer.Core.Graph;
+using Trainer.Core.Latency;
+using Trainer.Core.Pruning;
+using Trainer.Core.Tests.Inference;
+using static TorchSharp.torch;
+
+namespace Trainer.Core.Tests.Latency;
+
+public sealed class AllocatorTests
+{
+    private static readonly long[] TinyShape = [1, 3, 32, 32];
+    private static readonly LatencyTableKey Key = new("TinyResNet", "test", "cpu", 1, "0");
+
+    /// <summary>
+    /// A synthetic table: every conv costs 0.001 ms per (input width × output width), and the producers of the
+    /// <paramref name="expensive"/> group 1 ms more per output channel; a fixed rest of 1 ms.
+    /// </summary>
+    private static LatencyTable Table(string expensive)
+    {
+        LatencyUnit Unit(string producer, string? inGroup, int[] ins, string? outGroup, int[] outs) =>
+            new(producer, [producer], inGroup, outGroup, ins, outs,
+                ins.Select(i => outs.Select(o => i * o * 0.001 + (outGroup == expensive ? o : 0)).ToArray()).ToArray());
+        int[] c16 = [8, 16], c32 = [16, 32];
+        return new LatencyTable(Key,
+        [
+            Unit("conv1", null, [3], "conv1", c16),
+            Unit("layer1.conv1", "conv1", c16, "layer1.conv1", c16),
+            Unit("layer1.conv2", "layer1.conv1", c16, "conv1", c16),
+            Unit("layer2.downsample.0", "conv1", c16, "layer2.downsample.0", c32),
+            Unit("layer2.conv1", "conv1", c16, "layer2.conv1", c32),
+            Unit("layer2.conv2", "layer2.conv1", c32, "layer2.downsample.0", c32),
+            Unit("fc", "layer2.downsample.0", c32, null, [10]),
+        ], 1, 0, 0, DateTimeOffset.UnixEpoch);
+    }
+
+    [Theory]
+    [InlineData("layer2.conv1", 16, 0.8)]
+    [InlineData("layer1.conv1", 8, 0.77)]
+    public void TheGroupWhoseTimeIsExpensivePerMacIsCutToItsFloorFirst(string expensive, int floorWidth, double target)
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var allocation = LatencyAwareAllocator.Allocate(model, graph, Table(expensive), target, floor: 0.5, roundTo: 8);
+
+        Assert.Equal(floorWidth, allocation.KeptChannels[expensive]);
+        Assert.Equal("latency-aware", allocation.Method);
+        Assert.True(allocation.MacsRatio <= target);
+        // The budget is spent: MACs are within the window below it, or no group can widen one step without breaking it.
+        if (allocation.MacsRatio < target - LatencyAwareAllocator.BudgetWindow)
+        {
+            var groups = AllocatableGroup.Of(graph);
+            var macs = MacsModel.Build(model, graph, groups);
+            foreach (var g in groups.Where(g => allocation.KeptChannels[g.Id] < g.Channels))
+            {
+                var wider = new Dictionary<string, int>(allocation.KeptChannels) { [g.Id] = allocation.KeptChannels[g.Id] + 8 };
+                Assert.True(macs.Macs(wider) > target * macs.FullMacs, $"{g.Id} could widen");
+            }
+        }
+        Assert.All(allocation.KeptChannels, k => Assert.True(k.Value % 8 == 0));
+        Assert.All(allocation.GroupKeepRatios.Values, r => Assert.InRange(r, 0.5, 1));
+        Assert.Equal(Table(expensive).PredictMs(allocation.KeptChannels), allocation.PredictedMs);
+    }
+
+    [Theory]
+    [InlineData("layer2.conv1", 0.6)]
+    [InlineData("layer2.downsample.0", 0.7)]
+    [InlineData("conv1", 0.9)]
+    public void LatencyAwareFindsTheFastestAllocationInTheBudgetWindow(string expensive, double target)
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var table = Table(expensive);
+        var aware = LatencyAwareAllocator.Allocate(model, graph, table, target, floor: 0.5, roundTo: 8);
+
+        // Exhaustive search over the 2x2x3x3 allocations of the floor-0.5, multiple-of-8 grid.
+        var groups = AllocatableGroup.Of(graph);
+        var macs = MacsModel.Build(model, graph, groups);
+        var all = groups.Aggregate(new[] { new Dictionary<string, int>() }.AsEnumerable(),
+            (partial, g) => partial.SelectMany(p => g.Options(0.5, 8).Select(k => new Dictionary<string, int>(p) { [g.Id] = k }))).ToList();
+        Assert.Equal(36, all.Count);
+        long budget = (long)(target * macs.FullMacs), low = Math.Min(aware.Macs, budget - (long)(LatencyAwareAllocator.BudgetWindow * macs.FullMacs));
+        var best = all.Where(a => macs.Macs(a) <= budget && macs.Macs(a) >= low).Min(table.PredictMs);
+        Assert.Equal(best, aware.PredictedMs!.Value, 9);
+        Assert.True(aware.Macs <= budget);
+    }
+
+    [Fact]
+    public void UniformKeepsOneRatioAndTheLargestThatFits()
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var uniform = UniformAllocator.Allocate(model, graph, 0.5, roundTo: 1);
+        var groups = AllocatableGroup.Of(graph);
+        var macs = MacsModel.Build(model, graph, groups);
+
+        Assert.Equal("uniform", uniform.Method);
+        Assert.True(uniform.Macs <= 0.5 * uniform.FullMacs);
+        // Same-size groups keep the same count; the 32-channel groups keep about twice the 16-channel ones.
+        Assert.Equal(uniform.KeptChannels["conv1"], uniform.KeptChannels["layer1.conv1"]);
+        Assert.Equal(uniform.KeptChannels["layer2.conv1"], uniform.KeptChannels["layer2.downsample.0"]);
+        Assert.InRange(uniform.KeptChannels["layer2.conv1"] - 2 * uniform.KeptChannels["conv1"], -1, 1);
+        // One channel more everywhere would break the budget.
+        var wider = uniform.KeptChannels.ToDictionary(k => k.Key, k => Math.Min(k.Value + 1, uniform.GroupChannels[k.Key]));
+        Assert.True(macs.Macs(wider) > 0.5 * uniform.FullMacs);
+    }
+
+    [Fact]
+    public void AnUnreachableTargetNamesTheSmallestReachableRatio()
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var e = Assert.Throws<ArgumentException>(() => LatencyAwareAllocator.Allocate(model, graph, Table("conv1"), 0.1, floor: 0.5));
+        Assert.Contains("smallest reachable ratio", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => LatencyAwareAllocator.Allocate(model, graph, Table("conv1"), 1.5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LatencyAwareAllocator.Allocate(model, graph, Table("conv1"), 0.5, floor: 0));
+    }
+
+    [Fact]
+    public void ATableOfAnotherModelIsRefused()
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var foreign = new LatencyTable(Key, [new LatencyUnit("features.0", ["features.0"], null, "features.0", [3], [8, 16], [[1, 2]])], 0, 0, 0,
+            DateTimeOffset.UnixEpoch);
+        var e = Assert.Throws<ArgumentException>(() => LatencyAwareAllocator.Allocate(model, graph, foreign, 0.5));
+        Assert.Contains("features.0", e.Message);
+    }
+}
