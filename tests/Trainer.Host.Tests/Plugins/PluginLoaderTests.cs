@@ -75,6 +75,7 @@ public class PluginLoaderTests : IDisposable
             TargetFlopsRatio = 0.5,
             Settings = new Dictionary<string, string> { ["Decimals"] = "1" },
             Logger = NullLogger.Instance,
+            Editor = UnusedEditor.Instance,
         });
 
         Assert.Same(model, result.Model);
@@ -90,7 +91,7 @@ public class PluginLoaderTests : IDisposable
 
         var bad = Assert.Throws<ArgumentException>(() => compressor.Compress(new CompressionRequest
         {
-            Model = model, ExampleInputShape = [1, 3], Settings = new Dictionary<string, string> { ["Decimals"] = "x" },
+            Model = model, ExampleInputShape = [1, 3], Settings = new Dictionary<string, string> { ["Decimals"] = "x" }, Editor = UnusedEditor.Instance,
         }));
         Assert.Equal("weight-rounding: setting Decimals = 'x' is invalid; accepted: an integer in [0, 8].", bad.Message);
     }
@@ -123,7 +124,7 @@ public class PluginLoaderTests : IDisposable
         var e = LoadFails("NoCompressor", _work);
         Assert.Equal("NoCompressor.dll", e.FileName);
         Assert.Equal("no ICompressor: the assembly has no public non-abstract class implementing " +
-                     "Trainer.Abstractions.Compression.ICompressor with a public parameterless constructor.", e.Reason);
+                     "Trainer.Abstractions.Compression.ICompressor (or Trainer.Abstractions.Quantization.IQuantizer) with a public parameterless constructor.", e.Reason);
     }
 
     [Theory]
