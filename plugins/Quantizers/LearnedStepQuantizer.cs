@@ -8,7 +8,7 @@ namespace Trainer.Plugins.Quantizers;
 /// (tensors=weight,input by default) use an unsigned grid except the first layer's input (raw data); signed_inputs=true
 /// makes all inputs signed. Needs fine-tuning.
 /// </summary>
-public sealed class LsqQuantizer : QuantizerBase
+public sealed class LearnedStepQuantizer : QuantizerBase
 {
     /// <inheritdoc/>
     public override string Name => "lsq";
