@@ -6,7 +6,8 @@ namespace Trainer.Plugins.Quantizers;
 /// "lsq": learned step size quantization (Esser et al. 2020), 4 bits by default. One learned step per tensor, initialised
 /// to 2·mean|x|/sqrt(Qp) (weights at once, activations on the first batch) with gradient scale 1/sqrt(N·Qp). Activations
 /// (tensors=weight,input by default) use an unsigned grid except the first layer's input (raw data); signed_inputs=true
-/// makes all inputs signed. Needs fine-tuning.
+/// makes all inputs signed. calibration_batches (default 1) initialises the activation steps from data before training;
+/// with 0 the first training batch does. Needs fine-tuning.
 /// </summary>
 public sealed class LearnedStepQuantizer : QuantizerBase
 {
@@ -14,7 +15,7 @@ public sealed class LearnedStepQuantizer : QuantizerBase
     public override string Name => "lsq";
 
     /// <inheritdoc/>
-    protected override MethodDefaults Defaults { get; } = new(4, ["weight", "input"], Granularity: "per-tensor");
+    protected override MethodDefaults Defaults { get; } = new(4, ["weight", "input"], Granularity: "per-tensor", CalibrationBatches: 1);
 
     /// <inheritdoc/>
     protected override bool NeedsTraining => true;

@@ -55,7 +55,8 @@ public class QuantizerPlanTests
     {
         using var scope = NewDisposeScope();
         var model = Net();
-        var plan = new LearnedStepQuantizer().Plan(Request(model, null));
+        Assert.Contains("calibration_batches", Assert.Throws<ArgumentException>(() => new LearnedStepQuantizer().Plan(Request(model, null))).Message);
+        var plan = new LearnedStepQuantizer().Plan(Request(model, null, ("calibration_batches", "0")));
         Assert.Equal([false, true, true], plan.Layers.Select(l => l.Input!.Unsigned));
         Assert.All(plan.Layers, l => Assert.Equal((4, QuantMethod.Lsq), (l.Weight!.Bits, l.Weight.Method)));
         var session = new QuantizationSession(model, [1, 1, 6, 6], NullLogger.Instance);

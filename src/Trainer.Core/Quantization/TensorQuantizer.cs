@@ -35,16 +35,17 @@ public sealed class TensorQuantizer : nn.Module<Tensor, Tensor>
                     QuantMethod.MovingAverage => new MovingAverageMinMaxObserver(Params, spec.AveragingConstant),
                     _ => new PercentileObserver(Params, spec.Percentile),
                 };
-                scale = ones(Array.Empty<long>());
-                zeroPoint = zeros(Array.Empty<long>(), ScalarType.Int64);
-                batches = zeros(Array.Empty<long>(), ScalarType.Int64);
+                // State lives as long as the module, whatever dispose scope the wrapper was made in.
+                scale = ones(Array.Empty<long>()).DetachFromDisposeScope();
+                zeroPoint = zeros(Array.Empty<long>(), ScalarType.Int64).DetachFromDisposeScope();
+                batches = zeros(Array.Empty<long>(), ScalarType.Int64).DetachFromDisposeScope();
                 register_buffer("scale", scale);
                 register_buffer("zero_point", zeroPoint);
                 register_buffer("batches", batches);
                 break;
             case QuantMethod.Lsq:
-                step = new Parameter(ones(Array.Empty<long>()));
-                stepReady = zeros(Array.Empty<long>(), ScalarType.Int64);
+                step = (Parameter)new Parameter(ones(Array.Empty<long>())).DetachFromDisposeScope();
+                stepReady = zeros(Array.Empty<long>(), ScalarType.Int64).DetachFromDisposeScope();
                 register_parameter("step", step);
                 register_buffer("step_ready", stepReady);
                 break;
