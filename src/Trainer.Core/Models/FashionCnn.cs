@@ -11,9 +11,10 @@ namespace Trainer.Core.Models;
 /// </summary>
 public sealed class FashionCnn : nn.Module<Tensor, Tensor>
 {
-    // Typed as modules, not Conv2d/Linear, so a compressor may replace a layer (e.g. by a factorized Sequential).
+    // Typed as modules, not Conv2d/Linear/BatchNorm2d, so compression can swap a layer (quantization wrappers,
+    // folded BatchNorm, factorized layers).
     private readonly nn.Module<Tensor, Tensor> conv1, conv2, conv3;
-    private readonly BatchNorm2d bn1, bn2, bn3;
+    private readonly nn.Module<Tensor, Tensor> bn1, bn2, bn3;
     private readonly ReLU relu1, relu2, relu3, relu4;
     private readonly MaxPool2d pool2, pool3;
     private readonly Flatten flatten;

@@ -4,17 +4,20 @@ using Microsoft.Extensions.Options;
 using TorchSharp;
 using Trainer.Abstractions;
 using Trainer.Abstractions.Compression;
+using Trainer.Abstractions.Quantization;
 using Trainer.Host.Options;
 using McMasterLoader = McMaster.NETCore.Plugins.PluginLoader;
 
 namespace Trainer.Host.Plugins;
 
-/// <summary>One loaded plugin: where it came from and the compressors it holds.</summary>
+/// <summary>One loaded plugin: where it came from and the compressors and quantizers it holds.</summary>
 /// <param name="Name">The configured plugin name.</param>
 /// <param name="Path">Full path of the plugin's assembly.</param>
 /// <param name="Assembly">The plugin's assembly, in its own load context.</param>
 /// <param name="Compressors">One instance of each compressor class the plugin defines.</param>
-public sealed record LoadedPlugin(string Name, string Path, Assembly Assembly, IReadOnlyList<ICompressor> Compressors);
+/// <param name="Quantizers">One instance of each quantizer class the plugin defines.</param>
+public sealed record LoadedPlugin(string Name, string Path, Assembly Assembly, IReadOnlyList<ICompressor> Compressors,
+    IReadOnlyList<IQuantizer> Quantizers);
 
 /// <summary>
 /// Loads the compressor plugins named in the "Compression" section, each in its own load context that shares
@@ -28,7 +31,7 @@ public sealed class PluginLoader
     /// own copy of these assemblies would make its tensors and interfaces different types from the host's.
     /// </summary>
     public static readonly Type[] SharedTypes =
-        [typeof(ICompressor), typeof(IBatchLoader), typeof(torch), typeof(ILogger)];
+        [typeof(ICompressor), typeof(IQuantizer), typeof(IBatchLoader), typeof(torch), typeof(ILogger)];
 
     /// <summary>Files a plugin folder must not hold: the host provides them, and a plugin's own copy is refused.</summary>
     public static readonly string[] SharedFiles = ["TorchSharp.dll", "Trainer.Abstractions.dll"];
@@ -45,7 +48,7 @@ public sealed class PluginLoader
         {
             var plugin = Load(name, o.PluginsDir);
             logger.LogInformation("Loaded plugin {Plugin} ({Path}): {Compressors}", name, plugin.Path,
-                string.Join(", ", plugin.Compressors.Select(c => c.Name)));
+                string.Join(", ", plugin.Compressors.Select(c => c.Name).Concat(plugin.Quantizers.Select(q => q.Name))));
         }
     }
 
@@ -60,6 +63,14 @@ public sealed class PluginLoader
         Compressors.FirstOrDefault(c => c.Name == name)
         ?? throw new KeyNotFoundException($"No compressor named '{name}'; loaded: {(Compressors.Count == 0 ? "none" : string.Join(", ", Compressors.Select(c => c.Name)))}.");
 
+    /// <summary>Every quantizer of every loaded plugin.</summary>
+    public IReadOnlyList<IQuantizer> Quantizers => [.. _plugins.SelectMany(p => p.Quantizers)];
+
+    /// <summary>The quantizer named <paramref name="name"/>; throws naming the available ones when there is none.</summary>
+    public IQuantizer GetQuantizer(string name) =>
+        Quantizers.FirstOrDefault(q => q.Name == name)
+        ?? throw new KeyNotFoundException($"No quantizer named '{name}'; loaded: {(Quantizers.Count == 0 ? "none" : string.Join(", ", Quantizers.Select(q => q.Name)))}.");
+
     /// <summary>
     /// Loads plugin <paramref name="name"/> from <c>&lt;pluginsDir&gt;/&lt;name&gt;/&lt;name&gt;.dll</c> and adds it to
     /// <see cref="Plugins"/>; throws <see cref="PluginLoadException"/> when it cannot be used.
@@ -72,6 +83,10 @@ public sealed class PluginLoader
             if (_plugins.FirstOrDefault(p => p.Compressors.Any(c => c.Name == compressor.Name)) is { } owner)
                 throw new PluginLoadException(System.IO.Path.GetFileName(plugin.Path),
                     $"compressor name '{compressor.Name}' is already taken by plugin {owner.Name}; compressor names must be unique.");
+        foreach (var quantizer in plugin.Quantizers)
+            if (_plugins.FirstOrDefault(p => p.Quantizers.Any(q => q.Name == quantizer.Name)) is { } owner)
+                throw new PluginLoadException(System.IO.Path.GetFileName(plugin.Path),
+                    $"quantizer name '{quantizer.Name}' is already taken by plugin {owner.Name}; quantizer names must be unique.");
         _plugins.Add(plugin);
         return plugin;
     }
@@ -114,30 +129,34 @@ public sealed class PluginLoader
         {
             throw new PluginLoadException(fileName, $"its types cannot be loaded ({e.Message}); is a dependency missing from {folder}?");
         }
-        var candidates = types.Where(t => typeof(ICompressor).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false }).ToList();
+        var candidates = types.Where(t => (typeof(ICompressor).IsAssignableFrom(t) || typeof(IQuantizer).IsAssignableFrom(t))
+            && t is { IsClass: true, IsAbstract: false }).ToList();
         var usable = candidates.Where(t => t.GetConstructor(Type.EmptyTypes) is not null).ToList();
         if (usable.Count == 0)
             throw new PluginLoadException(fileName,
                 "no ICompressor: the assembly has no public non-abstract class implementing " +
-                $"{typeof(ICompressor).FullName} with a public parameterless constructor" +
+                $"{typeof(ICompressor).FullName} (or {typeof(IQuantizer).FullName}) with a public parameterless constructor" +
                 (candidates.Count > 0 ? $" ({string.Join(", ", candidates.Select(t => t.FullName))} lack one)." : "."));
 
         if (ContractError(ContractMajorOf(assembly)) is { } contractError)
             throw new PluginLoadException(fileName, contractError);
 
         var compressors = new List<ICompressor>();
+        var quantizers = new List<IQuantizer>();
         foreach (var type in usable)
         {
             try
             {
-                compressors.Add((ICompressor)Activator.CreateInstance(type)!);
+                var instance = Activator.CreateInstance(type)!;
+                if (instance is ICompressor compressor) compressors.Add(compressor);
+                if (instance is IQuantizer quantizer) quantizers.Add(quantizer);
             }
             catch (TargetInvocationException e)
             {
                 throw new PluginLoadException(fileName, $"creating {type.FullName} failed: {e.InnerException?.Message ?? e.Message}");
             }
         }
-        return (new LoadedPlugin(name, path, assembly, compressors), loader);
+        return (new LoadedPlugin(name, path, assembly, compressors, quantizers), loader);
     }
 
     /// <summary>

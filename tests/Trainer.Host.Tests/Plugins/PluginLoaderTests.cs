@@ -126,7 +126,7 @@ public class PluginLoaderTests : IDisposable
         var e = LoadFails("NoCompressor", _work);
         Assert.Equal("NoCompressor.dll", e.FileName);
         Assert.Equal("no ICompressor: the assembly has no public non-abstract class implementing " +
-                     "Trainer.Abstractions.Compression.ICompressor with a public parameterless constructor.", e.Reason);
+                     "Trainer.Abstractions.Compression.ICompressor (or Trainer.Abstractions.Quantization.IQuantizer) with a public parameterless constructor.", e.Reason);
     }
 
     [Theory]

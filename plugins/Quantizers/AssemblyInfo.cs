@@ -1,0 +1,3 @@
+using Trainer.Abstractions.Compression;
+
+[assembly: TrainerPlugin(ContractMajor = ContractVersion.Major)]
