@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Trainer.Abstractions;
 using Trainer.Abstractions.Compression;
 using Trainer.Core.Compression;
+using Trainer.Core.Latency;
 using Trainer.Core.Pruning;
 using Trainer.Host.Options;
 using TorchSharp;
@@ -66,8 +67,20 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
     {
         var o = compressionOptions.Value;
         if (o.Allocation.Equals("compressor", StringComparison.OrdinalIgnoreCase)) return null;
-        // Several iterations share the floor: each may cut a layer to LayerFloor^(1/Iterations) of its width.
-        var floor = Math.Pow(o.LayerFloor, 1.0 / o.Iterations);
-        throw new NotImplementedException($"allocation {o.Allocation} floor {floor} {targetOfCurrent} {editor} {input} {_logger}");
+        try
+        {
+            if (o.Allocation.Equals("uniform", StringComparison.OrdinalIgnoreCase))
+                return UniformAllocator.Allocate(input.Model, editor.Graph, targetOfCurrent, o.RoundTo, logger: _logger).GroupKeepRatios;
+            // Several iterations share the floor: each may cut a layer to LayerFloor^(1/Iterations) of its width.
+            var floor = Math.Pow(o.LayerFloor, 1.0 / o.Iterations);
+            var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo };
+            if (o.LatencyCacheDir.Length > 0) tableOptions = tableOptions with { CacheDir = o.LatencyCacheDir };
+            var table = LatencyTable.LoadOrMeasure(input.Model, input.Original.InputShape, editor.Graph, tableOptions, _logger);
+            return LatencyAwareAllocator.Allocate(input.Model, editor.Graph, table, targetOfCurrent, floor, o.RoundTo, _logger).GroupKeepRatios;
+        }
+        catch (ArgumentException e)
+        {
+            throw JobException.From(e, $"Compression:Allocation = {o.Allocation}, Compression:TargetFlopsRatio, Compression:LayerFloor");
+        }
     }
 }
