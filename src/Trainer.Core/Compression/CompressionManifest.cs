@@ -78,23 +78,33 @@ public sealed record CompressionManifest
     public ModelMetrics Current => Iterations.Count > 0 ? Iterations[^1].AfterFinetune : Original;
 
     /// <summary>Writes the manifest (temporary file renamed into place).</summary>
-    public void Save(string path) => IO.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    public void Save(string path) => IO.AtomicFile.WriteAllText(path, ToJson());
+
+    /// <summary>The manifest as indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Reads a manifest; a missing, malformed or foreign file is an <see cref="InvalidDataException"/> naming it.</summary>
     public static CompressionManifest Load(string path)
     {
         if (!File.Exists(path)) throw new InvalidDataException($"Compression manifest '{path}' does not exist.");
+        return FromJson(File.ReadAllText(path), $"'{path}'");
+    }
+
+    /// <summary>Parses a manifest from <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>
+    /// <exception cref="InvalidDataException">The text is not a compression manifest.</exception>
+    public static CompressionManifest FromJson(string json, string source)
+    {
         CompressionManifest? manifest;
         try
         {
-            manifest = JsonSerializer.Deserialize<CompressionManifest>(File.ReadAllText(path), Json);
+            manifest = JsonSerializer.Deserialize<CompressionManifest>(json, Json);
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"Compression manifest '{path}' is not valid: {e.Message}");
+            throw new InvalidDataException($"Compression manifest {source} is not valid: {e.Message}");
         }
         if (manifest is null || manifest.Format != FormatTag)
-            throw new InvalidDataException($"'{path}' is not a compression manifest (expected format '{FormatTag}', found '{manifest?.Format}').");
+            throw new InvalidDataException($"{source} is not a compression manifest (expected format '{FormatTag}', found '{manifest?.Format}').");
         return manifest;
     }
 }

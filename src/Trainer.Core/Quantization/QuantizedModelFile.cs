@@ -125,6 +125,11 @@ public static class QuantizedModelFile
         return new LoadedQuantizedModel(new AppliedQuantization(header.Plan, layers, header.Folded), header.Manifest);
     }
 
+    /// <summary>The manifest JSON stored with the model (e.g. a compression manifest, whose edits rebuild the architecture
+    /// the file must be loaded into), or null; the file is verified first.</summary>
+    /// <exception cref="InvalidDataException">The file is not a quantized model or is damaged.</exception>
+    public static string? ReadManifest(string path) => ReadVerified(path).Item1.Manifest;
+
     /// <summary>Size in bytes of <paramref name="model"/>'s float state dictionary as TorchSharp saves it (the baseline of the size ratio).</summary>
     public static long Float32Size(nn.Module model)
     {

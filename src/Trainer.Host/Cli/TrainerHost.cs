@@ -60,6 +60,10 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(PipelineOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
+        builder.Services.AddOptions<QuantizationOptions>()
+            .Bind(builder.Configuration.GetSection(QuantizationOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<QuantizationOptions>, QuantizationOptionsValidator>();
         builder.Services.AddSingleton<PluginLoader>();
         builder.Services.AddSingleton<IValidateOptions<AnalyzeOptions>, AnalyzeOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidator>();
@@ -68,6 +72,7 @@ public static class TrainerHost
         builder.Services.AddTransient<TrainJob>();
         builder.Services.AddTransient<CompressionStepRunner>();
         builder.Services.AddTransient<CompressJob>();
+        builder.Services.AddTransient<QuantizeJob>();
         builder.Services.AddTransient<PipelineJob>();
         builder.Services.AddTransient<AnalyzeJob>();
         builder.Services.AddTransient<SensitivityCommand>();

@@ -8,6 +8,7 @@ public static class Verbs
         ["train"] = "Train the configured model (default job: the Fashion-MNIST CNN) with TensorBoard logs and checkpoints.",
         ["run"] = "Run the pipeline of Pipeline:Stages in one run folder (default job: train, compress with finetuning, report).",
         ["compress"] = "Compress a trained model (Model:Checkpoint or Model:Manifest): compress → finetune iterations, manifest, report.",
+        ["quantize"] = "Quantize a trained or compressed model with a quantizer plugin (Quantization:Quantizer), finetune if it trains, export int8.",
         ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
     };
 
@@ -36,7 +37,8 @@ public static class Verbs
         CheckpointDir, LogEveryNSteps, WeightHistograms), Data (Path, SubsetRatio), Model (Name, InputShape,
         Assembly, Type, Checkpoint, Manifest), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, Iterations,
         AccuracyThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, LayerFloor,
-        RoundTo, LatencyCacheDir, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
+        RoundTo, LatencyCacheDir, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
+        ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).
         """;
 }

@@ -24,7 +24,8 @@ public static class ModelLoader
     /// <param name="options">The Model section.</param>
     /// <param name="logger">Where loading is logged.</param>
     /// <param name="checkpoint">Weights to load instead of Model:Checkpoint (a pipeline's own training stage).</param>
-    public static LoadedModel Load(ModelOptions options, ILogger logger, string? checkpoint = null)
+    /// <param name="manifest">A compression manifest to load instead of Model:Manifest (a pipeline's own compress stage).</param>
+    public static LoadedModel Load(ModelOptions options, ILogger logger, string? checkpoint = null, string? manifest = null)
     {
         string name;
         Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create;
@@ -59,6 +60,11 @@ public static class ModelLoader
                 : $"Model:InputShape = '{options.InputShape}' is invalid; accepted: positive sizes separated by commas, e.g. 1,3,224,224.");
         var identity = new ModelIdentity(name, options.Type, options.Assembly, shape);
 
+        if (manifest is not null)
+        {
+            network.Dispose();
+            return LoadCompressed(manifest, identity, create, logger);
+        }
         if (options.Manifest.Length > 0)
         {
             if (options.Checkpoint.Length > 0 || checkpoint is not null)

@@ -12,7 +12,7 @@ namespace Trainer.Host.Jobs;
 /// --resume continues every stage where it stopped.
 /// </summary>
 public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOptions<TrainerOptions> trainerOptions,
-    TrainJob train, CompressJob compress, ILoggerFactory loggers)
+    TrainJob train, CompressJob compress, QuantizeJob quantize, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Pipeline");
 
@@ -25,6 +25,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
         string? checkpoint = null;
         double? trainedAccuracy = null;
         CompressionManifest? manifest = null;
+        QuantizationSummary? quantized = null;
         foreach (var stage in stages)
         {
             switch (stage)
@@ -37,13 +38,17 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
                 case "compress":
                     manifest = compress.Run(folders, checkpoint);
                     break;
+                case "quantize":
+                    quantized = quantize.Run(folders, manifest is null ? checkpoint : null,
+                        manifest is null ? null : Path.Combine(folders.CheckpointDir, "compress", CompressJob.ManifestFileName));
+                    break;
             }
         }
-        Report(folders, trainedAccuracy, manifest);
+        Report(folders, trainedAccuracy, manifest, quantized);
         return manifest;
     }
 
-    private static void Report(RunFolders folders, double? trainedAccuracy, CompressionManifest? manifest)
+    private static void Report(RunFolders folders, double? trainedAccuracy, CompressionManifest? manifest, QuantizationSummary? quantized)
     {
         var table = new Table().Title($"Pipeline {Markup.Escape(folders.RunName)}").AddColumn("stage")
             .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned())
@@ -56,6 +61,9 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
             var c = manifest.Current;
             table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Accuracy:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}", $"{c.LatencyMs:0.000}");
         }
+        if (quantized is not null)
+            table.AddRow($"quantized ({Markup.Escape(quantized.Quantizer)}, {quantized.SizeRatio:0.000} of the float size)",
+                $"{quantized.QuantizedAccuracy:0.0000}", "", "", "");
         AnsiConsole.Write(table);
     }
 }

@@ -9,9 +9,9 @@ public sealed class PipelineOptions
     public const string Section = "Pipeline";
 
     /// <summary>Stages `trainer run` knows, in the only order they can run.</summary>
-    public static readonly IReadOnlyList<string> KnownStages = ["train", "compress"];
+    public static readonly IReadOnlyList<string> KnownStages = ["train", "compress", "quantize"];
 
-    /// <summary>Stages to run, e.g. ["train", "compress"]; empty runs ["train"]. Compress finetunes after each step and reports at the end.</summary>
+    /// <summary>Stages to run, e.g. ["train", "compress", "quantize"]; empty runs ["train"]. Compress finetunes after each step and reports at the end.</summary>
     /// <remarks>Empty by default: the configuration binder appends to a list's initial items instead of replacing them.</remarks>
     public List<string> Stages { get; set; } = [];
 

@@ -17,6 +17,9 @@ public class CompressVerbTests : IDisposable
     private readonly SyntheticFashionMnist _data = new();
     private readonly string _work = Path.Combine(Path.GetTempPath(), "trainer-compress-" + Guid.NewGuid().ToString("N"));
 
+    /// <summary>The folder every run of this instance writes under.</summary>
+    internal string Work => _work;
+
     public void Dispose()
     {
         _data.Dispose();

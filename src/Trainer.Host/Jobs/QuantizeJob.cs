@@ -1,0 +1,162 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Trainer.Abstractions.Quantization;
+using Trainer.Core.Callbacks;
+using Trainer.Core.Compression;
+using Trainer.Core.Data;
+using Trainer.Core.Quantization;
+using Trainer.Core.Training;
+using Trainer.Host.Options;
+using Trainer.Host.Plugins;
+using TorchSharp;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>
+/// `trainer quantize`: a quantizer plugin plans, the core wraps the layers, calibrates and (for quantizers that train)
+/// finetunes, then the model is exported as packed integers with its compression manifest; the export is reloaded into a
+/// fresh model and must give the simulated model's outputs. Resuming skips an export that is already there.
+/// </summary>
+public sealed class QuantizeJob(
+    IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, IOptions<ModelOptions> modelOptions,
+    IOptions<QuantizationOptions> quantizationOptions, PluginLoader plugins, TrainerFactory trainers, ILoggerFactory loggers)
+{
+    /// <summary>File name of the exported model in the stage's checkpoint folder.</summary>
+    public const string ExportFileName = "quantized.trnq";
+
+    private readonly ILogger _logger = loggers.CreateLogger("Trainer.Quantize");
+
+    /// <summary>Runs the stage on the configured model, or on a pipeline's <paramref name="checkpoint"/> / compression <paramref name="manifest"/>.</summary>
+    public QuantizationSummary Run(RunFolders? folders = null, string? checkpoint = null, string? manifest = null)
+    {
+        var o = quantizationOptions.Value;
+        var t = trainerOptions.Value;
+        var quantizer = FindQuantizer(o);
+        var stage = (folders ?? RunFolders.Resolve(t, stage: "quantize")).Stage("quantize");
+        var exportPath = Path.Combine(stage.CheckpointDir, ExportFileName);
+        if (File.Exists(exportPath) && !t.Resume)
+            throw new JobException($"The run '{stage.RunName}' already has a quantized model in '{exportPath}'. " +
+                                   "Pass --resume to keep it, or choose another --Trainer:RunName.");
+        if (t.Threads > 0) torch.set_num_threads(t.Threads);
+
+        var model = ModelLoader.Load(modelOptions.Value, _logger, checkpoint, manifest);
+        if (model.Manifest is null && checkpoint is null && modelOptions.Value.Checkpoint.Length == 0)
+            throw new JobException("trainer quantize needs a trained model: set Model:Checkpoint to a checkpoint of `trainer train` " +
+                                   "or Model:Manifest to a model of `trainer compress`.");
+        if (model.InputShape is not [_, 1, 28, 28])
+            throw new JobException($"trainer quantize calibrates and finetunes on Fashion-MNIST (Data:Path), which needs a model taking " +
+                                   $"[N,1,28,28] images; '{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape).");
+
+        using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
+        using var trainLoader = data.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
+        using var valLoader = data.TestLoader(t.EvalBatchSize);
+        var floatAccuracy = ClassificationAccuracy.Of(model.Network, valLoader);
+        var floatBytes = QuantizedModelFile.Float32Size(model.Network);
+
+        var plan = PlanFor(quantizer, model, trainLoader, o);
+        double calibrated = double.NaN, finetuned;
+        if (File.Exists(exportPath))
+        {
+            _logger.LogInformation("Resuming '{Run}': the quantized model '{Path}' is already there; measuring it.", stage.RunName, exportPath);
+            finetuned = ClassificationAccuracy.Of(Reload(exportPath, model), valLoader);
+        }
+        else
+        {
+            var session = new QuantizationSession(model.Network, model.InputShape, _logger);
+            try
+            {
+                session.Apply(plan);
+                if (plan.NeedsCalibration) session.Calibrate(trainLoader, plan.CalibrationBatches);
+            }
+            catch (ArgumentException e)
+            {
+                throw JobException.From(e, $"quantizer '{quantizer.Name}', Quantization:Settings");
+            }
+            calibrated = ClassificationAccuracy.Of(model.Network, valLoader);
+            var board = new QuantizationTensorBoard(torch.utils.tensorboard.SummaryWriter(stage.LogDir), session.Layers);
+            board.Write(0);
+            if (plan.NeedsTraining && o.FinetuneEpochs > 0) Finetune(model, stage, trainLoader, valLoader, board);
+            finetuned = ClassificationAccuracy.Of(model.Network, valLoader);
+            Directory.CreateDirectory(stage.CheckpointDir);
+            session.Export(exportPath, model.Manifest?.ToJson());
+            CheckReload(exportPath, model, valLoader, o.ReloadTolerance);
+        }
+
+        var summary = new QuantizationSummary(quantizer.Name, exportPath, floatAccuracy, calibrated, finetuned, floatBytes, new FileInfo(exportPath).Length,
+            plan.Layers.Count, plan.Summary);
+        QuantizationReport.Write(stage, summary, _logger);
+        return summary;
+    }
+
+    private IQuantizer FindQuantizer(QuantizationOptions o)
+    {
+        string Available() => plugins.Quantizers.Count == 0
+            ? " (no quantizer plugin is loaded: list Quantizers in Compression:Plugins)."
+            : $"; loaded: {string.Join(", ", plugins.Quantizers.Select(q => q.Name))}.";
+        if (o.Quantizer.Length == 0) throw new JobException("Quantization:Quantizer is empty; name the quantizer to run" + Available());
+        try
+        {
+            return plugins.GetQuantizer(o.Quantizer);
+        }
+        catch (KeyNotFoundException)
+        {
+            throw new JobException($"Quantization:Quantizer = '{o.Quantizer}' is not a loaded quantizer" + Available());
+        }
+    }
+
+    private QuantizationPlan PlanFor(IQuantizer quantizer, LoadedModel model, TensorBatchLoader trainLoader, QuantizationOptions o)
+    {
+        try
+        {
+            var plan = quantizer.Plan(new QuantizationRequest
+            {
+                Model = model.Network, ExampleInputShape = model.InputShape, CalibrationData = trainLoader, Settings = o.Settings,
+                Logger = loggers.CreateLogger($"Trainer.Quantize.{quantizer.Name}"),
+            });
+            QuantizationApplier.Validate(model.Network, plan);
+            _logger.LogInformation("{Quantizer}: {Summary}", quantizer.Name, plan.Summary);
+            return plan;
+        }
+        catch (ArgumentException e)
+        {
+            throw JobException.From(e, $"quantizer '{quantizer.Name}', Quantization:Settings");
+        }
+    }
+
+    private void Finetune(LoadedModel model, RunFolders stage, TensorBatchLoader trainLoader, TensorBatchLoader valLoader, QuantizationTensorBoard board)
+    {
+        var o = quantizationOptions.Value;
+        var checkpointDir = Path.Combine(stage.CheckpointDir, "finetune");
+        // The stage restarts from its float input after a crash, so a crashed attempt's checkpoints are stale.
+        if (Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
+        var rate = o.FinetuneLearningRate > 0 ? o.FinetuneLearningRate : trainerOptions.Value.LearningRate / 10;
+        var trainer = trainers.Create(new TrainingRunSpec(model.Network, trainLoader, valLoader, Path.Combine(stage.LogDir, "finetune"),
+            checkpointDir, o.FinetuneEpochs, rate), [board]);
+        var result = trainer.Run();
+        _logger.LogInformation("Finetuned the quantized model {Epochs} epoch(s) at lr {Rate}: {Reason}.", result.EpochsCompleted, rate, result.StopReason);
+    }
+
+    /// <summary>Loads the export into a fresh model of the original architecture (compression edits replayed).</summary>
+    private torch.nn.Module<torch.Tensor, torch.Tensor> Reload(string path, LoadedModel model)
+    {
+        var fresh = model.Create();
+        if (QuantizedModelFile.ReadManifest(path) is { } json)
+            EditReplay.Apply(fresh, model.InputShape, CompressionManifest.FromJson(json, $"the manifest inside '{path}'").AllEdits);
+        QuantizedModelFile.Load(path, fresh, _logger);
+        return fresh;
+    }
+
+    private void CheckReload(string path, LoadedModel model, TensorBatchLoader valLoader, double tolerance)
+    {
+        using var reloaded = Reload(path, model);
+        using var scope = torch.NewDisposeScope();
+        var batch = valLoader.GetBatches(0).First();
+        model.Network.eval();
+        using var _ = torch.inference_mode();
+        var difference = (model.Network.call(batch.Inputs) - reloaded.call(batch.Inputs)).abs().max().item<float>();
+        if (!(difference <= tolerance))
+            throw new InvalidDataException($"The exported model '{path}' reloads with outputs up to {difference:G3} away from the simulated " +
+                                           $"model's (Quantization:ReloadTolerance {tolerance:G3}); the export is not faithful.");
+        _logger.LogInformation("Reloaded '{Path}': outputs within {Difference:G3} of the simulated model.", path, difference);
+    }
+}
