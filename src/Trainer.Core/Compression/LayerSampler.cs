@@ -54,7 +54,7 @@ public sealed class LayerSampler
             throw new ArgumentException("the training data yields no batch, so there is nothing to sample", nameof(options));
 
         int batches = (int)Math.Min(data.BatchCount, Math.Ceiling(options.TrainsetRatio * data.BatchCount));
-        var chosen = Enumerable.Range(0, data.BatchCount).OrderBy(_ => 0).ToArray();
+        var chosen = Enumerable.Range(0, data.BatchCount).ToArray();
         new Random(options.Seed).Shuffle(chosen);
         var selected = chosen.Take(batches).ToHashSet();
         int last = selected.Max();

@@ -112,8 +112,15 @@ public sealed class ModelEditor : IModelEditor
             foreach (var p in group.Producers) masks[p] = rounded;
         }
         var before = current.Cost;
-        var report = ChannelShrinker.Shrink(model, current.Graph, masks, options);
-        state = null;
+        ShrinkReport report;
+        try
+        {
+            report = ChannelShrinker.Shrink(model, current.Graph, masks, options);
+        }
+        finally
+        {
+            state = null; // a failed forward check leaves the model shrunk: never reuse the old graph
+        }
         var changed = keptByGroup.Where(g => g.Value.Contains(false)).ToList();
         if (changed.Count > 0)
         {
@@ -133,7 +140,7 @@ public sealed class ModelEditor : IModelEditor
     {
         var before = Cost;
         var result = LayerFactorizer.Factorize(model, layer, rank);
-        state = null;
+        state = null; // only after success: a refused factorization leaves the model and its graph as they were
         edits.Add(new FactorizeEdit(layer, rank));
         logger.LogInformation("Factorized {Layer} at rank {Rank}: params {Before:N0} → {After:N0}", layer, rank, before.Params, Cost.Params);
         return result;
