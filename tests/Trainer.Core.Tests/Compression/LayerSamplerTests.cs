@@ -95,6 +95,26 @@ public sealed class LayerSamplerTests
     }
 
     [Fact]
+    public void A_factorized_layer_is_sampled_at_its_old_path_with_the_reference_geometry()
+    {
+        torch.manual_seed(27);
+        using var model = new StridedNet();
+        var (editor, _, data) = Editor(model, () => new StridedNet(), Shape);
+        using var _ = data;
+        var options = new SamplingOptions(TrainsetRatio: 0.2, PixelsPerImage: 3, Seed: 4);
+        using var before = editor.Sample("conv2", options);
+
+        editor.Factorize("conv2", 3);
+        using var after = editor.Sample("conv2", options);
+
+        Assert.Equal([24L, 6, 9], after.Inputs.shape);
+        Assert.True(after.Inputs.equal(before.Inputs).all().item<bool>());
+        Assert.True(after.Responses.equal(before.Responses).all().item<bool>());
+        var unknown = Assert.Throws<ArgumentException>(() => editor.Sample("conv2.0", options));
+        Assert.Contains("reference model: the model has no layer 'conv2.0'", unknown.Message);
+    }
+
+    [Fact]
     public void The_same_seed_gives_the_same_rows_and_MaxRows_caps_them()
     {
         torch.manual_seed(24);
