@@ -159,6 +159,9 @@ public sealed class ModelEditor : IModelEditor
         if (referenceModel is null)
             throw new InvalidOperationException("sampling needs the reference model (the model as the compression step found it), " +
                                                 "and this editor was created without one");
+        if (Current.Graph.FindLayer(layer) is { CallCount: > 1 } shared)
+            throw new ArgumentException($"'{layer}' runs {shared.CallCount} times per forward pass; a shared layer cannot be sampled",
+                nameof(layer));
         return sampler!.Sample(layer, options);
     }
 
