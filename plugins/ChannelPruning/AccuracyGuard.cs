@@ -35,7 +35,7 @@ internal sealed class AccuracyGuard(CompressionRequest request, ChannelPruningSe
             if (next >= group.Channels)
             {
                 text.Insert(0, string.Create(CultureInfo.InvariantCulture,
-                    $"{string.Join("+", group.Producers)}: not pruned: accuracy {accuracy:P2} with {count} of {group.Channels} channels " +
+                    $"{GroupPruner.ProducersPrefix(group)}not pruned: accuracy {accuracy:P2} with {count} of {group.Channels} channels " +
                     $"stays under accuracy_threshold {settings.AccuracyThreshold:P2}; "));
                 return null;
             }

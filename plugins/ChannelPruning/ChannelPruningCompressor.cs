@@ -35,9 +35,13 @@ public sealed class ChannelPruningCompressor : ICompressor
         var plan = KeepCountAllocator.Plan(request.Editor, candidates, hostRatios, ratios, request.TargetFlopsRatio);
         request.Logger.LogInformation("{Compressor} ({Method}): {Plan}", Name, settings.Method, plan.Description);
 
+        var pruner = new GroupPruner(request, settings);
+        // Every sampling problem shows up here, before the first edit, so a failure leaves the model untouched.
+        var lassoBlockers = settings.Method == SelectionMethod.Lasso
+            ? plan.Counts.Keys.ToDictionary(id => id, pruner.WhyNotLasso)
+            : [];
         var before = request.Editor.Cost;
         var notes = new List<LayerNote>();
-        var pruner = new GroupPruner(request, settings);
         foreach (var group in groups)
         {
             if (!group.IsPrunable) notes.Add(new LayerNote(group.Id, $"not pruned: {group.BlockedBy}"));
@@ -46,7 +50,7 @@ public sealed class ChannelPruningCompressor : ICompressor
                 notes.Add(new LayerNote(group.Id, $"not pruned: keeps its {group.Channels} channels"));
             else
             {
-                var note = pruner.Prune(group.Id, count);
+                var note = pruner.Prune(group.Id, count, lassoBlockers.GetValueOrDefault(group.Id));
                 request.Logger.LogInformation("{Group}: {Note}", note.Layer, note.Note);
                 notes.Add(note);
             }
@@ -74,10 +78,6 @@ public sealed class ChannelPruningCompressor : ICompressor
         if (data is null || data.SampleCount == 0 || data.BatchCount == 0)
             throw new ArgumentException("method=lasso samples the layers on training data, but the request has none " +
                                         "(CompressionRequest.TrainingData); provide training data or use Compression:Settings:method=l1.");
-        if (settings.Sampling.TrainsetRatio * data.SampleCount < 1)
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"Compression:Settings:trainset_ratio {settings.Sampling.TrainsetRatio} of the {data.SampleCount} training samples " +
-                $"samples no image; raise trainset_ratio."));
     }
 
     private static Dictionary<string, double> CheckHostRatios(IReadOnlyDictionary<string, double> ratios, GroupNames names)

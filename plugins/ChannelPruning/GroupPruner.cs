@@ -16,12 +16,43 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
 {
     private IModelEditor Editor => request.Editor;
 
+    /// <summary>
+    /// Why LASSO reconstruction cannot handle group <paramref name="groupId"/> (null when it can), checked before any edit:
+    /// every consumer must be an ungrouped Conv2d or Linear. Each consumer is also sampled once (one row), so a sampling
+    /// problem is reported before the model changes.
+    /// </summary>
+    /// <exception cref="ArgumentException">The editor cannot sample a consumer with these settings.</exception>
+    public string? WhyNotLasso(string groupId)
+    {
+        var group = Current(groupId);
+        if (group.Consumers.Count == 0) return "the group has no Conv2d/Linear consumer to reconstruct";
+        foreach (var consumer in group.Consumers)
+        {
+            var layer = WeightLayer.Find(request.Model, consumer.Layer);
+            if (layer is null) return $"consumer {consumer.Layer} is not a Conv2d or Linear";
+            if (layer.Groups != 1) return $"consumer {consumer.Layer} is a grouped convolution (groups={layer.Groups})";
+            try
+            {
+                Editor.Sample(consumer.Layer, settings.Sampling with { MaxRows = 1 }).Dispose();
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException(
+                    $"method=lasso cannot sample layer {consumer.Layer} (consumer of group {group.Id}): {e.Message}. Check the training data and " +
+                    "Compression:Settings:trainset_ratio / sampled_pixels_per_img, or use method=l1 or skip_layers for this group.", e);
+            }
+        }
+        return null;
+    }
+
     /// <summary>Prunes group <paramref name="groupId"/> to <paramref name="keepCount"/> channels and says what it did.</summary>
-    public LayerNote Prune(string groupId, int keepCount)
+    /// <param name="groupId">The group.</param>
+    /// <param name="keepCount">Channels to keep.</param>
+    /// <param name="lassoBlocker">What <see cref="WhyNotLasso"/> said before the edits began (method=lasso only).</param>
+    public LayerNote Prune(string groupId, int keepCount, string? lassoBlocker)
     {
         var group = Current(groupId);
         var text = new StringBuilder();
-        var lassoBlocker = settings.Method == SelectionMethod.Lasso ? WhyNotLasso(group) : null;
         bool lasso = settings.Method == SelectionMethod.Lasso && lassoBlocker is null;
         if (lassoBlocker is not null) text.Append($"L1 selection instead of LASSO ({lassoBlocker}); ");
 
@@ -56,7 +87,7 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
             var shrink = Editor.ShrinkChannels(new Dictionary<string, bool[]> { [group.Id] = keep });
             var kept = shrink.KeptByGroup[group.Id];
             text.Insert(0, string.Create(CultureInfo.InvariantCulture,
-                $"{string.Join("+", group.Producers)}: {group.Channels} -> {kept.Count(k => k)} channels by {(lasso ? "LASSO" : "L1 norm")}" +
+                $"{ProducersPrefix(group)}{group.Channels} -> {kept.Count(k => k)} channels by {(lasso ? "LASSO" : "L1 norm")}" +
                 $"{(kept.Count(k => k) != keep.Count(k => k) ? $" ({keep.Count(k => k)} chosen, rounded up by the editor)" : "")}; "));
             if (lasso) Reconstruct(groupId, kept, problems, text);
             return new LayerNote(group.Id, text.ToString().TrimEnd(' ', ';'));
@@ -98,18 +129,9 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
         }
     }
 
-    /// <summary>Why LASSO reconstruction cannot handle the group's consumers; null when it can.</summary>
-    private string? WhyNotLasso(ChannelGroupInfo group)
-    {
-        if (group.Consumers.Count == 0) return "the group has no Conv2d/Linear consumer to reconstruct";
-        foreach (var consumer in group.Consumers)
-        {
-            var layer = WeightLayer.Find(request.Model, consumer.Layer);
-            if (layer is null) return $"consumer {consumer.Layer} is not a Conv2d or Linear";
-            if (layer.Groups != 1) return $"consumer {consumer.Layer} is a grouped convolution (groups={layer.Groups})";
-        }
-        return null;
-    }
+    /// <summary>"a+b: " naming the producers of a group with several; empty when the group id says it all.</summary>
+    public static string ProducersPrefix(ChannelGroupInfo group) =>
+        group.Producers.Count > 1 ? string.Join("+", group.Producers) + ": " : "";
 
     private ChannelGroupInfo Current(string groupId) =>
         Editor.ChannelGroups.FirstOrDefault(g => g.Id == groupId)
