@@ -1,5 +1,6 @@
 using Xunit.Abstractions;
 using Plugins.ChannelPruning;
+using Trainer.Abstractions.Compression;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,6 +29,43 @@ public sealed class ChannelPruningCompressorTests(ITestOutputHelper output)
         // Every conv consumer and the Linear after the flatten were refit, and each refit lowered its error.
         foreach (var group in new[] { "conv1", "conv2", "conv3" })
             Assert.Contains("after least-squares refit", lassoResult.Layers.Single(n => n.Layer == group).Note);
+    }
+
+    [Fact]
+    public void A_group_with_two_consumers_is_selected_on_both_and_each_consumer_is_refit()
+    {
+        using var lasso = new TinyFixture(seed: 5, factory: () => new BranchNet());
+        using var l1 = new TinyFixture(seed: 5, factory: () => new BranchNet());
+        var settings = new Dictionary<string, string> { ["ratios"] = "conv1=0.5", ["trainset_ratio"] = "1" };
+
+        var result = new ChannelPruningCompressor().Compress(lasso.Request(settings));
+        new ChannelPruningCompressor().Compress(l1.Request(new Dictionary<string, string>(settings) { ["method"] = "l1" }));
+
+        var note = result.Layers.Single(n => n.Layer == "conv1").Note;
+        output.WriteLine(note);
+        Assert.Contains("8 -> 4 channels by LASSO", note);
+        Assert.Contains("left: relative reconstruction error", note);
+        Assert.Contains("right: relative reconstruction error", note);
+        Assert.True(lasso.OutputError() < l1.OutputError(), $"lasso+refit {lasso.OutputError():0.0000} vs l1 {l1.OutputError():0.0000}");
+    }
+
+    [Fact]
+    public void The_hosts_group_keep_ratios_take_precedence_over_the_flops_target()
+    {
+        using var fixture = new TinyFixture(seed: 6);
+        var request = fixture.Request(new() { ["method"] = "l1" }, target: 0.2);
+        var result = new ChannelPruningCompressor().Compress(new CompressionRequest
+        {
+            Model = request.Model,
+            ExampleInputShape = request.ExampleInputShape,
+            Settings = request.Settings,
+            Editor = request.Editor,
+            TargetFlopsRatio = 0.2,
+            GroupKeepRatios = new Dictionary<string, double> { ["conv2"] = 0.25 },
+        });
+
+        Assert.Equal(new Dictionary<string, int> { ["conv1"] = 8, ["conv2"] = 3, ["conv3"] = 8, ["fc"] = 5 }, fixture.Channels());
+        Assert.Contains("host's per-group keep ratios", result.Summary);
     }
 
     [Fact]

@@ -32,17 +32,37 @@ internal sealed class TinyNet : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>A seeded TinyNet with trained-looking BatchNorm statistics, its editor, and random data.</summary>
+/// <summary>conv 3→8 ReLU feeding two branches, conv 8→6 and conv 8→6 (1x1), added, ReLU, flatten, fc 384→4: one group
+/// (conv1) with two consumers of different kernels.</summary>
+internal sealed class BranchNet : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> conv1 = nn.Conv2d(3, 8, 3, padding: 1);
+    private readonly nn.Module<Tensor, Tensor> left = nn.Conv2d(8, 6, 3, padding: 1);
+    private readonly nn.Module<Tensor, Tensor> right = nn.Conv2d(8, 6, 1);
+    private readonly Flatten flatten = nn.Flatten();
+    private readonly nn.Module<Tensor, Tensor> fc = nn.Linear(6 * 8 * 8, 4);
+
+    public BranchNet() : base(nameof(BranchNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = conv1.call(x).relu();
+        return fc.call(flatten.call((left.call(y) + right.call(y)).relu()));
+    }
+}
+
+/// <summary>A seeded model (TinyNet by default) with trained-looking BatchNorm statistics, its editor, and random data.</summary>
 internal sealed class TinyFixture : IDisposable
 {
     public static readonly long[] InputShape = [1, 3, 8, 8];
 
     private readonly Tensor inputs, targets;
 
-    public TinyFixture(int seed = 0, int samples = 256, int roundTo = 1)
+    public TinyFixture(int seed = 0, int samples = 256, int roundTo = 1, Func<nn.Module<Tensor, Tensor>>? factory = null)
     {
+        factory ??= () => new TinyNet();
         manual_seed(seed);
-        Model = new TinyNet();
+        Model = factory();
         inputs = randn(samples, 3, 8, 8).DetachFromDisposeScope();
         targets = randint(0, 5, samples).DetachFromDisposeScope();
         Data = new TensorBatchLoader(inputs, targets, 32, shuffle: false);
@@ -51,12 +71,12 @@ internal sealed class TinyFixture : IDisposable
             foreach (var batch in Data.GetBatches(0))
                 using (NewDisposeScope()) Model.call(batch.Inputs);
         Model.eval();
-        Reference = ModelCopy.Create(() => new TinyNet(), InputShape, [], Model);
+        Reference = ModelCopy.Create(factory, InputShape, [], Model);
         Editor = new ModelEditor(Model, InputShape, new ShrinkOptions { RoundTo = roundTo }, Reference, Data);
         HeldOut = randn(64, 3, 8, 8).DetachFromDisposeScope();
     }
 
-    public TinyNet Model { get; }
+    public nn.Module<Tensor, Tensor> Model { get; }
 
     /// <summary>An untouched copy of the model as it started.</summary>
     public nn.Module<Tensor, Tensor> Reference { get; }
