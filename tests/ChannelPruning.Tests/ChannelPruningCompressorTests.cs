@@ -50,6 +50,23 @@ public sealed class ChannelPruningCompressorTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_group_read_by_a_grouped_conv_falls_back_to_l1_and_says_so()
+    {
+        using var lasso = new TinyFixture(seed: 7, factory: () => new GroupedNet());
+        using var l1 = new TinyFixture(seed: 7, factory: () => new GroupedNet());
+
+        var result = new ChannelPruningCompressor().Compress(lasso.Request(new() { ["ratios"] = "conv1=0.5" }));
+        new ChannelPruningCompressor().Compress(l1.Request(new() { ["ratios"] = "conv1=0.5", ["method"] = "l1" }));
+
+        var note = result.Layers.Single(n => n.Layer == "conv1").Note;
+        output.WriteLine(note);
+        Assert.Contains("L1 selection instead of LASSO (consumer conv2 is a grouped convolution (groups=2))", note);
+        Assert.Equal(4, lasso.Channels()["conv1"]);
+        // The same channels as method=l1: the same model.
+        Assert.Equal(0, lasso.OutputError() - l1.OutputError(), 6);
+    }
+
+    [Fact]
     public void The_hosts_group_keep_ratios_take_precedence_over_the_flops_target()
     {
         using var fixture = new TinyFixture(seed: 6);

@@ -51,6 +51,20 @@ internal sealed class BranchNet : nn.Module<Tensor, Tensor>
     }
 }
 
+/// <summary>conv 3→8 ReLU, grouped conv 8→8 (2 groups) ReLU, flatten, fc 512→3: a consumer channel pruning cannot
+/// reconstruct.</summary>
+internal sealed class GroupedNet : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> conv1 = nn.Conv2d(3, 8, 3, padding: 1);
+    private readonly nn.Module<Tensor, Tensor> conv2 = nn.Conv2d(8, 8, 3, padding: 1, groups: 2);
+    private readonly Flatten flatten = nn.Flatten();
+    private readonly nn.Module<Tensor, Tensor> fc = nn.Linear(8 * 8 * 8, 3);
+
+    public GroupedNet() : base(nameof(GroupedNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x) => fc.call(flatten.call(conv2.call(conv1.call(x).relu()).relu()));
+}
+
 /// <summary>A seeded model (TinyNet by default) with trained-looking BatchNorm statistics, its editor, and random data.</summary>
 internal sealed class TinyFixture : IDisposable
 {
