@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Logging;
+using Trainer.Abstractions;
+using Trainer.Core.Compression;
+using Trainer.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Benchmarks.FashionCompression;
+
+/// <summary>The core's model editor over a Fashion CNN, with an untouched copy as the reference model for sampling.</summary>
+internal static class EditorFactory
+{
+    public static readonly long[] InputShape = [1, 1, 28, 28];
+
+    /// <summary>An editor of <paramref name="model"/> (not yet edited) that samples <paramref name="data"/>.</summary>
+    public static ModelEditor Create(nn.Module<Tensor, Tensor> model, IBatchLoader? data, ILogger logger)
+    {
+        var reference = ModelCopy.Create(() => new FashionCnn(), InputShape, [], model);
+        return new ModelEditor(model, InputShape, referenceModel: reference, trainingData: data, logger: logger);
+    }
+
+    /// <summary>MACs and parameters of <paramref name="model"/> for one image.</summary>
+    public static Trainer.Abstractions.Compression.ModelCost Cost(nn.Module<Tensor, Tensor> model) => new ModelEditor(model, InputShape).Cost;
+}
