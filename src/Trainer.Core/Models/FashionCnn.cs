@@ -11,12 +11,13 @@ namespace Trainer.Core.Models;
 /// </summary>
 public sealed class FashionCnn : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1, conv2, conv3;
+    // Typed as modules, not Conv2d/Linear, so a compressor may replace a layer (e.g. by a factorized Sequential).
+    private readonly nn.Module<Tensor, Tensor> conv1, conv2, conv3;
     private readonly BatchNorm2d bn1, bn2, bn3;
     private readonly ReLU relu1, relu2, relu3, relu4;
     private readonly MaxPool2d pool2, pool3;
     private readonly Flatten flatten;
-    private readonly Linear fc1, fc2;
+    private readonly nn.Module<Tensor, Tensor> fc1, fc2;
 
     /// <summary>Creates the network with PyTorch's default initialisation.</summary>
     public FashionCnn(int classes = 10) : base(nameof(FashionCnn))

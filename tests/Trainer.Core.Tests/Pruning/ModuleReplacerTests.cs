@@ -71,8 +71,9 @@ public sealed class ModuleReplacerTests
         Assert.Contains("'layer1.9.conv1'", missing.Message);
         Assert.Contains("children: 0, 1", missing.Message);
 
-        using var cnn = new FashionCnn();
-        var wrongType = Assert.Throws<ArgumentException>(() => ModuleReplacer.Replace(cnn, "conv1", nn.Identity()));
+        // A field typed Conv2d cannot hold another module type.
+        using var typed = new Graph.GroupedConvNet();
+        var wrongType = Assert.Throws<ArgumentException>(() => ModuleReplacer.Replace(typed, "conv1", nn.Identity()));
         Assert.Contains("'conv1'", wrongType.Message);
         Assert.Contains("Conv2d", wrongType.Message);
     }

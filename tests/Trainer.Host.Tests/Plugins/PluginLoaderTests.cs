@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
 using Trainer.Abstractions.Compression;
+using Trainer.Core.Compression;
 using Trainer.Host.Cli;
 using Trainer.Host.Options;
 using Trainer.Host.Plugins;
@@ -74,6 +75,7 @@ public class PluginLoaderTests : IDisposable
             ExampleInputShape = [1, 1, 3, 1],
             TargetFlopsRatio = 0.5,
             Settings = new Dictionary<string, string> { ["Decimals"] = "1" },
+            Editor = new ModelEditor(model, [1, 1, 3, 1]),
             Logger = NullLogger.Instance,
         });
 
@@ -91,6 +93,7 @@ public class PluginLoaderTests : IDisposable
         var bad = Assert.Throws<ArgumentException>(() => compressor.Compress(new CompressionRequest
         {
             Model = model, ExampleInputShape = [1, 3], Settings = new Dictionary<string, string> { ["Decimals"] = "x" },
+            Editor = new ModelEditor(model, [1, 1, 3, 1]),
         }));
         Assert.Equal("weight-rounding: setting Decimals = 'x' is invalid; accepted: an integer in [0, 8].", bad.Message);
     }
