@@ -18,7 +18,8 @@ namespace Plugins.LowRank;
 /// ranks ("layer=rank,..."); layers / exclude (layer paths, <see cref="LayerSelector"/> semantics); trainset_ratio,
 /// sampled_pixels_per_img, max_samples, seed (sampling); iterations (nonlinear fit). Everything is checked before
 /// the first edit: on bad input the model is untouched. The nonlinear case assumes a ReLU follows the layer directly
-/// (as in VGG); with a BatchNorm in between it fits the pre-BatchNorm responses' positive part.
+/// (as in VGG); with a BatchNorm in between it fits the pre-BatchNorm responses' positive part. A layer producing the
+/// model output (its channels have no consumer) gets the linear fit instead.
 /// </remarks>
 public sealed class LowRankCompressor : ICompressor
 {
@@ -41,6 +42,9 @@ public sealed class LowRankCompressor : ICompressor
                 "training data, but the request has none; give the compression step training data or drop the setting");
 
         var plan = RankPlanner.Plan(selection.Layers, settings.ExplicitRanks, target);
+        // Layers whose channels no layer reads produce the model output: no ReLU follows them.
+        var outputLayers = editor.ChannelGroups.Where(g => g.Consumers.Count == 0).SelectMany(g => g.Producers)
+            .ToHashSet(StringComparer.Ordinal);
         var modelBefore = editor.Cost;
         var notes = new List<LayerNote>(selection.Notes);
         foreach (var choice in plan.Choices)
@@ -51,7 +55,9 @@ public sealed class LowRankCompressor : ICompressor
                 notes.Add(new LayerNote(layer.Name, $"{layer.Type}: {choice.SkipReason}; MACs {layer.Macs}"));
                 continue;
             }
-            var fit = Factorize(request, settings, layer, rank);
+            var method = settings.Method == FitMethod.Nonlinear && outputLayers.Contains(layer.Name) ? FitMethod.Regression : settings.Method;
+            var fit = Factorize(request, settings, method, layer, rank);
+            if (method != settings.Method) fit += " (output layer, no ReLU follows: linear fit)";
             var warning = layer.SavesAt(rank) ? "" : " (the given rank costs more MACs than the layer)";
             notes.Add(new LayerNote(layer.Name,
                 $"{layer.Type}: rank {rank} of {layer.FullRank}{(choice.Explicit ? " (from ranks)" : "")}; MACs {layer.Macs} -> " +
@@ -74,18 +80,18 @@ public sealed class LowRankCompressor : ICompressor
 
     /// <summary>Fits the factors (sampling the layer first when the method needs data), replaces the layer through the
     /// editor and fills the two new layers; returns the fit's error in words.</summary>
-    private static string Factorize(CompressionRequest request, LowRankSettings settings, FactorizableLayer layer, int rank)
+    private static string Factorize(CompressionRequest request, LowRankSettings settings, FitMethod method, FactorizableLayer layer, int rank)
     {
         using var scope = torch.NewDisposeScope();
         var (weight, bias) = FactorWriter.ReadWeights(request.Model, layer.Name);
         using var weightOwner = weight;
         using var biasOwner = bias;
         LowRankFactors factors;
-        if (settings.Method == FitMethod.Svd) factors = SvdFactorizer.Factorize(weight, bias, rank);
+        if (method == FitMethod.Svd) factors = SvdFactorizer.Factorize(weight, bias, rank);
         else
         {
             using var samples = request.Editor.Sample(layer.Name, settings.Sampling);
-            factors = settings.Method == FitMethod.Nonlinear
+            factors = method == FitMethod.Nonlinear
                 ? ResponseFitter.FitNonlinear(weight, bias, samples, rank, settings.Iterations)
                 : ResponseFitter.FitLinear(weight, bias, samples, rank);
         }

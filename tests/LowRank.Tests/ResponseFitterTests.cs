@@ -17,7 +17,7 @@ public sealed class ResponseFitterTests
         var (weight, bias, samples) = Synthetic(seed: 5);
         using (samples)
         using (var svd = SvdFactorizer.Factorize(weight, bias, Rank))
-        using (var fit = ResponseFitter.FitNonlinear(weight, bias, samples, Rank, iterations: 15))
+        using (var fit = ResponseFitter.FitNonlinear(weight, bias, samples, Rank, iterations: 6))
         {
             Assert.Equal(Rank, fit.Rank);
             var target = samples.Responses.to_type(ScalarType.Float64).relu();
