@@ -46,6 +46,12 @@ public sealed class LowRankCompressor : ICompressor
         var outputLayers = editor.ChannelGroups.Where(g => g.Consumers.Count == 0).SelectMany(g => g.Producers)
             .ToHashSet(StringComparer.Ordinal);
         var modelBefore = editor.Cost;
+        // Sampling can still fail on the data (too few batches for trainset_ratio): sample the first layer to factorize
+        // before any edit, so such a failure leaves the model untouched. Later layers are sampled after the edits before
+        // them (the asymmetric fit needs their inputs from the edited model).
+        var presampled = settings.Method != FitMethod.Svd && plan.Choices.FirstOrDefault(c => c.Rank is not null) is { } first
+            ? (first.Layer.Name, Samples: editor.Sample(first.Layer.Name, settings.Sampling))
+            : default;
         var notes = new List<LayerNote>(selection.Notes);
         foreach (var choice in plan.Choices)
         {
@@ -56,7 +62,8 @@ public sealed class LowRankCompressor : ICompressor
                 continue;
             }
             var method = settings.Method == FitMethod.Nonlinear && outputLayers.Contains(layer.Name) ? FitMethod.Regression : settings.Method;
-            var fit = Factorize(request, settings, method, layer, rank);
+            var samples = presampled.Name == layer.Name ? presampled.Samples : null;
+            var fit = Factorize(request, settings, method, layer, rank, samples);
             if (method != settings.Method) fit += " (output layer, no ReLU follows: linear fit)";
             var warning = layer.SavesAt(rank) ? "" : " (the given rank costs more MACs than the layer)";
             notes.Add(new LayerNote(layer.Name,
@@ -78,10 +85,13 @@ public sealed class LowRankCompressor : ICompressor
         return new CompressionResult(request.Model, notes, summary);
     }
 
-    /// <summary>Fits the factors (sampling the layer first when the method needs data), replaces the layer through the
-    /// editor and fills the two new layers; returns the fit's error in words.</summary>
-    private static string Factorize(CompressionRequest request, LowRankSettings settings, FitMethod method, FactorizableLayer layer, int rank)
+    /// <summary>Fits the factors (on <paramref name="samples"/>, or on samples taken now when null and the method needs
+    /// data), replaces the layer through the editor and fills the two new layers; returns the fit's error in words.
+    /// Disposes <paramref name="samples"/>.</summary>
+    private static string Factorize(CompressionRequest request, LowRankSettings settings, FitMethod method, FactorizableLayer layer,
+        int rank, LayerSamples? samples)
     {
+        using var given = samples;
         using var scope = torch.NewDisposeScope();
         var (weight, bias) = FactorWriter.ReadWeights(request.Model, layer.Name);
         using var weightOwner = weight;
@@ -90,10 +100,11 @@ public sealed class LowRankCompressor : ICompressor
         if (method == FitMethod.Svd) factors = SvdFactorizer.Factorize(weight, bias, rank);
         else
         {
-            using var samples = request.Editor.Sample(layer.Name, settings.Sampling);
+            using var taken = samples is null ? request.Editor.Sample(layer.Name, settings.Sampling) : null;
+            var data = samples ?? taken!;
             factors = method == FitMethod.Nonlinear
-                ? ResponseFitter.FitNonlinear(weight, bias, samples, rank, settings.Iterations)
-                : ResponseFitter.FitLinear(weight, bias, samples, rank);
+                ? ResponseFitter.FitNonlinear(weight, bias, data, rank, settings.Iterations)
+                : ResponseFitter.FitLinear(weight, bias, data, rank);
         }
         using (factors)
         {

@@ -142,4 +142,18 @@ public sealed class LowRankCompressorTests
         Assert.Contains("nonlinear_case", error.Message);
         Assert.True(Unchanged(model, before));
     }
+
+    [Fact]
+    public void A_sampling_failure_comes_before_any_edit()
+    {
+        using var scope = NewDisposeScope();
+        using var model = SmallCnn(seed: 10);
+        using var data = Images(16, 2, seed: 11);
+        var before = Snapshot(model);
+        // An editor without a reference model cannot sample: the first layer is sampled before anything is factorized.
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            Compress(model, 0.5, new() { ["asymmetric"] = "true" }, data, reference: null));
+        Assert.Contains("reference model", error.Message);
+        Assert.True(Unchanged(model, before));
+    }
 }
