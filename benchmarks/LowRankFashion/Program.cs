@@ -42,6 +42,12 @@ Console.WriteLine($"baseline: test accuracy {baseAccuracy:P2} ({(options.Checkpo
                   $"conv MACs {baseCost.ConvMacs:N0}, model MACs {baseCost.Macs:N0}, params {baseCost.Params:N0}");
 
 var rows = new List<Row> { new("baseline", baseCost.ConvMacs, baseCost.Macs, baseCost.Params, baseAccuracy, baseAccuracy, 0, "") };
+// Control: the same finetune on the undecomposed model, so the extra epoch is not credited to the decomposition.
+using (var control = ModelCopy.Create(() => new FashionCnn(), inputShape, [], baseline))
+{
+    Train(control, options.FinetuneEpochs, options.FinetuneLr, cosine: false, saveDir: null);
+    rows.Add(new Row("baseline+ft", baseCost.ConvMacs, baseCost.Macs, baseCost.Params, baseAccuracy, TestAccuracy(control), 0, ""));
+}
 foreach (var method in options.Methods)
 {
     using var model = ModelCopy.Create(() => new FashionCnn(), inputShape, [], baseline);
