@@ -19,7 +19,7 @@ namespace Plugins.LowRank;
 /// sampled_pixels_per_img, max_samples, seed (sampling); iterations (nonlinear fit). Everything is checked before
 /// the first edit: on bad input the model is untouched. The nonlinear case assumes a ReLU follows the layer directly
 /// (as in VGG); with a BatchNorm in between it fits the pre-BatchNorm responses' positive part. A layer producing the
-/// model output (its channels have no consumer) gets the linear fit instead.
+/// model output (no Conv2d/Linear reads its channels) gets the linear fit instead.
 /// </remarks>
 public sealed class LowRankCompressor : ICompressor
 {
@@ -42,7 +42,7 @@ public sealed class LowRankCompressor : ICompressor
                 "training data, but the request has none; give the compression step training data or drop the setting");
 
         var plan = RankPlanner.Plan(selection.Layers, settings.ExplicitRanks, target);
-        // Layers whose channels no layer reads produce the model output: no ReLU follows them.
+        // Layers whose channels no Conv2d/Linear reads are, in a classifier, the ones producing the logits: no ReLU follows.
         var outputLayers = editor.ChannelGroups.Where(g => g.Consumers.Count == 0).SelectMany(g => g.Producers)
             .ToHashSet(StringComparer.Ordinal);
         var modelBefore = editor.Cost;
