@@ -1,0 +1,74 @@
+namespace Plugins.LowRank;
+
+/// <summary>The rank chosen for one layer, or why it is left alone.</summary>
+/// <param name="Layer">The layer.</param>
+/// <param name="Rank">Rank to factorize at; null when the layer is skipped.</param>
+/// <param name="Explicit">True when the rank came from the "ranks" setting.</param>
+/// <param name="SkipReason">Why the layer is skipped (null when it is factorized).</param>
+public sealed record RankChoice(FactorizableLayer Layer, int? Rank, bool Explicit, string? SkipReason)
+{
+    /// <summary>MACs of the layer after the plan (its current MACs when skipped).</summary>
+    public long MacsAfter => Rank is { } r ? Layer.MacsAt(r) : Layer.Macs;
+}
+
+/// <summary>The ranks for all selected layers and the MAC ratio they reach.</summary>
+/// <param name="Choices">One choice per selected layer, in model order.</param>
+/// <param name="MacsBefore">Selected layers' MACs now.</param>
+/// <param name="MacsAfter">Selected layers' MACs after the plan.</param>
+/// <param name="TargetMet">False when even rank 1 everywhere cannot reach the target.</param>
+public sealed record RankPlan(IReadOnlyList<RankChoice> Choices, long MacsBefore, long MacsAfter, bool TargetMet)
+{
+    /// <summary>MACs after over MACs before, for the selected layers.</summary>
+    public double Ratio => MacsBefore == 0 ? 1 : (double)MacsAfter / MacsBefore;
+}
+
+/// <summary>
+/// Chooses ranks so the selected layers' MACs after factorization are at most the target fraction of their MACs now:
+/// one MAC-keep fraction f shared by every layer whose rank is not given, found by bisection (rank_l =
+/// floor(f·Cin·k²·Cout / (Cin·k² + Cout)), at least 1). A layer no rank makes cheaper is skipped, and the others are
+/// cut deeper to make up for it.
+/// </summary>
+public static class RankPlanner
+{
+    private const int BisectionSteps = 60;
+
+    /// <summary>Plans ranks for <paramref name="layers"/>; <paramref name="explicitRanks"/> (already checked against the
+    /// layers' full ranks) are taken as given. A target of 1 asks for no reduction: only explicit ranks are applied.</summary>
+    public static RankPlan Plan(IReadOnlyList<FactorizableLayer> layers, IReadOnlyDictionary<string, int> explicitRanks,
+        double targetRatio)
+    {
+        var choices = new RankChoice[layers.Count];
+        var free = new List<int>();
+        for (var i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            if (explicitRanks.TryGetValue(layer.Name, out var rank)) choices[i] = new RankChoice(layer, rank, true, null);
+            else if (!layer.SavesAt(1))
+                choices[i] = new RankChoice(layer, null, false,
+                    $"skipped: no rank saves MACs (rank 1 costs {layer.Columns + layer.Rows} per position, the layer {(long)layer.Columns * layer.Rows})");
+            else if (targetRatio >= 1)
+                choices[i] = new RankChoice(layer, null, false, "skipped: the FLOPs target is 1 (no reduction asked)");
+            else free.Add(i);
+        }
+
+        long before = layers.Sum(l => l.Macs);
+        long budget = (long)Math.Floor(targetRatio * before) - choices.Where(c => c is not null).Sum(c => c.MacsAfter);
+        long CostAt(double f) => free.Sum(i => layers[i].MacsAt(layers[i].RankFor(f)));
+
+        // The cost only grows with f: find the largest f whose cost fits the budget.
+        double lo = 0, hi = 1;
+        var met = CostAt(lo) <= budget;
+        if (met && CostAt(hi) <= budget) lo = hi;
+        else if (met)
+            for (var step = 0; step < BisectionSteps; step++)
+            {
+                var mid = (lo + hi) / 2;
+                if (CostAt(mid) <= budget) lo = mid; else hi = mid;
+            }
+        foreach (var i in free)
+            choices[i] = new RankChoice(layers[i], layers[i].RankFor(lo), false, null);
+
+        var after = choices.Sum(c => c.MacsAfter);
+        return new RankPlan(choices, before, after, after <= targetRatio * before);
+    }
+}
