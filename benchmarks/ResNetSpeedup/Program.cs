@@ -146,7 +146,8 @@ double[] Time(IReadOnlyList<nn.Module<Tensor, Tensor>> models) =>
     AlternatingTimer.MedianMs(models.Select(m => (Action)(() =>
     {
         using var mode = torch.inference_mode();
-        m.call(input).Dispose();
+        using var pass = torch.NewDisposeScope();
+        m.call(input);
     })).ToList(), rounds, warmupRounds: 3, callsPerRound: 3);
 
 static string Load() =>

@@ -43,7 +43,15 @@ internal static class LatencyMeasurer
         try
         {
             using var input = randn(inputShape);
-            var actions = new List<Action> { () => model.call(input).Dispose() };
+            var actions = new List<Action>
+            {
+                () =>
+                {
+                    // A scope per pass: a user model's intermediates are freed at once, as in the model's real use.
+                    using var pass = NewDisposeScope();
+                    model.call(input);
+                },
+            };
             actions.AddRange(finals.Select(j => (Action)j.Run));
             var ms = AlternatingTimer.MedianMs(actions, Math.Max(options.Rounds, 7), warmupRounds: 2);
             for (int i = 0; i < unique.Count; i++)
