@@ -29,7 +29,7 @@ internal static class LatencyMeasurer
                 foreach (var kin in piece.InCounts)
                     foreach (var kout in piece.OutCounts)
                         jobs.Add(new Job(piece, kin, kout, options.Layout));
-                var ms = AlternatingTimer.MedianMs(jobs.Select(j => (Action)j.Run).ToList(), options.Rounds, warmupRounds: 1, callsPerRound: 2);
+                var ms = AlternatingTimer.QuantileMs(jobs.Select(j => (Action)j.Run).ToList(), options.Rounds, options.Quantile, warmupRounds: 1, callsPerRound: 2);
                 grids[piece.Signature] = piece.InCounts.Select((_, i) => ms.Skip(i * piece.OutCounts.Length).Take(piece.OutCounts.Length).ToArray()).ToArray();
             }
             finally
@@ -53,7 +53,7 @@ internal static class LatencyMeasurer
                 },
             };
             actions.AddRange(finals.Select(j => (Action)j.Run));
-            var ms = AlternatingTimer.MedianMs(actions, Math.Max(options.Rounds, 7), warmupRounds: 2);
+            var ms = AlternatingTimer.QuantileMs(actions, Math.Max(options.Rounds, 7), options.Quantile, warmupRounds: 2);
             for (int i = 0; i < unique.Count; i++)
             {
                 var grid = grids[unique[i].Signature];
