@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp.Modules;
 using Trainer.Core.Inference;
 using static TorchSharp.torch;
@@ -13,7 +12,7 @@ namespace Trainer.Core.Latency;
 /// </summary>
 internal static class LatencyMeasurer
 {
-    /// <summary>Milliseconds per piece signature (grid [in][out]), and the whole model's median time.</summary>
+    /// <summary>Milliseconds per piece signature (grid [in][out]), and the whole model's time (the options' quantile of the rounds).</summary>
     public static (Dictionary<string, double[][]> Grids, double FullMs) Measure(nn.Module<Tensor, Tensor> model, long[] inputShape,
         IReadOnlyList<LatencyPiece> pieces, LatencyTableOptions options)
     {

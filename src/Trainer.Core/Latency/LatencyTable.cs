@@ -16,7 +16,7 @@ namespace Trainer.Core.Latency;
 /// <param name="Key">What the table is valid for.</param>
 /// <param name="Units">The timed pieces, in execution order of their producers.</param>
 /// <param name="RestMs">The whole model's time minus the pieces' full-width times (residual adds, unpaired layers, overhead).</param>
-/// <param name="FullMeasuredMs">The whole model's median time in the same measurement.</param>
+/// <param name="FullMeasuredMs">The whole model's time in the same measurement (the options' quantile of the rounds).</param>
 /// <param name="MeasureSeconds">Wall time the measurement took.</param>
 /// <param name="MeasuredAt">When it was measured (UTC).</param>
 public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit> Units, double RestMs, double FullMeasuredMs,

@@ -21,7 +21,7 @@ public sealed record LatencyTableOptions
     /// <see cref="RoundTo"/>); latency between them is interpolated linearly.</summary>
     public int GridPoints { get; init; } = 5;
 
-    /// <summary>Timed rounds per measurement (median; default 7). Each round runs every width of one layer shape in turn.</summary>
+    /// <summary>Timed rounds per measurement (default 7; see <see cref="Quantile"/>). Each round runs every width of one layer shape in turn.</summary>
     public int Rounds { get; init; } = 7;
 
     /// <summary>Which quantile of the rounds each time is (default 0.5, the median). On a shared machine a lower one
