@@ -15,8 +15,9 @@ namespace Trainer.Core.Latency;
 /// </summary>
 /// <remarks>
 /// Why a constant rest: the alternative, scaling the rest with the pieces' sum, predicted ResNet-18 allocations between
-/// 0.34 and 0.7 of the MACs worse in every run of benchmarks/ResNetSpeedup (mean error 10-16% against 20-33%): what
-/// the pieces leave out (residual adds, the functional ReLU after them, the model's own forward and its dispatch) hardly shrinks with the widths.
+/// 0.34 and 0.7 of the MACs worse in the four 1-thread runs of benchmarks/ResNetSpeedup (mean error 10-30% against
+/// 20-45%; a 2-thread run on an overloaded machine predicted nothing either way): what the pieces leave out (residual
+/// adds, the functional ReLU after them, the model's own forward and its dispatch) hardly shrinks with the widths.
 /// </remarks>
 /// <param name="Key">What the table is valid for.</param>
 /// <param name="Units">The timed pieces, in execution order of their producers.</param>
