@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 // in inference form (BatchNorm folded, faster memory layout). Latency only: channels are the first k of each group.
 // Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/ResNetSpeedup --
 //        [--threads 2] [--rounds 21] [--target 0.5] [--floor 0.5] [--round-to 8] [--grid-points 5] [--cache-dir DIR] [--no-cache]
-//        [--inference-table]  (also allocate from a table measured on the inference form, and time that model too)
+//        [--quantile 0.5] [--inference-table]  (also allocate from a table measured on the inference form, and time that model too)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 int threads = (int)Num("--threads", 2), rounds = (int)Num("--rounds", 21), roundTo = (int)Num("--round-to", 8);
@@ -22,7 +22,7 @@ double target = Num("--target", 0.5), floor = Num("--floor", 0.5);
 var tableOptions = new LatencyTableOptions
 {
     Floor = floor, RoundTo = roundTo, GridPoints = (int)Num("--grid-points", 5), UseCache = !args.Contains("--no-cache"),
-    CacheDir = Arg("--cache-dir", LatencyTableOptions.DefaultCacheDir()),
+    CacheDir = Arg("--cache-dir", LatencyTableOptions.DefaultCacheDir()), Quantile = Num("--quantile", 0.5),
 };
 torch.set_num_threads(threads);
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
@@ -119,7 +119,7 @@ Console.WriteLine(JsonSerializer.Serialize(new
     original_inference_ms = Math.Round(folded[0], 2), pruned_inference_ms = Math.Round(folded[1], 2),
     layouts = reports.Select(r => r.Layout.ToString()).ToArray(),
     layout_gain_original = Math.Round(reports[0].LayoutGain ?? 0, 3),
-    table_seconds = Math.Round(table.MeasureSeconds, 1), table_load = table.LoadAverage,
+    table_seconds = Math.Round(table.MeasureSeconds, 1), table_load = table.LoadAverage, table_quantile = tableOptions.Quantile,
     group_keep = aware.KeptChannels,
     load_before = loadBefore, load_after = loadAfter,
 }));
@@ -146,7 +146,8 @@ double[] Time(IReadOnlyList<nn.Module<Tensor, Tensor>> models) =>
     AlternatingTimer.MedianMs(models.Select(m => (Action)(() =>
     {
         using var mode = torch.inference_mode();
-        m.call(input).Dispose();
+        using var pass = torch.NewDisposeScope();
+        m.call(input);
     })).ToList(), rounds, warmupRounds: 3, callsPerRound: 3);
 
 static string Load() =>

@@ -8,10 +8,10 @@ using static TorchSharp.torch;
 namespace Trainer.Core.Inference;
 
 /// <summary>
-/// Folds each eval-mode BatchNorm2d into the Conv2d whose output it normalises, and replaces the BatchNorm by Identity
-/// (<see cref="ModuleReplacer"/>). A pair is folded only when the graph shows the BatchNorm as the conv's follower with
-/// identity mapping and no other producer reaching it, and a forward pass shows the conv's output tensor is exactly the
-/// BatchNorm's input (so no other layer reads the un-normalised output).
+/// Folds each eval-mode BatchNorm2d into the Conv2d whose output it normalises (a producer, or a depthwise conv that
+/// carries a producer's channels), and replaces the BatchNorm by Identity (<see cref="ModuleReplacer"/>). A pair is
+/// folded only when the graph shows the BatchNorm as a follower of that producer with identity mapping and no other
+/// producer reaching it, and a forward pass shows the conv's output tensor is exactly the BatchNorm's input.
 /// </summary>
 /// <remarks>
 /// <para>The arithmetic runs in double precision: w' = w·γ/√(var+ε), b' = (b − mean)·γ/√(var+ε) + β.</para>
@@ -37,12 +37,15 @@ public static class BatchNormFolder
         var candidates = new List<(string Conv, string BatchNorm)>();
         foreach (var producer in graph.Producers)
         {
-            if (modules.GetValueOrDefault(producer) is not Conv2d) continue;
+            // The producer itself and the depthwise convs that carry its channels can each be followed by a BatchNorm.
+            var convs = graph.FollowersOf(producer).Where(f => graph.Layer(f).Kind == LayerKind.DepthwiseConv).Prepend(producer)
+                .Where(c => modules.GetValueOrDefault(c) is Conv2d).ToList();
             foreach (var follower in graph.FollowersOf(producer))
             {
                 if (modules.GetValueOrDefault(follower) is not BatchNorm2d bn || bn.running_mean is null || bn.running_var is null) continue;
                 var incoming = graph.EdgesTo(follower);
-                if (incoming.Count == 1 && incoming[0].Producer == producer) candidates.Add((producer, follower));
+                if (incoming.Count == 1 && incoming[0].Producer == producer)
+                    candidates.AddRange(convs.Select(c => (c, follower)));
             }
         }
         var direct = DirectPairs(model, graph.InputShape.ToArray(), modules, candidates);

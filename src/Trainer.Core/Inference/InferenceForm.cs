@@ -77,7 +77,8 @@ public static class InferenceForm
         void Forward()
         {
             using var mode = inference_mode();
-            model.call(input).Dispose();
+            using var pass = NewDisposeScope();
+            model.call(input);
         }
         for (int r = 0; r < rounds; r++)
         {

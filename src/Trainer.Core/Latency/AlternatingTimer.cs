@@ -13,8 +13,19 @@ public static class AlternatingTimer
     /// <param name="rounds">Timed rounds (at least 1).</param>
     /// <param name="warmupRounds">Untimed rounds first (JIT, allocator and oneDNN primitive caches).</param>
     /// <param name="callsPerRound">Calls of each action per round; the round's time is divided by it.</param>
-    public static double[] MedianMs(IReadOnlyList<Action> actions, int rounds, int warmupRounds = 2, int callsPerRound = 1)
+    public static double[] MedianMs(IReadOnlyList<Action> actions, int rounds, int warmupRounds = 2, int callsPerRound = 1) =>
+        QuantileMs(actions, rounds, 0.5, warmupRounds, callsPerRound);
+
+    /// <summary>The <paramref name="quantile"/> (0.5: median; lower: less sensitive to other processes, whose
+    /// interference only ever adds time) of the milliseconds per call of each action over the rounds.</summary>
+    /// <param name="actions">What to time.</param>
+    /// <param name="rounds">Timed rounds (at least 1).</param>
+    /// <param name="quantile">In [0, 1]; interpolated between the two nearest rounds.</param>
+    /// <param name="warmupRounds">Untimed rounds first.</param>
+    /// <param name="callsPerRound">Calls of each action per round.</param>
+    public static double[] QuantileMs(IReadOnlyList<Action> actions, int rounds, double quantile, int warmupRounds = 2, int callsPerRound = 1)
     {
+        if (!(quantile >= 0 && quantile <= 1)) throw new ArgumentOutOfRangeException(nameof(quantile), quantile, "must be in [0, 1]");
         ArgumentNullException.ThrowIfNull(actions);
         ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(callsPerRound, 1);
@@ -28,7 +39,18 @@ public static class AlternatingTimer
                 for (int c = 0; c < callsPerRound; c++) actions[i]();
                 samples[i][r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds / callsPerRound;
             }
-        return samples.Select(Median).ToArray();
+        return samples.Select(x => Quantile(x, quantile)).ToArray();
+    }
+
+    /// <summary>The <paramref name="q"/>-quantile of <paramref name="values"/>, linear between order statistics.</summary>
+    public static double Quantile(IReadOnlyList<double> values, double q)
+    {
+        if (values.Count == 0) throw new ArgumentException("no values", nameof(values));
+        var sorted = values.Order().ToArray();
+        double position = q * (sorted.Length - 1);
+        int lower = (int)Math.Floor(position);
+        int upper = Math.Min(lower + 1, sorted.Length - 1);
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - lower);
     }
 
     /// <summary>The median of <paramref name="values"/> (mean of the two middle values for an even count).</summary>

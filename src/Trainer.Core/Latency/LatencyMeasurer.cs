@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp.Modules;
 using Trainer.Core.Inference;
 using static TorchSharp.torch;
@@ -13,7 +12,7 @@ namespace Trainer.Core.Latency;
 /// </summary>
 internal static class LatencyMeasurer
 {
-    /// <summary>Milliseconds per piece signature (grid [in][out]), and the whole model's median time.</summary>
+    /// <summary>Milliseconds per piece signature (grid [in][out]), and the whole model's time (the options' quantile of the rounds).</summary>
     public static (Dictionary<string, double[][]> Grids, double FullMs) Measure(nn.Module<Tensor, Tensor> model, long[] inputShape,
         IReadOnlyList<LatencyPiece> pieces, LatencyTableOptions options)
     {
@@ -29,7 +28,7 @@ internal static class LatencyMeasurer
                 foreach (var kin in piece.InCounts)
                     foreach (var kout in piece.OutCounts)
                         jobs.Add(new Job(piece, kin, kout, options.Layout));
-                var ms = AlternatingTimer.MedianMs(jobs.Select(j => (Action)j.Run).ToList(), options.Rounds, warmupRounds: 1, callsPerRound: 2);
+                var ms = AlternatingTimer.QuantileMs(jobs.Select(j => (Action)j.Run).ToList(), options.Rounds, options.Quantile, warmupRounds: 1, callsPerRound: 2);
                 grids[piece.Signature] = piece.InCounts.Select((_, i) => ms.Skip(i * piece.OutCounts.Length).Take(piece.OutCounts.Length).ToArray()).ToArray();
             }
             finally
@@ -43,9 +42,17 @@ internal static class LatencyMeasurer
         try
         {
             using var input = randn(inputShape);
-            var actions = new List<Action> { () => model.call(input).Dispose() };
+            var actions = new List<Action>
+            {
+                () =>
+                {
+                    // A scope per pass: a user model's intermediates are freed at once, as in the model's real use.
+                    using var pass = NewDisposeScope();
+                    model.call(input);
+                },
+            };
             actions.AddRange(finals.Select(j => (Action)j.Run));
-            var ms = AlternatingTimer.MedianMs(actions, Math.Max(options.Rounds, 7), warmupRounds: 2);
+            var ms = AlternatingTimer.QuantileMs(actions, Math.Max(options.Rounds, 7), options.Quantile, warmupRounds: 2);
             for (int i = 0; i < unique.Count; i++)
             {
                 var grid = grids[unique[i].Signature];

@@ -13,10 +13,16 @@ namespace Trainer.Core.Latency;
 /// <see cref="Units"/> (each Conv2d/Linear with its BatchNorm and following ReLU/pooling, timed standalone at its real
 /// input size over a grid of input and output widths). Measured once per model shape and machine, then cached as JSON.
 /// </summary>
+/// <remarks>
+/// Why a constant rest: the alternative, scaling the rest with the pieces' sum, predicted ResNet-18 allocations between
+/// 0.34 and 0.7 of the MACs worse in the four 1-thread runs of benchmarks/ResNetSpeedup (mean error 10-30% against
+/// 20-45%; a 2-thread run on an overloaded machine predicted nothing either way): what the pieces leave out (residual
+/// adds, the functional ReLU after them, the model's own forward and its dispatch) hardly shrinks with the widths.
+/// </remarks>
 /// <param name="Key">What the table is valid for.</param>
 /// <param name="Units">The timed pieces, in execution order of their producers.</param>
 /// <param name="RestMs">The whole model's time minus the pieces' full-width times (residual adds, unpaired layers, overhead).</param>
-/// <param name="FullMeasuredMs">The whole model's median time in the same measurement.</param>
+/// <param name="FullMeasuredMs">The whole model's time in the same measurement (the options' quantile of the rounds).</param>
 /// <param name="MeasureSeconds">Wall time the measurement took.</param>
 /// <param name="MeasuredAt">When it was measured (UTC).</param>
 public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit> Units, double RestMs, double FullMeasuredMs,

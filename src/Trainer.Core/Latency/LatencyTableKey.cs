@@ -26,7 +26,7 @@ public sealed record LatencyTableKey(string Model, string ModelFingerprint, stri
             text.Append(CultureInfo.InvariantCulture,
                 $"{l.Name}|{l.Type}|{l.Kind}|{string.Join('x', l.InputShape)}|{string.Join('x', l.OutputShape)}|{l.Groups}\n");
         text.Append(CultureInfo.InvariantCulture,
-            $"grid floor={options.Floor:R} round={options.RoundTo} points={options.GridPoints} layout={options.Layout}\n");
+            $"grid floor={options.Floor:R} round={options.RoundTo} points={options.GridPoints} layout={options.Layout} quantile={options.Quantile:R}\n");
         var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))).ToLowerInvariant();
         return new LatencyTableKey(modelType, hash, CpuModel(), torch.get_num_threads(),
             typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown");

@@ -21,8 +21,12 @@ public sealed record LatencyTableOptions
     /// <see cref="RoundTo"/>); latency between them is interpolated linearly.</summary>
     public int GridPoints { get; init; } = 5;
 
-    /// <summary>Timed rounds per measurement (median; default 7). Each round runs every width of one layer shape in turn.</summary>
+    /// <summary>Timed rounds per measurement (default 7; see <see cref="Quantile"/>). Each round runs every width of one layer shape in turn.</summary>
     public int Rounds { get; init; } = 7;
+
+    /// <summary>Which quantile of the rounds each time is (default 0.5, the median). On a shared machine a lower one
+    /// (e.g. 0.2) is less disturbed by other processes, whose interference only ever adds time.</summary>
+    public double Quantile { get; init; } = 0.5;
 
     /// <summary>Memory layout the pieces are timed in: <see cref="MemoryLayout.Contiguous"/> (default) or
     /// <see cref="MemoryLayout.ChannelsLast"/>, matching the model's form (<see cref="MemoryLayout.Fastest"/> is not allowed).</summary>
@@ -43,6 +47,7 @@ public sealed record LatencyTableOptions
         if (RoundTo < 1) throw new ArgumentException($"LatencyTableOptions.RoundTo must be at least 1, got {RoundTo}");
         if (GridPoints < 2) throw new ArgumentException($"LatencyTableOptions.GridPoints must be at least 2, got {GridPoints}");
         if (Rounds < 1) throw new ArgumentException($"LatencyTableOptions.Rounds must be at least 1, got {Rounds}");
+        if (!(Quantile > 0 && Quantile <= 1)) throw new ArgumentException($"LatencyTableOptions.Quantile must be in (0, 1], got {Quantile}");
         if (Layout == MemoryLayout.Fastest)
             throw new ArgumentException("LatencyTableOptions.Layout must be Contiguous or ChannelsLast (the layout the model runs in)");
         if (UseCache && string.IsNullOrWhiteSpace(CacheDir)) throw new ArgumentException("LatencyTableOptions.CacheDir is empty");

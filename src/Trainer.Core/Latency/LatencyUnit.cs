@@ -11,7 +11,7 @@ namespace Trainer.Core.Latency;
 /// <param name="OutGroup">Allocatable group of the producer, or null when its width is fixed.</param>
 /// <param name="InCounts">Input widths of the grid, ascending (one value when fixed).</param>
 /// <param name="OutCounts">Output widths of the grid, ascending (one value when fixed).</param>
-/// <param name="Ms">Median milliseconds: Ms[i][j] at InCounts[i], OutCounts[j].</param>
+/// <param name="Ms">Milliseconds (the table's quantile of the rounds): Ms[i][j] at InCounts[i], OutCounts[j].</param>
 public sealed record LatencyUnit(string Producer, IReadOnlyList<string> Layers, string? InGroup, string? OutGroup,
     int[] InCounts, int[] OutCounts, double[][] Ms)
 {

@@ -47,6 +47,18 @@ public sealed class InferenceFormTests
     }
 
     [Fact]
+    public void FoldingReachesTheBatchNormAfterADepthwiseConv()
+    {
+        var (model, reference) = PruningFixtures.Twins(() => new Trainer.Core.Tests.Graph.MobileBlockNet());
+        long[] shape = [1, 3, 16, 16];
+        var folded = BatchNormFolder.Fold(model, ModelGraph.Build(model, shape), NullLogger.Instance);
+
+        Assert.Equal([("stem", "bn0"), ("expand", "bn1"), ("depthwise", "bn2"), ("project", "bn3")],
+            folded.Select(f => (f.Conv, f.BatchNorm)));
+        AssertSameOutput(reference, model, shape, 1e-4);
+    }
+
+    [Fact]
     public void FoldedWeightsAreComputedInDoublePrecision()
     {
         torch.manual_seed(3);
