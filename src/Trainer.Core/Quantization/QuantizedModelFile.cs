@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using Trainer.Abstractions.Quantization;
 using Trainer.Core.IO;
@@ -80,7 +81,7 @@ public static class QuantizedModelFile
     /// </summary>
     /// <exception cref="InvalidDataException">The file is not a quantized model or is damaged (checked before the model changes).</exception>
     /// <exception cref="ArgumentException">The file was made for another architecture (layers or shapes differ).</exception>
-    public static LoadedQuantizedModel Load(string path, nn.Module<Tensor, Tensor> freshModel, ILogger logger)
+    public static LoadedQuantizedModel Load(string path, nn.Module<Tensor, Tensor> freshModel, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(freshModel);
         var (header, payload) = ReadVerified(path);
@@ -121,7 +122,7 @@ public static class QuantizedModelFile
             }
         }
         freshModel.eval();
-        logger.LogInformation("Loaded quantized model {Path}: {Count} layer(s) by {Quantizer}", path, layers.Count, header.Plan.Quantizer);
+        (logger ?? NullLogger.Instance).LogInformation("Loaded quantized model {Path}: {Count} layer(s) by {Quantizer}", path, layers.Count, header.Plan.Quantizer);
         return new LoadedQuantizedModel(new AppliedQuantization(header.Plan, layers, header.Folded), header.Manifest);
     }
 
