@@ -4,8 +4,10 @@ namespace Trainer.Plugins.Quantizers;
 
 /// <summary>
 /// "bnn": binarized networks (Courbariaux et al. 2016) with XNOR-Net weight scaling: weights α·sign(w) with α = mean|w| per
-/// output channel, activations (tensors=weight,input by default) sign(x) with the hardtanh straight-through estimator.
-/// The first and last Conv2d/Linear stay float (keep_first_last=true, the papers' practice). Needs fine-tuning.
+/// output channel, activations sign(x) with the hardtanh straight-through estimator. Activations are binarized where they
+/// carry a sign: at the output of each binarized layer, before its BatchNorm and ReLU (tensors=weight,output by default);
+/// the input of a layer that follows a ReLU is never negative, so sign() would turn it into all ones. The first and last
+/// Conv2d/Linear stay float (keep_first_last=true, the papers' practice). Needs fine-tuning.
 /// </summary>
 public sealed class BnnQuantizer : QuantizerBase
 {
@@ -13,7 +15,7 @@ public sealed class BnnQuantizer : QuantizerBase
     public override string Name => "bnn";
 
     /// <inheritdoc/>
-    protected override MethodDefaults Defaults { get; } = new(1, ["weight", "input"]);
+    protected override MethodDefaults Defaults { get; } = new(1, ["weight", "output"]);
 
     /// <inheritdoc/>
     protected override bool NeedsTraining => true;

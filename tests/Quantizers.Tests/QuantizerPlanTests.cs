@@ -38,7 +38,7 @@ public class QuantizerPlanTests
         using var scope = NewDisposeScope();
         var plan = new BnnQuantizer().Plan(Request(Net(), null));
         var only = Assert.Single(plan.Layers);
-        Assert.Equal(new LayerQuantization("conv2", new(1, QuantMethod.Binary), new(1, QuantMethod.Binary), null), only);
+        Assert.Equal(new LayerQuantization("conv2", new(1, QuantMethod.Binary), null, new(1, QuantMethod.Binary)), only);
         Assert.True(plan.NeedsTraining);
 
         var model = Net();

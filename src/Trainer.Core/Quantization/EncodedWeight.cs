@@ -5,17 +5,20 @@ using static TorchSharp.torch;
 namespace Trainer.Core.Quantization;
 
 /// <summary>
-/// A quantized weight as stored: unsigned codes of <see cref="Bits"/> bits, and per channel (or per tensor) a scale and an
-/// offset, so that value = code · scale + offset. Every method fits this form: integer grids (offset = (qmin − zp) · scale),
-/// DoReFa (scale 2/(2^k − 1), offset −1), binary weights (scale 2α, offset −α) and LSQ (offset = qmin · step).
+/// A quantized weight as stored: unsigned codes of <see cref="Bits"/> bits and, per channel (or per tensor), a scale and a
+/// zero, with value = (code − zero) · scale; DoReFa weights (<see cref="DoReFaLevels"/>) decode as 2·(code / (2^k − 1)) − 1.
+/// Each form repeats the float operations of the method's forward, so a decoded weight equals the simulated one bit for bit
+/// (a last-bit difference could flip the rounding of an activation further on). Integer grids: zero = zp − qmin;
+/// binary weights: zero 0.5, scale 2α; LSQ: zero −qmin and the step as the forward scales it.
 /// </summary>
 /// <param name="Layer">Path of the layer.</param>
 /// <param name="Shape">Weight shape.</param>
 /// <param name="Bits">Code width, 1..8.</param>
 /// <param name="Codes">One code per element, row-major, unpacked.</param>
 /// <param name="Scales">One per channel along axis 0, or one.</param>
-/// <param name="Offsets">Matching <see cref="Scales"/>.</param>
-public sealed record EncodedWeight(string Layer, long[] Shape, int Bits, byte[] Codes, float[] Scales, float[] Offsets)
+/// <param name="Zeros">Matching <see cref="Scales"/>.</param>
+/// <param name="DoReFaLevels">True for DoReFa's decoding.</param>
+public sealed record EncodedWeight(string Layer, long[] Shape, int Bits, byte[] Codes, float[] Scales, float[] Zeros, bool DoReFaLevels = false)
 {
     /// <summary>Encodes the weight of <paramref name="layer"/> exactly as its quantizer simulates it.</summary>
     /// <exception cref="ArgumentException">The weight is float or wider than 8 bits.</exception>
@@ -30,52 +33,50 @@ public sealed record EncodedWeight(string Layer, long[] Shape, int Bits, byte[] 
         using var noGrad = no_grad();
         var w = layer.Weight.detach();
         var shape = w.shape;
-        if (q.Spec.Method == QuantMethod.Naive)
-        {
-            var stored = Int8Storage.Quantize(w, q.Params);
-            var codes = stored.Data.Select(l => (byte)(l - q.Params.QMin)).ToArray();
-            var offsets = stored.Scales.Select((s, i) => (q.Params.QMin - stored.ZeroPoints[i]) * s).ToArray();
-            return new EncodedWeight(layer.Path, shape, q.Params.Bits, codes, stored.Scales, offsets);
-        }
-        Tensor scale, offset;
         int bits = q.Params.Bits;
         switch (q.Spec.Method)
         {
+            case QuantMethod.Naive:
+                // The int8 path: TorchSharp's quantize_per_tensor/per_channel levels with the min/max observer's parameters.
+                var stored = Int8Storage.Quantize(w, q.Params);
+                return new EncodedWeight(layer.Path, shape, bits, stored.Data.Select(l => (byte)(l - q.Params.QMin)).ToArray(),
+                    stored.Scales, stored.ZeroPoints.Select(zp => (float)(zp - q.Params.QMin)).ToArray());
             case QuantMethod.DoReFa:
                 double n = (1L << bits) - 1;
-                scale = tensor((float)(2 / n));
-                offset = tensor(-1f);
-                break;
+                var unit = (layer.EffectiveWeight() + 1) / 2;
+                return new EncodedWeight(layer.Path, shape, bits, Bytes((unit * n).round()), [1f], [0f], DoReFaLevels: true);
             case QuantMethod.Binary:
                 var alpha = Binarize.ChannelScale(w, 0).reshape(-1);
-                (scale, offset, bits) = (alpha * 2, alpha.neg(), 1);
-                break;
+                return new EncodedWeight(layer.Path, shape, 1, Bytes(w.ge(0)), Floats(alpha * 2), Enumerable.Repeat(0.5f, (int)alpha.numel()).ToArray());
             case QuantMethod.Lsq:
-                scale = q.Step!.detach().reshape(1).clone();
-                offset = scale * q.Params.QMin;
-                break;
+                var step = Ste.GradScale(q.Step!.detach(), LsqQuantizer.GradScaleFactor(w.numel(), q.Params.QMax));
+                var levels = (layer.EffectiveWeight() / step).round() - q.Params.QMin;
+                return new EncodedWeight(layer.Path, shape, bits, Bytes(levels), Floats(step.reshape(1)), [(float)-q.Params.QMin]);
             default:
                 throw new ArgumentException($"layer '{layer.Path}' weight method {q.Spec.Method} cannot be exported", nameof(layer));
         }
-        var simulated = layer.EffectiveWeight();
-        var s = Broadcast(scale.reshape(-1), shape);
-        var o = Broadcast(offset.reshape(-1), shape);
-        var code = ((simulated - o) / s).round().clamp(0, (1 << bits) - 1).to(ScalarType.Byte).contiguous();
-        return new EncodedWeight(layer.Path, shape, bits, code.data<byte>().ToArray(),
-            scale.reshape(-1).to(ScalarType.Float32).data<float>().ToArray(), offset.reshape(-1).to(ScalarType.Float32).data<float>().ToArray());
     }
 
-    /// <summary>The float32 weight code · scale + offset.</summary>
+    /// <summary>The float32 weight the codes stand for.</summary>
     public Tensor Decode()
     {
         using var scope = NewDisposeScope();
         var codes = tensor(Codes, Shape).to(ScalarType.Float32);
-        var value = codes * Broadcast(tensor(Scales), Shape) + Broadcast(tensor(Offsets), Shape);
+        if (DoReFaLevels)
+        {
+            double n = (1L << Bits) - 1;
+            return (2 * DoReFa.QuantizeUnit(codes / n, Bits) - 1).MoveToOuterDisposeScope();
+        }
+        var value = (codes - Broadcast(tensor(Zeros), Shape)) * Broadcast(tensor(Scales), Shape);
         return value.MoveToOuterDisposeScope();
     }
 
     /// <summary>The codes packed <see cref="Bits"/> bits each, least significant bits first.</summary>
     public byte[] Pack() => PackedCodes.Pack(Codes, Bits);
+
+    private static byte[] Bytes(Tensor t) => t.to(ScalarType.Byte).contiguous().data<byte>().ToArray();
+
+    private static float[] Floats(Tensor t) => t.to(ScalarType.Float32).contiguous().data<float>().ToArray();
 
     private static Tensor Broadcast(Tensor perChannel, long[] shape) =>
         perChannel.numel() == 1 ? perChannel.reshape(Array.Empty<long>()) : Ste.AlongAxis(perChannel, shape.Length, 0);

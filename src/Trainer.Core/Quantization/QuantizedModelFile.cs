@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using Trainer.Abstractions.Quantization;
 using Trainer.Core.IO;
@@ -17,7 +18,7 @@ public sealed record LoadedQuantizedModel(AppliedQuantization Applied, string? M
 
 /// <summary>
 /// A quantized model on disk: a JSON header (plan, folded BatchNorms, manifest, tensor table), then each quantized weight
-/// as packed k-bit codes with per-channel scales and offsets (<see cref="EncodedWeight"/>), then every other tensor of the
+/// as packed k-bit codes with per-channel scales and zeros (<see cref="EncodedWeight"/>), then every other tensor of the
 /// state dictionary in float32 (biases, BatchNorm, activation scales, LSQ steps), guarded by a SHA-256 of the payload.
 /// Written through <see cref="AtomicFile"/>. Loading rebuilds the wrappers on a fresh model of the same architecture.
 /// </summary>
@@ -44,10 +45,10 @@ public static class QuantizedModelFile
             foreach (var e in encoded)
             {
                 foreach (var s in e.Scales) writer.Write(s);
-                foreach (var o in e.Offsets) writer.Write(o);
+                foreach (var z in e.Zeros) writer.Write(z);
                 var packed = e.Pack();
                 writer.Write(packed);
-                weights.Add(new WeightEntry(e.Layer, e.Shape, e.Bits, e.Scales.Length, packed.Length));
+                weights.Add(new WeightEntry(e.Layer, e.Shape, e.Bits, e.Scales.Length, packed.Length, e.DoReFaLevels));
             }
             foreach (var (name, t) in model.state_dict())
             {
@@ -80,7 +81,7 @@ public static class QuantizedModelFile
     /// </summary>
     /// <exception cref="InvalidDataException">The file is not a quantized model or is damaged (checked before the model changes).</exception>
     /// <exception cref="ArgumentException">The file was made for another architecture (layers or shapes differ).</exception>
-    public static LoadedQuantizedModel Load(string path, nn.Module<Tensor, Tensor> freshModel, ILogger logger)
+    public static LoadedQuantizedModel Load(string path, nn.Module<Tensor, Tensor> freshModel, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(freshModel);
         var (header, payload) = ReadVerified(path);
@@ -104,10 +105,10 @@ public static class QuantizedModelFile
             foreach (var w in header.Weights)
             {
                 var scales = Floats(reader, w.Channels);
-                var offsets = Floats(reader, w.Channels);
+                var zeros = Floats(reader, w.Channels);
                 var count = w.Shape.Aggregate(1L, (a, b) => a * b);
                 var codes = PackedCodes.Unpack(reader.ReadBytes(w.PackedBytes), w.Bits, count);
-                using var value = new EncodedWeight(w.Layer, w.Shape, w.Bits, codes, scales, offsets).Decode();
+                using var value = new EncodedWeight(w.Layer, w.Shape, w.Bits, codes, scales, zeros, w.DoReFaLevels).Decode();
                 var layer = byLayer[w.Layer];
                 layer.Weight.copy_(value);
                 layer.WeightIsQuantized = true;
@@ -121,7 +122,7 @@ public static class QuantizedModelFile
             }
         }
         freshModel.eval();
-        logger.LogInformation("Loaded quantized model {Path}: {Count} layer(s) by {Quantizer}", path, layers.Count, header.Plan.Quantizer);
+        (logger ?? NullLogger.Instance).LogInformation("Loaded quantized model {Path}: {Count} layer(s) by {Quantizer}", path, layers.Count, header.Plan.Quantizer);
         return new LoadedQuantizedModel(new AppliedQuantization(header.Plan, layers, header.Folded), header.Manifest);
     }
 
@@ -174,7 +175,7 @@ public static class QuantizedModelFile
     private sealed record Header(int Format, QuantizationPlan Plan, IReadOnlyList<FoldedBatchNorm> Folded, string? Manifest,
         IReadOnlyList<WeightEntry> Weights, IReadOnlyList<TensorEntry> Tensors);
 
-    private sealed record WeightEntry(string Layer, long[] Shape, int Bits, int Channels, int PackedBytes);
+    private sealed record WeightEntry(string Layer, long[] Shape, int Bits, int Channels, int PackedBytes, bool DoReFaLevels);
 
     private sealed record TensorEntry(string Name, string DType, long[] Shape, int Bytes);
 }
