@@ -20,7 +20,8 @@ public interface IModelEditor
     ModelCost Cost { get; }
 
     /// <summary>Multiply-accumulates the current model would have if each named group kept the given number of channels
-    /// (groups not named keep theirs). Changes nothing; use it to aim at a FLOPs target.</summary>
+    /// (groups not named keep theirs), counts rounded up to the RoundTo multiple as <see cref="ShrinkChannels"/> rounds them.
+    /// Changes nothing; use it to aim at a FLOPs target.</summary>
     /// <param name="keptChannelsByGroup"><see cref="ChannelGroupInfo.Id"/> → kept channel count.</param>
     /// <exception cref="ArgumentException">A group id is unknown or blocked, or a count is outside [1, Channels].</exception>
     long MacsIfKept(IReadOnlyDictionary<string, int> keptChannelsByGroup);

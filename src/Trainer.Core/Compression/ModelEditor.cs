@@ -87,7 +87,9 @@ public sealed class ModelEditor : IModelEditor
             if (kept < 1 || kept > info.Channels)
                 throw new ArgumentException($"group '{id}' has {info.Channels} channels; a kept count of {kept} is outside [1, {info.Channels}]",
                     nameof(keptChannelsByGroup));
-            foreach (var (p, mask) in CountMasks.ForGroup(current.Graph, group, kept)) masks[p] = mask;
+            // Counted as ShrinkChannels will keep them: rounded up to the RoundTo multiple.
+            var rounded = ChannelRounding.RoundKeptCount(info.Channels, kept, shrinkOptions.RoundTo);
+            foreach (var (p, mask) in CountMasks.ForGroup(current.Graph, group, rounded)) masks[p] = mask;
         }
         return KeptMacs.After(current.Graph, current.Flops, masks, shrinkOptions);
     }

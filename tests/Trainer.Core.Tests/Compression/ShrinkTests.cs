@@ -32,6 +32,24 @@ public sealed class ShrinkTests
     }
 
     [Fact]
+    public void MacsIfKept_counts_the_rounding_that_ShrinkChannels_applies()
+    {
+        torch.manual_seed(1);
+        using var model = new FashionCnn();
+        var editor = new ModelEditor(model, [1, 1, 28, 28]);   // RoundTo 8
+        var counts = new Dictionary<string, int> { ["conv1"] = 13, ["conv2"] = 35, ["conv3"] = 60, ["fc1"] = 121 };
+
+        long predicted = editor.MacsIfKept(counts);
+        var random = new Random(4);
+        editor.ShrinkChannels(counts.ToDictionary(c => c.Key,
+            c => EditorFixtures.RandomFlags(editor.ChannelGroups.Single(g => g.Id == c.Key).Channels, c.Value, random)));
+
+        Assert.Equal([16, 40, 64, 128, 10], editor.ChannelGroups.Select(g => g.Channels));
+        Assert.Equal(9_547_264L, predicted);                    // the rounded counts' MACs, as in the test above
+        Assert.Equal(predicted, editor.Cost.Macs);
+    }
+
+    [Fact]
     public void MacsIfKept_follows_residual_couplings_exactly()
     {
         torch.manual_seed(2);
