@@ -22,6 +22,7 @@ public interface IModelEditor
     /// <summary>Multiply-accumulates the current model would have if each named group kept the given number of channels
     /// (groups not named keep theirs). Changes nothing; use it to aim at a FLOPs target.</summary>
     /// <param name="keptChannelsByGroup"><see cref="ChannelGroupInfo.Id"/> → kept channel count.</param>
+    /// <exception cref="ArgumentException">A group id is unknown or blocked, or a count is outside [1, Channels].</exception>
     long MacsIfKept(IReadOnlyDictionary<string, int> keptChannelsByGroup);
 
     /// <summary>
@@ -32,6 +33,8 @@ public interface IModelEditor
     /// </summary>
     /// <param name="keptChannelsByGroup"><see cref="ChannelGroupInfo.Id"/> → one flag per current channel (true keeps).</param>
     /// <returns>What changed; flags actually kept per group, after rounding.</returns>
+    /// <exception cref="ArgumentException">A group id is unknown or blocked, flags have the wrong length or keep nothing, or a
+    /// grouped conv/GroupNorm needs another multiple; the message names the group, and the model is unchanged.</exception>
     ShrinkSummary ShrinkChannels(IReadOnlyDictionary<string, bool[]> keptChannelsByGroup);
 
     /// <summary>
@@ -45,9 +48,12 @@ public interface IModelEditor
 
     /// <summary>
     /// Samples one layer: its inputs taken from the current model, and its outputs taken from the reference model (the
-    /// model as it was when this compression step started) at the same positions of the same images.
+    /// model as it was when this compression step started) at the same positions of the same images. The images are
+    /// ceil(TrainsetRatio · batches) batches of the training data chosen by Seed; the geometry (kernel, stride, padding,
+    /// dilation) is the reference layer's. Inputs have the current model's channels, responses the reference's.
     /// </summary>
     /// <exception cref="ArgumentException">The layer is unknown, or the options would take no sample.</exception>
+    /// <exception cref="InvalidOperationException">The host gave the editor no training data or no reference model.</exception>
     LayerSamples Sample(string layer, SamplingOptions options);
 }
 
