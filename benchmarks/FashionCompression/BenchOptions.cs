@@ -17,6 +17,9 @@ internal sealed record BenchOptions
     /// <summary>A checkpoint of <c>trainer train</c> with FashionCnn weights, used instead of training.</summary>
     public string? Checkpoint { get; init; }
 
+    /// <summary>Where the training of the unpruned model writes its checkpoints (last.ckpt can be passed to --checkpoint later).</summary>
+    public string? CheckpointDir { get; init; }
+
     /// <summary>Rows of the report, by name in <see cref="MethodCatalog"/>.</summary>
     public IReadOnlyList<string> Methods { get; init; } = ["lasso", "l1"];
 
@@ -37,7 +40,7 @@ internal sealed record BenchOptions
 
     public const string Usage =
         "usage: fashion-compression [--epochs N (2)] [--checkpoint FILE] [--methods lasso,l1] [--target 0.5] " +
-        "[--finetune-epochs 1] [--finetune-lr 0.001] [--threads 2] [--data-dir DIR]";
+        "[--checkpoint-dir DIR] [--finetune-epochs 1] [--finetune-lr 0.001] [--threads 2] [--data-dir DIR]";
 
     /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> with a readable message.</summary>
     public static BenchOptions Parse(string[] args)
@@ -53,6 +56,7 @@ internal sealed record BenchOptions
             {
                 "--epochs" => o with { Epochs = Positive(name, value) },
                 "--checkpoint" => o with { Checkpoint = File.Exists(value) ? value : throw new ArgumentException($"--checkpoint: no file '{value}'.") },
+                "--checkpoint-dir" => o with { CheckpointDir = value },
                 "--methods" => o with { Methods = MethodCatalog.Check(value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) },
                 "--target" => o with { TargetFlopsRatio = Ratio(name, value) },
                 "--finetune-epochs" => o with { FinetuneEpochs = int.TryParse(value, out var e) && e >= 0 ? e : throw new ArgumentException($"{name} must be an integer >= 0, got '{value}'.") },

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Trainer.Abstractions;
+using Trainer.Core.Callbacks;
 using Trainer.Core.Data;
 using Trainer.Core.Optimization;
 using Trainer.Core.Training;
@@ -19,8 +20,9 @@ internal sealed class BenchSession(FashionMnistData data, ILogger logger)
     /// <summary>Training batches the compressors sample (shuffled with the benchmark's seed).</summary>
     public IBatchLoader CalibrationData { get; } = data.TrainLoader(BenchOptions.BatchSize, BenchOptions.Seed);
 
-    /// <summary>Trains <paramref name="model"/> in place with SGD (momentum 0.9, batch 64, seed 0).</summary>
-    public void Train(nn.Module<Tensor, Tensor> model, int epochs, double learningRate)
+    /// <summary>Trains <paramref name="model"/> in place with SGD (momentum 0.9, batch 64, seed 0); with
+    /// <paramref name="checkpointDir"/>, the trainer writes its checkpoints there (reusable with --checkpoint).</summary>
+    public void Train(nn.Module<Tensor, Tensor> model, int epochs, double learningRate, string? checkpointDir = null)
     {
         if (epochs == 0) return;
         using var train = data.TrainLoader(BenchOptions.BatchSize, BenchOptions.Seed);
@@ -33,6 +35,8 @@ internal sealed class BenchSession(FashionMnistData data, ILogger logger)
             ValLoader = test,
             Optimizer = optimizer,
             Settings = new TrainerSettings { Epochs = epochs, MonitorMetric = "val/accuracy", MonitorMode = MetricMode.Max },
+            Callbacks = [new ProgressCallback(logger, train.BatchCount, logEveryNBatches: 200, live: false)],
+            CheckpointDir = checkpointDir,
             Logger = logger,
         }).Run();
         logger.LogInformation("Trained {Epochs} epoch(s) at lr {Lr}: test accuracy {Accuracy:0.0000}", epochs, learningRate, result.Metrics["val/accuracy"]);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Trainer.Abstractions;
 using Trainer.Core.Compression;
 using Trainer.Core.Models;
+using Trainer.Core.Pruning;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,7 +17,8 @@ internal static class EditorFactory
     public static ModelEditor Create(nn.Module<Tensor, Tensor> model, IBatchLoader? data, ILogger logger)
     {
         var reference = ModelCopy.Create(() => new FashionCnn(), InputShape, [], model);
-        return new ModelEditor(model, InputShape, referenceModel: reference, trainingData: data, logger: logger);
+        // RoundTo 1: kept counts exactly as planned, so the FLOPs target is met (MacsIfKept does not see the editor's rounding).
+        return new ModelEditor(model, InputShape, new ShrinkOptions { RoundTo = 1 }, reference, data, logger);
     }
 
     /// <summary>MACs and parameters of <paramref name="model"/> for one image.</summary>

@@ -30,7 +30,7 @@ else
 {
     torch.manual_seed(BenchOptions.Seed);
     reference = new FashionCnn();
-    session.Train(reference, options.Epochs, BenchOptions.LearningRate);
+    session.Train(reference, options.Epochs, BenchOptions.LearningRate, options.CheckpointDir);
 }
 
 var unpruned = session.Measure(reference);

@@ -42,15 +42,18 @@ public sealed class ChannelPruningCompressor : ICompressor
             : [];
         var before = request.Editor.Cost;
         var notes = new List<LayerNote>();
+        var done = new HashSet<string>(StringComparer.Ordinal);
         foreach (var group in groups)
         {
             if (!group.IsPrunable) notes.Add(new LayerNote(group.Id, $"not pruned: {group.BlockedBy}"));
             else if (skipped.Contains(group.Id)) notes.Add(new LayerNote(group.Id, "not pruned: listed in skip_layers"));
-            else if (!plan.Counts.TryGetValue(group.Id, out var count) || count >= group.Channels)
+            else if (!plan.Counts.TryGetValue(group.Id, out var planned)
+                     || Math.Min(planned, Replanned(request.Editor, plan, group.Id, done) ?? planned) is var count && count >= group.Channels)
                 notes.Add(new LayerNote(group.Id, $"not pruned: keeps its {group.Channels} channels"));
             else
             {
                 var note = pruner.Prune(group.Id, count, lassoBlockers.GetValueOrDefault(group.Id));
+                done.Add(group.Id);
                 request.Logger.LogInformation("{Group}: {Note}", note.Layer, note.Note);
                 notes.Add(note);
             }
@@ -59,9 +62,21 @@ public sealed class ChannelPruningCompressor : ICompressor
         var after = request.Editor.Cost;
         var summary = string.Create(CultureInfo.InvariantCulture,
             $"{Name} ({settings.Method.ToString().ToLowerInvariant()}{(settings.Method == SelectionMethod.Lasso && settings.Reconstruct ? " + least-squares reconstruction" : "")}): " +
-            $"MACs {before.Macs} -> {after.Macs} ({(double)after.Macs / before.Macs:P1}), params {before.Params} -> {after.Params}; {plan.Description}.");
+            $"MACs {before.Macs} -> {after.Macs} ({(double)after.Macs / before.Macs:P1}), params {before.Params} -> {after.Params}; {plan.Description}" +
+            $"{(plan.MacsBudget is { } budget && after.Macs > budget ? $"; the target is missed by {after.Macs - budget:0} MACs (the editor rounded kept counts up after the last group)" : "")}.");
         request.Logger.LogInformation("{Summary}", summary);
         return new CompressionResult(request.Model, notes, summary);
+    }
+
+    /// <summary>For a uniform plan, the count of <paramref name="groupId"/> planned again on the current model for the
+    /// groups not yet pruned; null for explicit ratios or when the budget is out of reach (the first plan's count stands).
+    /// The caller only ever lowers a count with it: channels the editor added by rounding (or an accuracy check kept) are
+    /// paid for by the groups still to prune, while a plan that fits stays uniform.</summary>
+    private static int? Replanned(IModelEditor editor, KeepPlan plan, string groupId, HashSet<string> done)
+    {
+        if (plan.MacsBudget is not { } budget) return null;
+        var remaining = editor.ChannelGroups.Where(g => plan.Counts.ContainsKey(g.Id) && !done.Contains(g.Id)).ToList();
+        return KeepCountAllocator.Uniform(editor, remaining, budget)?.Counts[groupId];
     }
 
     /// <summary>Checks what the settings reader cannot: the request's own fields and what the method needs.</summary>

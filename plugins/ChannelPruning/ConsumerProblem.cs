@@ -126,8 +126,7 @@ internal sealed class ConsumerProblem : IDisposable
     public long Unknowns(bool[] keep) => keep.Count(k => k) * BlockWidth;
 
     /// <summary>
-    /// Least-squares weights [Cout, kept, L] of the kept channels that best reproduce the target
-    /// (torch.linalg.lstsq); null when there are fewer than <paramref name="minRowsPerUnknown"/> rows per unknown,
+    /// Least-squares weights [Cout, kept, L] of the kept channels that best reproduce the target; null when there are fewer than <paramref name="minRowsPerUnknown"/> rows per unknown,
     /// where the fit would only memorise the sample.
     /// </summary>
     public Tensor? Refit(bool[] keep, double minRowsPerUnknown = 2)
@@ -135,8 +134,13 @@ internal sealed class ConsumerProblem : IDisposable
         if (Rows < minRowsPerUnknown * Unknowns(keep)) return null;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var x = KeptInputs(keep);
-        var (solution, _, _, _) = linalg.lstsq(x, target);
+        var x = KeptInputs(keep).to(ScalarType.Float64);
+        // Normal equations in float64 with a tiny ridge: TorchSharp 0.107's linalg.lstsq returns zeros or varying results
+        // when the sample is rank-deficient (dead ReLU units give all-zero columns), and the ridge gives those columns 0.
+        var gram = x.t().mm(x);
+        double ridge = 1e-10 * Math.Max(gram.diagonal().mean().item<double>(), double.Epsilon);
+        gram.diagonal().add_(ridge);
+        var solution = linalg.solve(gram, x.t().mm(target.to(ScalarType.Float64))).to(ScalarType.Float32);
         return solution.t().reshape(groupWeights.shape[0], keep.Count(k => k), BlockWidth).contiguous().MoveToOuterDisposeScope();
     }
 

@@ -6,7 +6,8 @@ namespace Plugins.ChannelPruning;
 /// <summary>How many channels each group keeps, and how the counts were chosen (for the report).</summary>
 /// <param name="Counts">Group id → kept channel count, for every group that will be pruned.</param>
 /// <param name="Description">One sentence on how the counts were chosen.</param>
-internal sealed record KeepPlan(IReadOnlyDictionary<string, int> Counts, string Description);
+/// <param name="MacsBudget">For a uniform plan, the MACs the pruned model may have; null for explicit ratios.</param>
+internal sealed record KeepPlan(IReadOnlyDictionary<string, int> Counts, string Description, double? MacsBudget = null);
 
 /// <summary>
 /// Chooses keep counts: the host's per-group ratios when given, else the per-layer "ratios" setting, else one uniform
@@ -38,22 +39,37 @@ internal static class KeepCountAllocator
         if (candidates.Count == 0 || targetFlopsRatio >= 1)
             return new KeepPlan(new Dictionary<string, int>(), candidates.Count == 0 ? "no prunable group" : "FLOPs target 1: nothing to prune");
 
-        long Macs(double r) => editor.MacsIfKept(candidates.ToDictionary(g => g.Id, g => Count(r, g.Channels)));
-        long smallest = Macs(0);
-        if (smallest > budget)
+        var uniform = Uniform(editor, candidates, budget);
+        if (uniform is null)
+        {
+            long smallest = editor.MacsIfKept(candidates.ToDictionary(g => g.Id, _ => 1));
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
                 $"TargetFlopsRatio {targetFlopsRatio:0.###} cannot be reached: one channel per prunable group still leaves " +
                 $"{(double)smallest / current:P1} of the MACs ({smallest} of {current}); raise the target or prune more groups (skip_layers)."));
+        }
+        var (ratio, plan) = uniform.Value;
+        long reached = editor.MacsIfKept(plan);
+        return new KeepPlan(plan, string.Create(CultureInfo.InvariantCulture,
+            $"uniform keep ratio {ratio:0.####} planned for {(double)reached / current:P2} of the {current} MACs (target {targetFlopsRatio:P2})"), budget);
+    }
 
-        double low = 0, high = 1; // Macs(low) fits the budget; Macs(high) does not.
+    /// <summary>
+    /// The largest keep ratio whose rounded counts of <paramref name="groups"/> (the others as they are now) keep the model
+    /// within <paramref name="macsBudget"/>, with those counts; null when even one channel per group exceeds it. Used
+    /// again before each group, so that channels an editor adds by rounding, or an accuracy check keeps, are paid for by
+    /// the groups still to prune.
+    /// </summary>
+    public static (double Ratio, Dictionary<string, int> Counts)? Uniform(IModelEditor editor, IReadOnlyList<ChannelGroupInfo> groups, double macsBudget)
+    {
+        Dictionary<string, int> Counts(double r) => groups.ToDictionary(g => g.Id, g => Count(r, g.Channels));
+        if (editor.MacsIfKept(Counts(0)) > macsBudget) return null;
+        double low = 0, high = 1; // Counts(low) fits the budget; Counts(high) does not.
+        if (editor.MacsIfKept(Counts(1)) <= macsBudget) low = high;
         for (int i = 0; i < Bisections && high - low > 1e-6; i++)
         {
             double mid = (low + high) / 2;
-            if (Macs(mid) <= budget) low = mid; else high = mid;
+            if (editor.MacsIfKept(Counts(mid)) <= macsBudget) low = mid; else high = mid;
         }
-        var plan = candidates.ToDictionary(g => g.Id, g => Count(low, g.Channels));
-        long reached = editor.MacsIfKept(plan);
-        return new KeepPlan(plan, string.Create(CultureInfo.InvariantCulture,
-            $"uniform keep ratio {low:0.####} brings MACs to {(double)reached / current:P2} of the current {current} (target {targetFlopsRatio:P2})"));
+        return (low, Counts(low));
     }
 }

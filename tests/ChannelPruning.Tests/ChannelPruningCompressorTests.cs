@@ -120,6 +120,31 @@ public sealed class ChannelPruningCompressorTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Without_reconstruction_the_consumer_keeps_its_original_weights_of_the_kept_channels()
+    {
+        using var fixture = new TinyFixture(seed: 8);
+        var original = ((TorchSharp.Modules.Conv2d)fixture.Reference.named_modules().Single(m => m.name == "conv3").module).weight!.detach().clone();
+
+        var result = new ChannelPruningCompressor().Compress(fixture.Request(new()
+        {
+            ["ratios"] = "conv2=0.5",
+            ["reconstruct"] = "false",
+            ["trainset_ratio"] = "0.5",
+        }));
+
+        var note = result.Layers.Single(n => n.Layer == "conv2").Note;
+        Assert.Contains("(no refit: reconstruct=false)", note);
+        var conv3 = (TorchSharp.Modules.Conv2d)fixture.Model.named_modules().Single(m => m.name == "conv3").module;
+        Assert.Equal(6, conv3.weight!.shape[1]);
+        // Each kept input channel of conv3 is one of the original ones, unchanged.
+        for (int c = 0; c < 6; c++)
+        {
+            var kept = conv3.weight![.., c];
+            Assert.Contains(Enumerable.Range(0, 12), o => original[.., o].allclose(kept));
+        }
+    }
+
+    [Fact]
     public void Accuracy_first_leaves_a_group_unpruned_when_no_count_holds_the_threshold_and_the_trial_leaves_no_trace()
     {
         using var fixture = new TinyFixture(seed: 4);

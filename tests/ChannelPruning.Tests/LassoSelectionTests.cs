@@ -71,6 +71,33 @@ public sealed class LassoSelectionTests
     }
 
     [Fact]
+    public void Refit_solves_a_rank_deficient_sample_and_leaves_dead_inputs_at_zero()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var model = nn.Sequential(("fc", nn.Linear(64, 10)));
+        var layer = WeightLayer.Find(model, "fc")!;
+        // ReLU outputs with 8 dead units: all-zero columns, as after a trained fc layer.
+        var inputs = nn.functional.relu(randn(500, 64, 1));
+        inputs.index_fill_(1, arange(0, 8), 0);
+        var responses = inputs.reshape(500, -1).mm(layer.Matrix().detach().t()) + layer.Bias!.detach();
+        using var samples = new LayerSamples(inputs.DetachFromDisposeScope(), responses.DetachFromDisposeScope());
+        using var problem = new ConsumerProblem(layer, new ChannelConsumer("fc", 0, 1), 64, samples);
+        var keep = Enumerable.Range(0, 64).Select(i => i % 4 != 3).ToArray();
+
+        using var refit = problem.Refit(keep)!;
+        double before = problem.ErrorWithOriginalWeights(keep), after = problem.Error(keep, refit);
+
+        Assert.True(after < 0.9 * before, $"refit {after} vs {before}");
+        // Kept channels 0..7 are dead: positions 0..5 of the kept list (0,1,2,4,5,6) get no weight.
+        Assert.Equal(0, refit.narrow(1, 0, 6).abs().max().item<float>());
+        // Least squares: the residual is orthogonal to every kept input column.
+        var x = inputs.reshape(500, 64).index_select(1, tensor(Enumerable.Range(0, 64).Where(i => keep[i]).Select(i => (long)i).ToArray()));
+        var residual = responses - layer.Bias!.detach() - x.mm(refit.reshape(10, -1).t());
+        Assert.True(x.t().mm(residual).abs().max().item<float>() < 1e-3 * responses.abs().sum().item<float>() / 500);
+    }
+
+    [Fact]
     public void Refit_is_declined_when_the_sample_has_too_few_rows()
     {
         using var scope = NewDisposeScope();
