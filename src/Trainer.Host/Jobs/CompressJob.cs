@@ -149,7 +149,7 @@ public sealed class CompressJob(
         if (Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
         var trainer = trainers.Create(new TrainingRunSpec(model, trainLoader, valLoader,
             Path.Combine(stage.LogDir, $"iteration-{index}"), checkpointDir, o.FinetuneEpochs,
-            o.FinetuneLearningRate > 0 ? o.FinetuneLearningRate : trainerOptions.Value.LearningRate,
+            o.FinetuneLearningRate > 0 ? o.FinetuneLearningRate : trainerOptions.Value.LearningRate / 10,
             o.Distill ? teacher : null, new DistillationOptions(o.DistillTemperature, o.DistillAlpha)));
         var result = trainer.Run();
         _logger.LogInformation("Iteration {Index}: finetuned {Epochs} epoch(s), {Reason}.", index, result.EpochsCompleted, result.StopReason);

@@ -30,7 +30,7 @@ public sealed class CompressionOptions
     /// <summary>Finetuning epochs after each compress step (0 = none).</summary>
     public int FinetuneEpochs { get; set; } = 1;
 
-    /// <summary>Finetuning learning rate; 0 = Trainer:LearningRate.</summary>
+    /// <summary>Finetuning learning rate; 0 = a tenth of Trainer:LearningRate (the weights start close to a good solution).</summary>
     public double FinetuneLearningRate { get; set; }
 
     /// <summary>Distil from the uncompressed model while finetuning.</summary>

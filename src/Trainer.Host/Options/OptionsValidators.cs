@@ -153,7 +153,7 @@ public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOp
         if (o.FinetuneEpochs < 0)
             errors.Add($"Compression:FinetuneEpochs = {o.FinetuneEpochs} is invalid; accepted: 0 or more epochs.");
         if (o.FinetuneLearningRate < 0 || double.IsNaN(o.FinetuneLearningRate))
-            errors.Add($"Compression:FinetuneLearningRate = {o.FinetuneLearningRate} is invalid; accepted: a positive rate, or 0 for Trainer:LearningRate.");
+            errors.Add($"Compression:FinetuneLearningRate = {o.FinetuneLearningRate} is invalid; accepted: a positive rate, or 0 for a tenth of Trainer:LearningRate.");
         if (o.DistillTemperature <= 0)
             errors.Add($"Compression:DistillTemperature = {o.DistillTemperature} is invalid; accepted: a positive temperature, e.g. 4.");
         if (o.DistillAlpha is < 0 or > 1)
