@@ -6,7 +6,7 @@ namespace Trainer.Core.Models;
 /// Puts a model in eval mode and, on dispose, gives every module back the training flag it had
 /// (models may mix modes, e.g. frozen BatchNorm inside a training model).
 /// </summary>
-internal sealed class EvalModeScope : IDisposable
+public sealed class EvalModeScope : IDisposable
 {
     private readonly List<(torch.nn.Module Module, bool Training)> saved;
 

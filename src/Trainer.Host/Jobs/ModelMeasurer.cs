@@ -1,7 +1,8 @@
-using System.Diagnostics;
 using Trainer.Abstractions;
 using Trainer.Core.Analysis;
 using Trainer.Core.Compression;
+using Trainer.Core.Latency;
+using Trainer.Core.Models;
 using Trainer.Core.Training;
 using TorchSharp;
 
@@ -27,27 +28,10 @@ public sealed class ModelMeasurer(long[] inputShape, IBatchLoader validation, in
     private double MedianLatencyMs(torch.nn.Module<torch.Tensor, torch.Tensor> model)
     {
         long[] one = [1, .. inputShape.Skip(1)];
-        var times = new double[latencyRuns];
-        var training = model.training;
-        model.eval();
-        try
-        {
-            using var scope = torch.NewDisposeScope();
-            using var _ = torch.inference_mode();
-            var input = torch.randn(one);
-            for (var i = 0; i < 5; i++) model.call(input).Dispose();
-            for (var i = 0; i < latencyRuns; i++)
-            {
-                var clock = Stopwatch.StartNew();
-                model.call(input).Dispose();
-                times[i] = clock.Elapsed.TotalMilliseconds;
-            }
-        }
-        finally
-        {
-            model.train(training);
-        }
-        Array.Sort(times);
-        return times[latencyRuns / 2];
+        using var eval = new EvalModeScope(model);
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.inference_mode();
+        var input = torch.randn(one);
+        return AlternatingTimer.MedianMs([() => model.call(input).Dispose()], latencyRuns, warmupRounds: 5)[0];
     }
 }
