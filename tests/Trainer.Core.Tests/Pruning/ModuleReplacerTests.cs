@@ -71,9 +71,19 @@ public sealed class ModuleReplacerTests
         Assert.Contains("'layer1.9.conv1'", missing.Message);
         Assert.Contains("children: 0, 1", missing.Message);
 
-        using var cnn = new FashionCnn();
-        var wrongType = Assert.Throws<ArgumentException>(() => ModuleReplacer.Replace(cnn, "conv1", nn.Identity()));
+        using var typed = new TypedFieldModel();
+        var wrongType = Assert.Throws<ArgumentException>(() => ModuleReplacer.Replace(typed, "conv1", nn.Identity()));
         Assert.Contains("'conv1'", wrongType.Message);
         Assert.Contains("Conv2d", wrongType.Message);
+    }
+
+    /// <summary>A user model whose field is typed Conv2d, so only a Conv2d can take the child's place.</summary>
+    private sealed class TypedFieldModel : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Conv2d conv1 = nn.Conv2d(1, 1, 1);
+
+        public TypedFieldModel() : base(nameof(TypedFieldModel)) => RegisterComponents();
+
+        public override Tensor forward(Tensor input) => conv1.call(input);
     }
 }
