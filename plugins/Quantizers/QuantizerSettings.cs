@@ -58,7 +58,9 @@ public sealed class QuantizerSettings
             foreach (var name in names)
             {
                 var hit = modules.FirstOrDefault(m => m.name == name);
-                if (hit.module is not null && hit.module is not (Conv2d or Linear))
+                // A container ("layer1") selects the Conv2d/Linear layers under it; a leaf of another type cannot be quantized.
+                if (hit.module is not null && hit.module is not (Conv2d or Linear)
+                    && (key == "bits_by_name" || !hit.module.modules().Any(m => m is Conv2d or Linear)))
                     throw new ArgumentException($"{Prefix}:{key} names layer '{name}', a {hit.module.GetType().Name}; only Conv2d and Linear layers can be quantized");
                 if (hit.module is null && key == "bits_by_name")
                     throw new ArgumentException($"{Prefix}:bits_by_name names '{name}', which is not a layer of the model");

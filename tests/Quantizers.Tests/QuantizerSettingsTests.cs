@@ -35,6 +35,19 @@ public class QuantizerSettingsTests
         Assert.Equal([("fc", 6)], typed.Layers.Select(l => (l.Layer, l.Weight!.Bits)));
     }
 
+    [Fact]
+    public void A_container_name_selects_the_layers_under_it()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(0);
+        var model = nn.Sequential(("features", nn.Sequential(("0", nn.Conv2d(1, 2, 3)), ("1", nn.ReLU()), ("2", nn.Conv2d(2, 2, 1)))),
+            ("flatten", nn.Flatten()), ("fc", nn.Linear(32, 3)));
+        var plan = new NaiveQuantizer().Plan(Request(model, null, ("layers", "features")));
+        Assert.Equal(["features.0", "features.2"], plan.Layers.Select(l => l.Layer));
+        var error = Assert.Throws<ArgumentException>(() => new NaiveQuantizer().Plan(Request(model, null, ("layers", "features.1"))));
+        Assert.Contains("layers names layer 'features.1', a ReLU", error.Message);
+    }
+
     [Theory]
     [InlineData("naive", "bits", "0", "Quantization:Settings:bits is '0', but it must be an integer in [1, 16]")]
     [InlineData("naive", "bits", "17", "Quantization:Settings:bits is '17', but it must be an integer in [1, 16]")]
