@@ -65,7 +65,10 @@ public static class BatchNormFolder
     }
 
     /// <summary>Folds <paramref name="bn"/> (eval statistics) into <paramref name="conv"/>'s weight and bias.</summary>
-    public static void FoldPair(Conv2d conv, BatchNorm2d bn)
+    /// <param name="conv">The convolution whose output the BatchNorm normalises.</param>
+    /// <param name="bn">The BatchNorm.</param>
+    /// <param name="trainable">Keep the folded weight and bias trainable (quantization-aware training folds before it trains).</param>
+    public static void FoldPair(Conv2d conv, BatchNorm2d bn, bool trainable = false)
     {
         using var scope = NewDisposeScope();
         var dtype = conv.weight.dtype;
@@ -79,8 +82,8 @@ public static class BatchNormFolder
         var scale = gamma / (var + bn.eps).sqrt();
         var newWeight = (w * scale.view(-1, 1, 1, 1)).to_type(dtype).contiguous();
         var newBias = ((bias - mean) * scale + beta).to_type(dtype);
-        conv.weight = new Parameter(newWeight.DetachFromDisposeScope(), requires_grad: false);
-        conv.bias = new Parameter(newBias.DetachFromDisposeScope(), requires_grad: false);
+        conv.weight = new Parameter(newWeight.DetachFromDisposeScope(), requires_grad: trainable);
+        conv.bias = new Parameter(newBias.DetachFromDisposeScope(), requires_grad: trainable);
     }
 
     /// <summary>Replaces the BatchNorm by Identity, or, when its parent's field cannot hold one, makes it the identity function.</summary>

@@ -13,9 +13,9 @@ namespace Trainer.Core.Quantization;
 public sealed record FoldedBatchNorm(string Conv, string BatchNorm);
 
 /// <summary>
-/// Folds a BatchNorm2d into the Conv2d right before it (Jacob et al. 2018, section 3.2, with frozen statistics):
-/// w ← w·γ/σ per output channel, b ← β + (b − μ)·γ/σ with σ = sqrt(var + eps); the BatchNorm becomes an Identity, so the
-/// quantized weight is the one inference uses.
+/// Folds a BatchNorm2d into the Conv2d right before it for quantization-aware training (Jacob et al. 2018, section 3.2,
+/// with frozen statistics), with the inference form's arithmetic (<see cref="Inference.BatchNormFolder.FoldPair"/>); the
+/// BatchNorm becomes an Identity, so the quantized weight is the one inference uses.
 /// </summary>
 public static class BatchNormFolder
 {
@@ -45,19 +45,7 @@ public static class BatchNormFolder
             throw new ArgumentException($"cannot fold BatchNorm into '{pair.Conv}': it is not a Conv2d of the model", nameof(pair));
         if (!modules.TryGetValue(pair.BatchNorm, out var b) || b is not BatchNorm2d bn || bn.num_features != conv.out_channels)
             throw new ArgumentException($"cannot fold '{pair.BatchNorm}' into '{pair.Conv}': it is not a BatchNorm2d with {conv.out_channels} channels", nameof(pair));
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            var sigma = (bn.running_var! + bn.eps).sqrt();
-            var gamma = bn.weight is null ? ones_like(sigma) : bn.weight.detach();
-            var beta = bn.bias is null ? zeros_like(sigma) : bn.bias.detach();
-            var factor = gamma / sigma;
-            var oldBias = conv.bias is null ? zeros_like(sigma) : conv.bias.detach();
-            var newBias = beta + (oldBias - bn.running_mean!) * factor;
-            conv.weight.mul_(factor.reshape(-1, 1, 1, 1));
-            if (conv.bias is null) conv.bias = new Parameter(newBias.clone());
-            else conv.bias.copy_(newBias);
-        }
+        using (no_grad()) Inference.BatchNormFolder.FoldPair(conv, bn, trainable: true);
         ModuleReplacer.Replace(model, pair.BatchNorm, nn.Identity());
         bn.Dispose();
     }
