@@ -46,7 +46,7 @@ var rows = new List<Row> { new("baseline", baseCost.ConvMacs, baseCost.Macs, bas
 using (var control = ModelCopy.Create(() => new FashionCnn(), inputShape, [], baseline))
 {
     Train(control, options.FinetuneEpochs, options.FinetuneLr, cosine: false, saveDir: null);
-    rows.Add(new Row("baseline+ft", baseCost.ConvMacs, baseCost.Macs, baseCost.Params, baseAccuracy, TestAccuracy(control), 0, ""));
+    rows.Add(new Row("baseline-ft", baseCost.ConvMacs, baseCost.Macs, baseCost.Params, baseAccuracy, TestAccuracy(control), 0, ""));
 }
 foreach (var method in options.Methods)
 {

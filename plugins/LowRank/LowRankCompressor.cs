@@ -9,14 +9,16 @@ namespace Plugins.LowRank;
 /// <summary>
 /// Low-rank decomposition (as AMC's LowRankDecomposition, after Zhang et al. 2016): each selected Conv2d k×k Cin→Cout
 /// becomes conv k×k Cin→r followed by conv 1×1 r→Cout (bias on the second), each Linear two Linears, with ranks
-/// chosen so the selected layers keep at most <see cref="CompressionRequest.TargetFlopsRatio"/> of their MACs.
+/// chosen so the selected layers keep at most <see cref="CompressionRequest.TargetFlopsRatio"/> of their MACs (or, with
+/// target_of=model, so the whole model does).
 /// The factors come from the truncated SVD of the weight, or with nonlinear_case=true from sampled data so the
 /// post-ReLU responses are reproduced (asymmetric=true: the linear responses, by reduced-rank regression).
 /// </summary>
 /// <remarks>
 /// Settings (Compression:Settings:&lt;key&gt;): nonlinear_case, asymmetric, include_linear (bool; default false);
 /// ranks ("layer=rank,..."); layers / exclude (layer paths, <see cref="LayerSelector"/> semantics); trainset_ratio,
-/// sampled_pixels_per_img, max_samples, seed (sampling); iterations (nonlinear fit). Everything is checked before
+/// sampled_pixels_per_img, max_samples, seed (sampling); iterations (nonlinear fit); target_of (selected|model: what the
+/// FLOPs target is a fraction of). Everything is checked before
 /// the first edit: on bad input the model is untouched. The nonlinear case assumes a ReLU follows the layer directly
 /// (as in VGG); with a BatchNorm in between it fits the pre-BatchNorm responses' positive part. A layer producing the
 /// model output (no Conv2d/Linear reads its channels) gets the linear fit instead.
@@ -41,11 +43,12 @@ public sealed class LowRankCompressor : ICompressor
                 $"{Name}: {(settings.Method == FitMethod.Nonlinear ? "nonlinear_case" : "asymmetric")}=true fits the layers to sampled " +
                 "training data, but the request has none; give the compression step training data or drop the setting");
 
-        var plan = RankPlanner.Plan(selection.Layers, settings.ExplicitRanks, target);
+        var modelBefore = editor.Cost;
+        var fixedMacs = settings.TargetCoversModel ? modelBefore.Macs - selection.Layers.Sum(l => l.Macs) : 0;
+        var plan = RankPlanner.Plan(selection.Layers, settings.ExplicitRanks, target, fixedMacs);
         // Layers whose channels no Conv2d/Linear reads are, in a classifier, the ones producing the logits: no ReLU follows.
         var outputLayers = editor.ChannelGroups.Where(g => g.Consumers.Count == 0).SelectMany(g => g.Producers)
             .ToHashSet(StringComparer.Ordinal);
-        var modelBefore = editor.Cost;
         // Sampling can still fail on the data (too few batches for trainset_ratio): sample the first layer to factorize
         // before any edit, so such a failure leaves the model untouched. Later layers are sampled after the edits before
         // them (the asymmetric fit needs their inputs from the edited model).
@@ -77,7 +80,8 @@ public sealed class LowRankCompressor : ICompressor
         var factorized = plan.Choices.Count(c => c.Rank is not null);
         var summary =
             $"Factorized {factorized} of {plan.Choices.Count} selected layers ({settings.Method.ToString().ToLowerInvariant()} fit); " +
-            $"selected layers' MACs {plan.MacsBefore} -> {plan.MacsAfter} (ratio {plan.Ratio:F3}, target {target:F3}" +
+            $"{(settings.TargetCoversModel ? "model" : "selected layers'")} MACs {plan.MacsBefore} -> {plan.MacsAfter} " +
+            $"(ratio {plan.Ratio:F3}, target {target:F3}" +
             $"{(plan.TargetMet ? "" : ", not reachable: even rank 1 costs more")}); model MACs {modelBefore.Macs} -> {modelAfter.Macs}, " +
             $"params {modelBefore.Params} -> {modelAfter.Params}.";
         request.Logger.LogInformation("{Compressor}: {Summary}", Name, summary);

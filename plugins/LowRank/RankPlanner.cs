@@ -13,12 +13,12 @@ public sealed record RankChoice(FactorizableLayer Layer, int? Rank, bool Explici
 
 /// <summary>The ranks for all selected layers and the MAC ratio they reach.</summary>
 /// <param name="Choices">One choice per selected layer, in model order.</param>
-/// <param name="MacsBefore">Selected layers' MACs now.</param>
-/// <param name="MacsAfter">Selected layers' MACs after the plan.</param>
+/// <param name="MacsBefore">MACs the target applies to, now: the selected layers' (plus the fixed MACs, if any).</param>
+/// <param name="MacsAfter">The same MACs after the plan.</param>
 /// <param name="TargetMet">False when even rank 1 everywhere cannot reach the target.</param>
 public sealed record RankPlan(IReadOnlyList<RankChoice> Choices, long MacsBefore, long MacsAfter, bool TargetMet)
 {
-    /// <summary>MACs after over MACs before, for the selected layers.</summary>
+    /// <summary>MACs after over MACs before.</summary>
     public double Ratio => MacsBefore == 0 ? 1 : (double)MacsAfter / MacsBefore;
 }
 
@@ -34,8 +34,13 @@ public static class RankPlanner
 
     /// <summary>Plans ranks for <paramref name="layers"/>; <paramref name="explicitRanks"/> (already checked against the
     /// layers' full ranks) are taken as given. A target of 1 asks for no reduction: only explicit ranks are applied.</summary>
+    /// <param name="layers">The selected layers.</param>
+    /// <param name="explicitRanks">Ranks given by configuration.</param>
+    /// <param name="targetRatio">Fraction of the MACs to keep, in (0, 1].</param>
+    /// <param name="fixedMacs">MACs outside the selected layers that the target also covers (the rest of the model when
+    /// the target is the whole model's); they stay as they are, so the selected layers make up for them.</param>
     public static RankPlan Plan(IReadOnlyList<FactorizableLayer> layers, IReadOnlyDictionary<string, int> explicitRanks,
-        double targetRatio)
+        double targetRatio, long fixedMacs = 0)
     {
         var choices = new RankChoice[layers.Count];
         var free = new List<int>();
@@ -51,8 +56,8 @@ public static class RankPlanner
             else free.Add(i);
         }
 
-        long before = layers.Sum(l => l.Macs);
-        long budget = (long)Math.Floor(targetRatio * before) - choices.Where(c => c is not null).Sum(c => c.MacsAfter);
+        long before = layers.Sum(l => l.Macs) + fixedMacs;
+        long budget = (long)Math.Floor(targetRatio * before) - fixedMacs - choices.Where(c => c is not null).Sum(c => c.MacsAfter);
         long CostAt(double f) => free.Sum(i => layers[i].MacsAt(layers[i].RankFor(f)));
 
         // The cost only grows with f: find the largest f whose cost fits the budget.
@@ -68,7 +73,7 @@ public static class RankPlanner
         foreach (var i in free)
             choices[i] = new RankChoice(layers[i], layers[i].RankFor(lo), false, null);
 
-        var after = choices.Sum(c => c.MacsAfter);
+        var after = choices.Sum(c => c.MacsAfter) + fixedMacs;
         return new RankPlan(choices, before, after, after <= targetRatio * before);
     }
 }

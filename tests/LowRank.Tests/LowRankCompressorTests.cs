@@ -54,6 +54,17 @@ public sealed class LowRankCompressorTests
     }
 
     [Fact]
+    public void With_target_of_model_the_whole_model_keeps_at_most_the_target()
+    {
+        using var scope = NewDisposeScope();
+        using var model = SmallCnn(seed: 12);
+        var before = new ModelEditor(model, InputShape).Cost.Macs;
+        var result = Compress(model, 0.5, new() { ["target_of"] = "model" });
+        Assert.True(new ModelEditor(model, InputShape).Cost.Macs <= 0.5 * before);
+        Assert.Contains($"model MACs {before} ->", result.Summary);
+    }
+
+    [Fact]
     public void A_layer_no_rank_makes_cheaper_is_skipped_with_a_note()
     {
         using var scope = NewDisposeScope();
@@ -100,6 +111,10 @@ public sealed class LowRankCompressorTests
     [InlineData("ranks", "conv2=9", "conv2", "full rank is 8")]
     [InlineData("ranks", "conv1=0", "conv1", "full rank is 6")]
     [InlineData("ranks", "conv9=2", "conv9", "does not have")]
+    [InlineData("ranks", "conv1", "ranks", "layer=rank pairs")]
+    [InlineData("ranks", "conv1=2,conv1=3", "conv1", "twice")]
+    [InlineData("nonlinear_case", "yes", "nonlinear_case", "true or false")]
+    [InlineData("target_of", "all", "target_of", "one of selected, model")]
     [InlineData("layers", "conv7", "conv7", "no layer of the model matches")]
     [InlineData("exclude", "nope", "nope", "no layer of the model matches")]
     [InlineData("layers", "fc", "include_linear", "only Linear layers")]

@@ -54,6 +54,17 @@ public sealed class RankPlannerTests
     }
 
     [Fact]
+    public void A_target_covering_fixed_macs_cuts_the_selected_layers_deeper()
+    {
+        const long fixedMacs = 6272L * 256; // fc1 of the Fashion CNN, not selected
+        var plan = RankPlanner.Plan([Conv2, Conv3], new Dictionary<string, int>(), 0.5, fixedMacs);
+        var selectedOnly = RankPlanner.Plan([Conv2, Conv3], new Dictionary<string, int>(), 0.5);
+        Assert.Equal(Conv2.Macs + Conv3.Macs + fixedMacs, plan.MacsBefore);
+        Assert.True(plan.MacsAfter <= 0.5 * plan.MacsBefore);
+        Assert.True(plan.MacsAfter - fixedMacs < selectedOnly.MacsAfter);
+    }
+
+    [Fact]
     public void An_unreachable_target_gives_rank_1_everywhere_and_says_so()
     {
         var plan = RankPlanner.Plan([Conv2, Conv3], new Dictionary<string, int>(), 0.001);

@@ -59,6 +59,24 @@ public sealed class ResponseFitterTests
     }
 
     [Fact]
+    public void Fits_leave_only_the_returned_factors_alive()
+    {
+        var (weight, bias, samples) = Synthetic(seed: 8);
+        using var w = weight;
+        using var b = bias;
+        using var s = samples;
+        ResponseFitter.FitNonlinear(weight, bias, samples, Rank, iterations: 2).Dispose(); // warm-up
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        var nonlinear = ResponseFitter.FitNonlinear(weight, bias, samples, Rank, iterations: 3);
+        Assert.Equal(before + 3, DisposeScopeManager.Statistics.ThreadTotalLiveCount); // P, Q, bias
+        nonlinear.Dispose();
+        ResponseFitter.FitLinear(weight, bias, samples, Rank).Dispose();
+        SvdFactorizer.Factorize(weight, bias, Rank).Dispose();
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
     public void Z_step_picks_the_cheaper_side_of_zero()
     {
         using var scope = NewDisposeScope();
