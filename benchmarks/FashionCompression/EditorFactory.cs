@@ -17,7 +17,7 @@ internal static class EditorFactory
     public static ModelEditor Create(nn.Module<Tensor, Tensor> model, IBatchLoader? data, ILogger logger)
     {
         var reference = ModelCopy.Create(() => new FashionCnn(), InputShape, [], model);
-        // RoundTo 1: kept counts exactly as planned, so the FLOPs target is met (MacsIfKept does not see the editor's rounding).
+        // RoundTo 1: both methods are compared at the same, unrounded counts.
         return new ModelEditor(model, InputShape, new ShrinkOptions { RoundTo = 1 }, reference, data, logger);
     }
 
