@@ -66,7 +66,12 @@ if (args.Contains("--inference-table"))
     reports.Add(InferenceForm.Apply(model, shape, new InferenceFormOptions(), log));
     inference.Add(model);
 }
+// The original in channels-last without folding: how much of the inference-form gain is the folding.
+var channelsLastOnly = Create();
+ChannelsLast.ConvertConvWeights(channelsLastOnly);
+inference.Add(channelsLastOnly);
 var folded = Time(inference);
+double channelsLastOnlyMs = folded[^1];
 string loadAfter = Load();
 
 // Two ways to use the rest (whole model minus pieces): constant, or scaled with the pieces' sum.
@@ -94,6 +99,8 @@ double SpeedupError(double[] predicted) =>
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"prediction error (mean |pred - measured| / measured): constant rest {Error(predictedConstant):P1}, scaled rest {Error(predictedScaled):P1}; " +
     $"speedup error {SpeedupError(predictedConstant):P1} / {SpeedupError(predictedScaled):P1}"));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"original in channels-last, BatchNorm not folded: {channelsLastOnlyMs:0.00} ms ({channelsLastOnlyMs / folded[1]:0.00}x the latency-aware inference form)"));
 if (awareInference is not null)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"latency-aware from the inference-form table: MACs {awareInference.MacsRatio:0.000}, {folded[3]:0.00} ms, {folded[0] / folded[3]:0.00}x; {awareInference}"));
@@ -106,6 +113,8 @@ Console.WriteLine(JsonSerializer.Serialize(new
     mac_ratio = Math.Round(aware.MacsRatio, 4), min_layer_ratio = Math.Round(aware.MinKeepRatio, 4), round_to = roundTo,
     speedup_same_format = Math.Round(same[0] / same[1], 3),
     speedup_inference_form = Math.Round(folded[0] / folded[1], 3),
+    original_channels_last_unfolded_ms = Math.Round(channelsLastOnlyMs, 2),
+    speedup_inference_form_vs_unfolded_original = Math.Round(channelsLastOnlyMs / folded[1], 3),
     speedup_inference_form_own_table = awareInference is null ? (double?)null : Math.Round(folded[0] / folded[3], 3),
     mac_ratio_inference_table = awareInference is null ? (double?)null : Math.Round(awareInference.MacsRatio, 4),
     uniform_mac_ratio = Math.Round(uniform.MacsRatio, 4),
