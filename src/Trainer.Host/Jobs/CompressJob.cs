@@ -40,13 +40,7 @@ public sealed class CompressJob(
                                    "Pass --resume to continue it, or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
 
-        var original = ModelLoader.Load(modelOptions.Value, _logger, checkpoint);
-        if (original.Manifest is null && checkpoint is null && modelOptions.Value.Checkpoint.Length == 0)
-            throw new JobException("trainer compress needs a trained model: set Model:Checkpoint to a checkpoint of `trainer train` " +
-                                   "(e.g. checkpoints/<run>/best.ckpt) or Model:Manifest to a compressed model.");
-        if (original.InputShape is not [_, 1, 28, 28])
-            throw new JobException($"trainer compress finetunes on Fashion-MNIST (Data:Path), which needs a model taking [N,1,28,28] images; " +
-                                   $"'{original.Name}' takes [{string.Join(",", original.InputShape)}] (Model:InputShape).");
+        var original = ModelLoader.LoadTrained(modelOptions.Value, _logger, "compress", checkpoint);
 
         using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
         using var trainLoader = data.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);

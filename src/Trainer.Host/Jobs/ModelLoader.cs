@@ -81,6 +81,28 @@ public static class ModelLoader
         return new LoadedModel(name, network, shape, identity, create);
     }
 
+    /// <summary>
+    /// Loads the trained model a pipeline stage works on (<paramref name="verb"/>: "compress", "quantize"), which must bring
+    /// weights (a checkpoint or a manifest) and take Fashion-MNIST images, the data the stages finetune on.
+    /// </summary>
+    public static LoadedModel LoadTrained(ModelOptions options, ILogger logger, string verb, string? checkpoint = null, string? manifest = null)
+    {
+        var model = Load(options, logger, checkpoint, manifest);
+        if (model.Manifest is null && checkpoint is null && options.Checkpoint.Length == 0)
+        {
+            model.Network.Dispose();
+            throw new JobException($"trainer {verb} needs a trained model: set Model:Checkpoint to a checkpoint of `trainer train` " +
+                                   "(e.g. checkpoints/<run>/best.ckpt) or Model:Manifest to a model of `trainer compress`.");
+        }
+        if (model.InputShape is not [_, 1, 28, 28])
+        {
+            model.Network.Dispose();
+            throw new JobException($"trainer {verb} finetunes on Fashion-MNIST (Data:Path), which needs a model taking [N,1,28,28] images; " +
+                                   $"'{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape).");
+        }
+        return model;
+    }
+
     private static LoadedModel LoadCompressed(string manifestPath, ModelIdentity identity, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create,
         ILogger logger)
     {

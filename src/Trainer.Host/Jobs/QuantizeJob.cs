@@ -39,13 +39,7 @@ public sealed class QuantizeJob(
                                    "Pass --resume to keep it, or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
 
-        var model = ModelLoader.Load(modelOptions.Value, _logger, checkpoint, manifest);
-        if (model.Manifest is null && checkpoint is null && modelOptions.Value.Checkpoint.Length == 0)
-            throw new JobException("trainer quantize needs a trained model: set Model:Checkpoint to a checkpoint of `trainer train` " +
-                                   "or Model:Manifest to a model of `trainer compress`.");
-        if (model.InputShape is not [_, 1, 28, 28])
-            throw new JobException($"trainer quantize calibrates and finetunes on Fashion-MNIST (Data:Path), which needs a model taking " +
-                                   $"[N,1,28,28] images; '{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape).");
+        var model = ModelLoader.LoadTrained(modelOptions.Value, _logger, "quantize", checkpoint, manifest);
 
         using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
         using var trainLoader = data.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
