@@ -17,7 +17,9 @@ public static class LayerFactorizer
 {
     /// <summary>Factorizes <paramref name="layer"/> of <paramref name="model"/> in place.</summary>
     /// <exception cref="ArgumentException">The layer is not a Conv2d/Linear of the model (closest names given), is a grouped conv,
-    /// or <paramref name="rank"/> is outside [1, min(Cout, Cin·kh·kw)]; the model is unchanged.</exception>
+    /// <paramref name="rank"/> is outside [1, min(Cout, Cin·kh·kw)], or the field holding the layer is typed Conv2d/Linear and cannot
+    /// hold a Sequential; the model is unchanged.</exception>
+    /// <remarks>The replaced layer is not disposed, so weights read from it before the call stay valid.</remarks>
     public static FactorizedLayer Factorize(nn.Module<Tensor, Tensor> model, string layer, int rank)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -37,7 +39,17 @@ public static class LayerFactorizer
         var (first, second, weight) = module is Conv2d c ? ForConv(c, rank) : ForLinear((Linear)module, rank);
         first.to(weight.device, weight.dtype);
         second.to(weight.device, weight.dtype);
-        ModuleReplacer.Replace(model, layer, nn.Sequential(("0", first), ("1", second)));
+        var sequential = nn.Sequential(("0", first), ("1", second));
+        try
+        {
+            ModuleReplacer.Replace(model, layer, sequential);
+        }
+        catch (ArgumentException e)
+        {
+            sequential.Dispose();
+            throw new ArgumentException($"cannot factorize '{layer}': {e.Message} (declare the field as nn.Module<Tensor, Tensor>)",
+                nameof(layer), e);
+        }
         return new FactorizedLayer(first, second);
     }
 

@@ -18,7 +18,8 @@ namespace Trainer.Core.Compression;
 /// <see cref="SamplingOptions.Seed"/>; output positions are drawn without replacement per image by a torch generator with
 /// the same seed, so the same options give the same rows.</para>
 /// <para>Both models run in eval mode without gradients (every training flag is restored); inputs and outputs are captured by
-/// forward hooks (cloned, since models may overwrite or dispose them) and the hooks are removed afterwards. Patches are gathered
+/// forward hooks (cloned, since models may overwrite or dispose them) and the hooks are removed afterwards. Each pass ends at
+/// the sampled layer (its hook stops it), so the layers after it never run. Patches are gathered
 /// at the sampled positions only, with the kernel, stride, padding (mode included) and dilation of the reference layer, so the
 /// full unfolded input never exists in memory.</para>
 /// </remarks>
@@ -38,7 +39,8 @@ public sealed class LayerSampler
 
     /// <summary>Samples <paramref name="layer"/>; the caller owns (and disposes) the result.</summary>
     /// <exception cref="ArgumentException">The layer is not a Conv2d/Linear of the reference model, is missing from the current
-    /// model, runs more than once per forward, the options are out of range, or no row was taken.</exception>
+    /// model or does not run, the options are out of range, or no row was taken. A layer that runs more than once per forward
+    /// is sampled at its first call (<see cref="ModelEditor.Sample"/> refuses shared layers).</exception>
     public LayerSamples Sample(string layer, SamplingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -120,20 +122,25 @@ public sealed class LayerSampler
         }
     }
 
-    /// <summary>Runs <paramref name="model"/> on <paramref name="x"/> and returns a copy of <paramref name="module"/>'s input or output.</summary>
+    /// <summary>
+    /// Runs <paramref name="model"/> on <paramref name="x"/> until <paramref name="module"/> is reached and returns a copy of its
+    /// input (before it runs) or output (after it runs). The rest of the forward pass is skipped: nothing after the layer is needed,
+    /// and sampling an early layer then costs a fraction of a full pass.
+    /// </summary>
     private static Tensor Capture(nn.Module<Tensor, Tensor> model, nn.Module<Tensor, Tensor> module, string layer, Tensor x, bool output)
     {
         Tensor? captured = null;
-        int calls = 0;
-        var hook = module.register_forward_hook((_, input, result) =>
-        {
-            // Clone and detach: models dispose or overwrite intermediates (in-place ReLU, ResNet's inner dispose scope).
-            if (calls++ == 0) captured = (output ? result : input).detach().clone().DetachFromDisposeScope();
-            return null!;
-        });
+        // Clone and detach: models dispose or overwrite intermediates (in-place ReLU, ResNet's inner dispose scope).
+        var hook = output
+            ? module.register_forward_hook((_, _, result) => Stop(captured = result.detach().clone().DetachFromDisposeScope()))
+            : module.register_forward_pre_hook((_, input) => Stop(captured = input.detach().clone().DetachFromDisposeScope()));
         try
         {
             model.call(x).Dispose();
+        }
+        catch (StopForward)
+        {
+            // The layer was reached; intermediates belong to the caller's per-batch dispose scope.
         }
         catch
         {
@@ -144,15 +151,14 @@ public sealed class LayerSampler
         {
             hook.remove();
         }
-        if (calls != 1)
-        {
-            captured?.Dispose();
-            throw new ArgumentException(calls == 0
-                ? $"'{layer}' did not run in the forward pass (is it called with forward instead of call?)"
-                : $"'{layer}' runs {calls} times per forward pass; a shared layer cannot be sampled", nameof(layer));
-        }
-        return captured!;
+        return captured ?? throw new ArgumentException(
+            $"'{layer}' did not run in the forward pass (is it called with forward instead of call?)", nameof(layer));
     }
+
+    private static Tensor Stop(Tensor _) => throw new StopForward();
+
+    /// <summary>Ends a forward pass once the sampled layer has been seen.</summary>
+    private sealed class StopForward : Exception;
 
     private static (Tensor Inputs, Tensor Responses) LinearRows(string layer, Tensor input, Tensor output)
     {

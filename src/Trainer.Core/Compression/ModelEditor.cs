@@ -21,7 +21,7 @@ public sealed class ModelEditor : IModelEditor
 {
     private readonly nn.Module<Tensor, Tensor> model;
     private readonly long[] inputShape;
-    private readonly ShrinkOptions options;
+    private readonly ShrinkOptions shrinkOptions;
     private readonly LayerSampler? sampler;
     private readonly IBatchLoader? trainingData;
     private readonly nn.Module<Tensor, Tensor>? referenceModel;
@@ -50,7 +50,7 @@ public sealed class ModelEditor : IModelEditor
                 nameof(referenceModel));
         this.model = model;
         inputShape = exampleInputShape.ToArray();
-        options = shrinkOptions ?? new ShrinkOptions();
+        this.shrinkOptions = shrinkOptions ?? new ShrinkOptions();
         this.referenceModel = referenceModel;
         this.trainingData = trainingData;
         this.logger = logger ?? NullLogger.Instance;
@@ -61,7 +61,7 @@ public sealed class ModelEditor : IModelEditor
     public IReadOnlyList<ModelEdit> Edits => edits;
 
     /// <summary>The options shrinks run with.</summary>
-    public ShrinkOptions ShrinkOptions => options;
+    public ShrinkOptions ShrinkOptions => shrinkOptions;
 
     /// <summary>The dependency graph of the current model.</summary>
     public ModelGraph Graph => Current.Graph;
@@ -89,7 +89,7 @@ public sealed class ModelEditor : IModelEditor
                     nameof(keptChannelsByGroup));
             foreach (var (p, mask) in CountMasks.ForGroup(current.Graph, group, kept)) masks[p] = mask;
         }
-        return KeptMacs.After(current.Graph, current.Flops, masks, options);
+        return KeptMacs.After(current.Graph, current.Flops, masks, shrinkOptions);
     }
 
     /// <inheritdoc />
@@ -107,7 +107,7 @@ public sealed class ModelEditor : IModelEditor
                     nameof(keptChannelsByGroup));
             if (!flags.Contains(true))
                 throw new ArgumentException($"the flags of group '{id}' keep no channel; keep at least one", nameof(keptChannelsByGroup));
-            var rounded = Round(flags, options.RoundTo);
+            var rounded = Round(flags, shrinkOptions.RoundTo);
             keptByGroup[id] = rounded;
             foreach (var p in group.Producers) masks[p] = rounded;
         }
@@ -115,12 +115,14 @@ public sealed class ModelEditor : IModelEditor
         ShrinkReport report;
         try
         {
-            report = ChannelShrinker.Shrink(model, current.Graph, masks, options);
+            report = ChannelShrinker.Shrink(model, current.Graph, masks, shrinkOptions);
         }
-        finally
+        catch (ModelAnalysisException)
         {
-            state = null; // a failed forward check leaves the model shrunk: never reuse the old graph
+            state = null; // the failed forward check comes after slicing: the old graph no longer describes the model
+            throw;
         }
+        state = null;
         var changed = keptByGroup.Where(g => g.Value.Contains(false)).ToList();
         if (changed.Count > 0)
         {
@@ -138,11 +140,13 @@ public sealed class ModelEditor : IModelEditor
     /// <inheritdoc />
     public FactorizedLayer Factorize(string layer, int rank)
     {
-        var before = Cost;
+        // Parameter counts only: the graph is rebuilt when next asked for, so a run of factorizations builds it once.
+        long paramsBefore = model.parameters().Sum(p => p.numel());
         var result = LayerFactorizer.Factorize(model, layer, rank);
         state = null; // only after success: a refused factorization leaves the model and its graph as they were
         edits.Add(new FactorizeEdit(layer, rank));
-        logger.LogInformation("Factorized {Layer} at rank {Rank}: params {Before:N0} → {After:N0}", layer, rank, before.Params, Cost.Params);
+        logger.LogInformation("Factorized {Layer} at rank {Rank}: params {Before:N0} → {After:N0}", layer, rank, paramsBefore,
+            model.parameters().Sum(p => p.numel()));
         return result;
     }
 
@@ -155,6 +159,9 @@ public sealed class ModelEditor : IModelEditor
         if (referenceModel is null)
             throw new InvalidOperationException("sampling needs the reference model (the model as the compression step found it), " +
                                                 "and this editor was created without one");
+        if (Current.Graph.FindLayer(layer) is { CallCount: > 1 } shared)
+            throw new ArgumentException($"'{layer}' runs {shared.CallCount} times per forward pass; a shared layer cannot be sampled",
+                nameof(layer));
         return sampler!.Sample(layer, options);
     }
 
@@ -173,7 +180,7 @@ public sealed class ModelEditor : IModelEditor
         return rounded;
     }
 
-    private State Current => state ??= State.Of(model, inputShape, options, logger);
+    private State Current => state ??= State.Of(model, inputShape, shrinkOptions, logger);
 
     private static (ChannelGroupInfo Info, DependencyGroup Group) FindGroup(State current, string id)
     {

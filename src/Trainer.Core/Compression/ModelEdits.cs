@@ -30,8 +30,9 @@ public static class ModelEdits
         {
             edits = JsonSerializer.Deserialize<ModelEdit?[]>(json, Options);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException)
         {
+            // NotSupportedException: an object without "kind" (the abstract edit type cannot be built).
             throw new FormatException($"{source} is not a valid edit list ({e.Message}); expected a JSON array of " +
                                       "{\"kind\": \"shrink\"|\"factorize\", ...} objects", e);
         }

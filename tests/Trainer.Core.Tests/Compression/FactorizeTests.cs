@@ -70,6 +70,10 @@ public sealed class FactorizeTests
         var groupedEditor = new ModelEditor(grouped, [1, 3, 8, 8]);
         var e = Assert.Throws<ArgumentException>(() => groupedEditor.Factorize("grouped", 4));
         Assert.Contains("'grouped' is a grouped conv (4 groups)", e.Message);
+        var typed = Assert.Throws<ArgumentException>(() => groupedEditor.Factorize("conv1", 2));
+        Assert.Contains("cannot factorize 'conv1'", typed.Message);
+        Assert.Contains("declare the field as nn.Module<Tensor, Tensor>", typed.Message);
+        Assert.Empty(groupedEditor.Edits);
 
         Assert.Empty(editor.Edits);
         Assert.Equal(["conv1", "conv2", "conv3", "fc1", "fc2"], editor.Layers.Select(l => l.Name));

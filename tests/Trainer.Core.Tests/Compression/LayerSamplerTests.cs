@@ -179,5 +179,11 @@ public sealed class LayerSamplerTests
         Assert.Contains("SamplingOptions.TrainsetRatio is 0; it must be in (0, 1]", ratio.Message);
         var pixels = Assert.Throws<ArgumentException>(() => editor.Sample("conv2", new SamplingOptions(PixelsPerImage: 0)));
         Assert.Contains("SamplingOptions.PixelsPerImage is 0", pixels.Message);
+
+        using var sharedModel = new Graph.SharedConvNet();
+        var (sharedEditor, _, sharedData) = Editor(sharedModel, () => new Graph.SharedConvNet(), Shape);
+        using var ___ = sharedData;
+        var shared = Assert.Throws<ArgumentException>(() => sharedEditor.Sample("shared", new SamplingOptions()));
+        Assert.Contains("'shared' runs 2 times per forward pass; a shared layer cannot be sampled", shared.Message);
     }
 }

@@ -108,6 +108,10 @@ public sealed class ReplayTests
             File.WriteAllText(path, "[{\"kind\": \"prune\"}]");
             var e = Assert.Throws<FormatException>(() => ModelEdits.Load(path));
             Assert.Contains($"edit list '{path}' is not a valid edit list", e.Message);
+            File.WriteAllText(path, "[{\"Layer\": \"fc1\", \"Rank\": 3}]");
+            Assert.Contains("is not a valid edit list", Assert.Throws<FormatException>(() => ModelEdits.Load(path)).Message);
+            File.WriteAllText(path, "[{\"kind\": \"factorize\", \"Rank\": 3}]");
+            Assert.Contains("edit 0 has no Layer", Assert.Throws<FormatException>(() => ModelEdits.Load(path)).Message);
             ModelEdits.Save(path, [new FactorizeEdit("fc1", 3)]);
             Assert.Equal(new FactorizeEdit("fc1", 3), Assert.Single(ModelEdits.Load(path)));
         }
