@@ -1,4 +1,5 @@
 using Plugins.ChannelPruning;
+using Plugins.LowRank;
 using Trainer.Abstractions.Compression;
 
 namespace Benchmarks.FashionCompression;
@@ -18,6 +19,16 @@ internal static class MethodCatalog
             ["sampled_pixels_per_img"] = "10",
         }),
         ["l1"] = new("l1", () => new ChannelPruningCompressor(), new Dictionary<string, string> { ["method"] = "l1" }),
+        // Low-rank decomposition of the convs to the model's MACs target (truncated SVD; the nonlinear fit reproduces
+        // sampled post-ReLU responses).
+        ["low-rank"] = new("low-rank", () => new LowRankCompressor(), new Dictionary<string, string> { ["target_of"] = "model" }),
+        ["low-rank-nl"] = new("low-rank-nl", () => new LowRankCompressor(), new Dictionary<string, string>
+        {
+            ["nonlinear_case"] = "true",
+            ["target_of"] = "model",
+            ["trainset_ratio"] = "0.05",
+            ["sampled_pixels_per_img"] = "10",
+        }),
     };
 
     /// <summary>The method named <paramref name="name"/>.</summary>

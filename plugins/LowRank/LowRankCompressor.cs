@@ -78,11 +78,11 @@ public sealed class LowRankCompressor : ICompressor
 
         var modelAfter = editor.Cost;
         var factorized = plan.Choices.Count(c => c.Rank is not null);
+        var aimed = $"(ratio {plan.Ratio:F3}, target {target:F3}{(plan.TargetMet ? "" : ", not reachable: even rank 1 costs more")})";
         var summary =
             $"Factorized {factorized} of {plan.Choices.Count} selected layers ({settings.Method.ToString().ToLowerInvariant()} fit); " +
-            $"{(settings.TargetCoversModel ? "model" : "selected layers'")} MACs {plan.MacsBefore} -> {plan.MacsAfter} " +
-            $"(ratio {plan.Ratio:F3}, target {target:F3}" +
-            $"{(plan.TargetMet ? "" : ", not reachable: even rank 1 costs more")}); model MACs {modelBefore.Macs} -> {modelAfter.Macs}, " +
+            (settings.TargetCoversModel ? "" : $"selected layers' MACs {plan.MacsBefore} -> {plan.MacsAfter} {aimed}; ") +
+            $"model MACs {modelBefore.Macs} -> {modelAfter.Macs}{(settings.TargetCoversModel ? " " + aimed : "")}, " +
             $"params {modelBefore.Params} -> {modelAfter.Params}.";
         request.Logger.LogInformation("{Compressor}: {Summary}", Name, summary);
         notes.Sort((a, b) => selection.Order(a.Layer).CompareTo(selection.Order(b.Layer)));
