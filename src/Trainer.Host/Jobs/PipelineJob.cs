@@ -52,18 +52,26 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
     {
         var table = new Table().Title($"Pipeline {Markup.Escape(folders.RunName)}").AddColumn("stage")
             .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned())
-            .AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("latency ms").RightAligned());
-        if (trainedAccuracy is { } accuracy && manifest is null) table.AddRow("train", $"{accuracy:0.0000}", "", "", "");
+            .AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("latency ms").RightAligned())
+            .AddColumn(new TableColumn("weights bytes").RightAligned());
+        var compressDir = Path.Combine(folders.CheckpointDir, "compress");
+        if (trainedAccuracy is { } accuracy && manifest is null)
+            table.AddRow("trained", $"{accuracy:0.0000}", "", "", "", Bytes(Path.Combine(folders.CheckpointDir, "best.ckpt")));
         if (manifest is not null)
         {
             var o = manifest.Original;
-            table.AddRow("trained", $"{o.Accuracy:0.0000}", $"{o.Macs:N0}", $"{o.Params:N0}", $"{o.LatencyMs:0.000}");
+            table.AddRow("trained", $"{o.Accuracy:0.0000}", $"{o.Macs:N0}", $"{o.Params:N0}", $"{o.LatencyMs:0.000}",
+                Bytes(Path.Combine(compressDir, "original.weights")));
             var c = manifest.Current;
-            table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Accuracy:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}", $"{c.LatencyMs:0.000}");
+            table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Accuracy:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}",
+                $"{c.LatencyMs:0.000}", Bytes(Path.Combine(compressDir, manifest.Weights)));
         }
         if (quantized is not null)
             table.AddRow($"quantized ({Markup.Escape(quantized.Quantizer)}, {quantized.SizeRatio:0.000} of the float size)",
-                $"{quantized.QuantizedAccuracy:0.0000}", "", "", "");
+                $"{quantized.QuantizedAccuracy:0.0000}", "", "", "", $"{quantized.ExportBytes:N0}");
         AnsiConsole.Write(table);
     }
+
+    /// <summary>A file's size for the report (best.ckpt also holds the optimizer state); empty when it is not there.</summary>
+    private static string Bytes(string path) => File.Exists(path) ? $"{new FileInfo(path).Length:N0}" : "";
 }
