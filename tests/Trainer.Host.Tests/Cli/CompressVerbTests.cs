@@ -83,6 +83,17 @@ public class CompressVerbTests : IDisposable
     }
 
     [Fact]
+    public void Distill_finetunes_from_the_uncompressed_model()
+    {
+        var (code, _, err) = RunRounding("--Compression:Distill=true", "--Compression:DistillTemperature=2", "--Trainer:LogEveryNSteps=2");
+        Assert.True(code == 0, err);
+        var events = TfEventReader.ReadDirectory(Path.Combine(StageDir("runs"), "iteration-1"));
+        var tags = events.SelectMany(e => e.Values.Select(v => v.Tag)).ToHashSet();
+        Assert.Contains("train/soft_loss", tags);      // the teacher's term of DistillerTrainer
+        Assert.Contains("train/hard_loss", tags);
+    }
+
+    [Fact]
     public void Compress_resumes_after_the_last_finished_iteration_and_refuses_to_overwrite_without_resume()
     {
         var (code, _, err) = RunRounding("--Compression:Iterations=1");
