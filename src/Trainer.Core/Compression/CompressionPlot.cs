@@ -41,8 +41,9 @@ public static class CompressionPlot
         plot.XLabel("Conv2d/Linear MACs per image (millions)");
         plot.YLabel("Validation accuracy");
         plot.ShowLegend(Edge.Right);
+        // Margins first: AutoScale applies them, and the point labels need room beside the outermost points.
+        plot.Axes.Margins(0.2, 0.15);
         plot.Axes.AutoScale();
-        plot.Axes.Margins(0.15, 0.15);
         IO.AtomicFile.Write(pngPath, temp => plot.SavePng(temp, width, height));
     }
 }
