@@ -1,3 +1,4 @@
+using Trainer.Core.Compression;
 using Trainer.Core.Graph;
 using Trainer.Core.Pruning;
 
@@ -21,13 +22,14 @@ public sealed record AllocatableGroup(string Id, IReadOnlyList<string> Producers
     {
         ArgumentNullException.ThrowIfNull(graph);
         var result = new List<AllocatableGroup>();
-        foreach (var group in graph.Groups)
+        // The groups the model editor may shrink (one rule for both), narrowed to what the allocators' bilinear MACs
+        // model covers: plain Conv2d/Linear producers, no grouped-conv or GroupNorm divisor.
+        foreach (var (info, group) in ChannelGroupCatalog.Describe(graph, new ShrinkOptions()))
         {
-            if (!group.IsPrunable || group.Channels < 2) continue;
-            if (group.Producers.Any(p => graph.EdgesFrom(p).Count == 0)) continue;
+            if (!info.IsPrunable) continue;
             if (group.Producers.Any(p => graph.Layer(p).Kind is not (LayerKind.Conv or LayerKind.Linear))) continue;
-            if (group.Producers.Concat(group.Followers).Any(l => graph.GroupDependency.DivisorOf(l) > 1)) continue;
-            result.Add(new AllocatableGroup(group.Producers[0], group.Producers, (int)group.Channels));
+            if (CountMasks.Divisor(graph, group) > 1) continue;
+            result.Add(new AllocatableGroup(info.Id, info.Producers, info.Channels));
         }
         return result;
     }
