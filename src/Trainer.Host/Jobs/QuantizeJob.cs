@@ -107,7 +107,6 @@ public sealed class QuantizeJob(
                 Model = model.Network, ExampleInputShape = model.InputShape, CalibrationData = trainLoader, Settings = o.Settings,
                 Logger = loggers.CreateLogger($"Trainer.Quantize.{quantizer.Name}"),
             });
-            QuantizationApplier.Validate(model.Network, plan);
             _logger.LogInformation("{Quantizer}: {Summary}", quantizer.Name, plan.Summary);
             return plan;
         }
