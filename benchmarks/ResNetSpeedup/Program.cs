@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 // in inference form (BatchNorm folded, faster memory layout). Latency only: channels are the first k of each group.
 // Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/ResNetSpeedup --
 //        [--threads 2] [--rounds 21] [--target 0.5] [--floor 0.5] [--round-to 8] [--grid-points 5] [--cache-dir DIR] [--no-cache]
-//        [--quantile 0.5] [--inference-table]  (also allocate from a table measured on the inference form, and time that model too)
+//        [--quantile 0.5] [--measure 8] [--inference-table] [--frontier 0.3,0.35,0.4]  (also allocate from a table measured on the inference form, and time that model too)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 int threads = (int)Num("--threads", 2), rounds = (int)Num("--rounds", 21), roundTo = (int)Num("--round-to", 8);
@@ -33,7 +33,11 @@ string loadBefore = Load();
 var original = Create();
 var graph = ModelGraph.Build(original, shape, log);
 var table = LatencyTable.LoadOrMeasure(original, shape, graph, tableOptions, log);
-var aware = LatencyAwareAllocator.Allocate(original, graph, table, target, floor, roundTo, log);
+// The table proposes; with --measure N (default 8) the N best-predicted allocations are timed and the fastest measured wins.
+int measure = (int)Num("--measure", 8);
+var candidates = LatencyAwareAllocator.Candidates(original, graph, table, target, floor, roundTo, Math.Max(1, measure));
+var tablePick = candidates[0];
+var aware = MeasuredChoice.Rank(candidates, Shrunk, shape, logger: log)[0].Allocation;
 var uniform = UniformAllocator.Allocate(original, graph, target, roundTo, table, log);
 
 // Extra allocations only to check the table's predictions against measurements at other budgets.
@@ -52,7 +56,9 @@ for (int i = 0; i < allocations.Length; i++)
 using var input = torch.randn(shape);
 var same = Time([original, .. shrunk]);
 
-var inference = new List<nn.Module<Tensor, Tensor>> { Create(), Shrunk(aware), Shrunk(uniform) };
+// In inference form the candidates are timed in that form: it is the form that ships.
+var awareForm = MeasuredChoice.Rank(candidates, a => Inference(Shrunk(a)), shape, logger: log)[0].Allocation;
+var inference = new List<nn.Module<Tensor, Tensor>> { Create(), Shrunk(awareForm), Shrunk(uniform) };
 var reports = inference.Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).ToList();
 // Optionally a second latency-aware allocation, from a table measured on the original in its inference form.
 ChannelAllocation? awareInference = null;
@@ -72,6 +78,12 @@ ChannelsLast.ConvertConvWeights(channelsLastOnly);
 inference.Add(channelsLastOnly);
 var folded = Time(inference);
 double channelsLastOnlyMs = folded[^1];
+// Optionally the speedup frontier in inference form: the latency-aware pick at other MACs budgets, timed together.
+var frontierTargets = Arg("--frontier", "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+    .Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToList();
+var frontier = frontierTargets.Select(t => MeasuredChoice.Rank(
+    LatencyAwareAllocator.Candidates(original, graph, table, t, floor, roundTo, Math.Max(1, measure)), a => Inference(Shrunk(a)), shape)[0].Allocation).ToList();
+double[] frontierMs = frontier.Count == 0 ? [] : Time([Inference(Create()), .. frontier.Select(a => Inference(Shrunk(a)))]);
 string loadAfter = Load();
 
 // Two ways to use the rest (whole model minus pieces): constant, or scaled with the pieces' sum.
@@ -104,13 +116,20 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
 if (awareInference is not null)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"latency-aware from the inference-form table: MACs {awareInference.MacsRatio:0.000}, {folded[3]:0.00} ms, {folded[0] / folded[3]:0.00}x; {awareInference}"));
+for (int i = 0; i < frontier.Count; i++)
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"frontier, inference form: MACs {frontier[i].MacsRatio:0.000} (target {frontierTargets[i]}), {frontierMs[i + 1]:0.00} ms against {frontierMs[0]:0.00}: {frontierMs[0] / frontierMs[i + 1]:0.00}x"));
 Console.WriteLine($"latency-aware widths: {aware}");
+if (!ReferenceEquals(aware, tablePick)) Console.WriteLine($"  (the table's own pick, before measuring {candidates.Count} candidates: {tablePick})");
+if (!ReferenceEquals(awareForm, aware)) Console.WriteLine($"latency-aware widths, chosen in inference form: {awareForm}");
 Console.WriteLine($"uniform widths: {uniform}");
 Console.WriteLine($"load (1-min average) before {loadBefore}, after {loadAfter}");
 Console.WriteLine(JsonSerializer.Serialize(new
 {
     bench = "resnet_speedup", model = "resnet18", input = "1x3x224x224", threads, rounds,
     mac_ratio = Math.Round(aware.MacsRatio, 4), min_layer_ratio = Math.Round(aware.MinKeepRatio, 4), round_to = roundTo,
+    measured_candidates = candidates.Count,
+    mac_ratio_inference_form = Math.Round(awareForm.MacsRatio, 4), min_layer_ratio_inference_form = Math.Round(awareForm.MinKeepRatio, 4),
     speedup_same_format = Math.Round(same[0] / same[1], 3),
     speedup_inference_form = Math.Round(folded[0] / folded[1], 3),
     original_channels_last_unfolded_ms = Math.Round(channelsLastOnlyMs, 2),
@@ -130,6 +149,7 @@ Console.WriteLine(JsonSerializer.Serialize(new
     layout_gain_original = Math.Round(reports[0].LayoutGain ?? 0, 3),
     table_seconds = Math.Round(table.MeasureSeconds, 1), table_load = table.LoadAverage, table_quantile = tableOptions.Quantile,
     group_keep = aware.KeptChannels,
+    frontier_inference_form = frontier.Select((a, i) => new { mac_ratio = Math.Round(a.MacsRatio, 4), speedup = Math.Round(frontierMs[0] / frontierMs[i + 1], 3) }).ToArray(),
     load_before = loadBefore, load_after = loadAfter,
 }));
 return 0;
@@ -139,6 +159,12 @@ nn.Module<Tensor, Tensor> Create()
     torch.manual_seed(0);
     var model = torchvision.models.resnet18();
     model.eval();
+    return model;
+}
+
+nn.Module<Tensor, Tensor> Inference(nn.Module<Tensor, Tensor> model)
+{
+    InferenceForm.Apply(model, shape, new InferenceFormOptions());
     return model;
 }
 

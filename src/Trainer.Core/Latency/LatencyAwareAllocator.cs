@@ -43,11 +43,62 @@ public static class LatencyAwareAllocator
     public static ChannelAllocation Allocate(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table, double targetMacsRatio,
         double floor = 0.5, int roundTo = 8, ILogger? logger = null)
     {
+        var allocation = Candidates(model, graph, table, targetMacsRatio, floor, roundTo, count: 1)[0];
+        (logger ?? NullLogger.Instance).LogInformation("Channel allocation: {Allocation}", allocation);
+        return allocation;
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> distinct allocations within the budget, those inside the budget window first, each
+    /// part fastest predicted first (the first is what <see cref="Allocate"/> returns): the end points of every start of the search, the best-predicted neighbours of the
+    /// winner (both inside the budget window), and the best allocations in widths of twice and four times
+    /// <paramref name="roundTo"/>. For <see cref="MeasuredChoice"/>, which times them and keeps the fastest measured: the table
+    /// predicts sums of standalone timings and mis-ranks allocations a few percent apart.
+    /// </summary>
+    /// <param name="model">The model the graph and table were built from (counted once, not changed).</param>
+    /// <param name="graph">Its dependency graph.</param>
+    /// <param name="table">Its latency table on this machine.</param>
+    /// <param name="targetMacsRatio">MACs after over MACs before, in (0, 1].</param>
+    /// <param name="floor">Smallest kept fraction per group, in (0, 1].</param>
+    /// <param name="roundTo">Channel multiple.</param>
+    /// <param name="count">How many at most (at least 1).</param>
+    /// <exception cref="ArgumentException">As <see cref="Allocate"/>.</exception>
+    public static IReadOnlyList<ChannelAllocation> Candidates(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table,
+        double targetMacsRatio, double floor, int roundTo, int count)
+    {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(table);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         AllocationSearch.CheckArguments(targetMacsRatio, floor, roundTo);
         var groups = AllocatableGroup.Of(graph);
+        CheckTable(graph, table, groups);
+        var macs = MacsModel.Build(model, graph, groups);
+        var found = Search(groups, macs, table.PredictMs, targetMacsRatio, floor, roundTo, count).ToList();
+        // Coarser widths (still multiples of roundTo) too: oneDNN runs widths in multiples of 16 and 32 faster than
+        // their neighbours, a step the table's interpolation between grid points cannot show but a measurement can.
+        foreach (int coarser in new[] { 2 * roundTo, 4 * roundTo })
+        {
+            try
+            {
+                found.AddRange(Search(groups, macs, table.PredictMs, targetMacsRatio, floor, coarser, count: 2));
+            }
+            catch (ArgumentException)
+            {
+                // the coarser grid cannot reach the target above the floor: nothing to add
+            }
+        }
+        var distinct = new List<ChannelAllocation>();
+        // The budget spent first (in the window), as in the search itself; then fastest predicted.
+        long window = (long)Math.Floor(targetMacsRatio * macs.FullMacs) - (long)(BudgetWindow * macs.FullMacs);
+        foreach (var a in found.OrderBy(a => a.Macs >= window ? 0 : 1).ThenBy(a => a.PredictedMs))
+            if (distinct.Count < count && distinct.All(d => !d.KeptChannels.All(p => a.KeptChannels[p.Key] == p.Value)))
+                distinct.Add(a with { FullPredictedMs = table.FullPredictedMs });
+        return distinct;
+    }
+
+    private static void CheckTable(ModelGraph graph, LatencyTable table, IReadOnlyList<AllocatableGroup> groups)
+    {
         var ids = groups.Select(g => g.Id).ToHashSet();
         var foreign = table.Units.Where(u => graph.FindLayer(u.Producer) is null || (u.OutGroup ?? u.InGroup) is { } g && !ids.Contains(g))
             .Select(u => u.Producer).ToList();
@@ -55,15 +106,16 @@ public static class LatencyAwareAllocator
             throw new ArgumentException(
                 $"the latency table ({table.Key.Model}) does not match this graph: {string.Join(", ", foreign.Take(5))} unknown; " +
                 "measure the table on this model (LatencyTable.LoadOrMeasure)", nameof(table));
-        var macs = MacsModel.Build(model, graph, groups);
-        var allocation = Search(groups, macs, table.PredictMs, targetMacsRatio, floor, roundTo) with { FullPredictedMs = table.FullPredictedMs };
-        (logger ?? NullLogger.Instance).LogInformation("Channel allocation: {Allocation}", allocation);
-        return allocation;
     }
 
     /// <summary>The search itself, on any latency predictor (tests use synthetic ones).</summary>
     internal static ChannelAllocation Search(IReadOnlyList<AllocatableGroup> groups, MacsModel macs,
-        Func<IReadOnlyDictionary<string, int>, double> predict, double targetMacsRatio, double floor, int roundTo)
+        Func<IReadOnlyDictionary<string, int>, double> predict, double targetMacsRatio, double floor, int roundTo) =>
+        Search(groups, macs, predict, targetMacsRatio, floor, roundTo, count: 1)[0];
+
+    /// <summary>The search with up to <paramref name="count"/> distinct results, fastest predicted first.</summary>
+    internal static IReadOnlyList<ChannelAllocation> Search(IReadOnlyList<AllocatableGroup> groups, MacsModel macs,
+        Func<IReadOnlyDictionary<string, int>, double> predict, double targetMacsRatio, double floor, int roundTo, int count)
     {
         var search = new AllocationSearch(groups, macs, floor, roundTo, targetMacsRatio);
         long window = search.Budget - (long)(BudgetWindow * macs.FullMacs);
@@ -72,10 +124,29 @@ public static class LatencyAwareAllocator
         var starts = new List<AllocationSearch.State> { search.Full() };
         foreach (var g in groups)
             if (search.Moved(search.Full(), g.Id, -search.Steps(g.Id)) is { } atFloor && atFloor.Macs >= window) starts.Add(atFloor);
-        var results = starts.Select(s => Descend(search, groups, predict, s, window)).ToList();
-        var best = results.OrderBy(r => r.State.Macs >= window ? 0 : 1).ThenBy(r => r.Time).First();
-        return search.Result("latency-aware", best.State, best.Time);
+        var results = starts.Select(s => Descend(search, groups, predict, s, window))
+            .OrderBy(r => r.State.Macs >= window ? 0 : 1).ThenBy(r => r.Time).ToList();
+        var best = results[0];
+        var chosen = new List<(AllocationSearch.State State, double Time)> { best };
+        bool IsNew(AllocationSearch.State s) => chosen.All(c => !SameWidths(c.State, s));
+        foreach (var r in results.Skip(1).Where(r => r.State.Macs >= window && r.State.Macs <= search.Budget))
+            if (chosen.Count < count && IsNew(r.State)) chosen.Add(r);
+        if (chosen.Count < count)
+        {
+            long low = Math.Min(best.State.Macs, window);
+            var near = search.Neighbours(best.State, Lookahead).Where(n => n.Macs <= search.Budget && n.Macs >= low)
+                .Select(n => (State: n, Time: predict(n.Kept))).OrderBy(n => n.Time);
+            foreach (var n in near)
+            {
+                if (chosen.Count >= count) break;
+                if (IsNew(n.State)) chosen.Add(n);
+            }
+        }
+        return chosen.Take(1).Concat(chosen.Skip(1).OrderBy(c => c.Time)).Select(c => search.Result("latency-aware", c.State, c.Time)).ToList();
     }
+
+    private static bool SameWidths(AllocationSearch.State a, AllocationSearch.State b) =>
+        a.Kept.All(p => b.Kept.TryGetValue(p.Key, out var k) && k == p.Value);
 
     /// <summary>Greedy narrowing from <paramref name="state"/> into the budget, then local moves and swaps.</summary>
     private static (AllocationSearch.State State, double Time) Descend(AllocationSearch search, IReadOnlyList<AllocatableGroup> groups,

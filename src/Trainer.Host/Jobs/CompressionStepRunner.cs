@@ -75,8 +75,20 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             var floor = Math.Pow(o.LayerFloor, 1.0 / o.Iterations);
             var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo };
             if (o.LatencyCacheDir.Length > 0) tableOptions = tableOptions with { CacheDir = o.LatencyCacheDir };
-            var table = LatencyTable.LoadOrMeasure(input.Model, input.Original.InputShape, editor.Graph, tableOptions, _logger);
-            return LatencyAwareAllocator.Allocate(input.Model, editor.Graph, table, targetOfCurrent, floor, o.RoundTo, _logger).GroupKeepRatios;
+            var shape = input.Original.InputShape;
+            var table = LatencyTable.LoadOrMeasure(input.Model, shape, editor.Graph, tableOptions, _logger);
+            var candidates = LatencyAwareAllocator.Candidates(input.Model, editor.Graph, table, targetOfCurrent, floor, o.RoundTo, o.MeasuredCandidates);
+            var chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: _logger)[0].Allocation;
+            _logger.LogInformation("Channel allocation: {Allocation}", chosen);
+            return chosen.GroupKeepRatios;
+
+            // The current model narrowed to an allocation's first channels: only its speed is measured.
+            torch.nn.Module<torch.Tensor, torch.Tensor> Narrowed(ChannelAllocation allocation)
+            {
+                var copy = ModelCopy.Create(input.Original.Create, shape, input.Manifest.AllEdits, input.Model);
+                ChannelShrinker.Shrink(copy, editor.Graph, allocation.FirstChannelMasks(editor.Graph), new ShrinkOptions { RoundTo = o.RoundTo });
+                return copy;
+            }
         }
         catch (ArgumentException e)
         {

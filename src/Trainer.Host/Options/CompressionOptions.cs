@@ -54,6 +54,10 @@ public sealed class CompressionOptions
     /// <summary>Folder of the latency tables (per model and machine); empty = ~/.cache/trainer/latency.</summary>
     public string LatencyCacheDir { get; set; } = "";
 
+    /// <summary>Under the latency allocation: how many of the table's best allocations are built and timed, the fastest
+    /// measured winning (1 = the table's pick, untimed).</summary>
+    public int MeasuredCandidates { get; set; } = 8;
+
     /// <summary>Validation images compressors may use to check accuracy while they work (accuracy-first modes).</summary>
     public int AccuracySamples { get; set; } = 2000;
 

@@ -164,6 +164,8 @@ public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOp
             errors.Add($"Compression:LayerFloor = {o.LayerFloor} is invalid; accepted: a fraction of a layer's width in (0, 1], e.g. 0.5.");
         if (o.RoundTo < 1)
             errors.Add($"Compression:RoundTo = {o.RoundTo} is invalid; accepted: 1 (no rounding) or a multiple such as 8.");
+        if (o.MeasuredCandidates < 1)
+            errors.Add($"Compression:MeasuredCandidates = {o.MeasuredCandidates} is invalid; accepted: 1 (the latency table's pick) or more allocations to time, e.g. 8.");
         if (o.AccuracySamples < 1)
             errors.Add($"Compression:AccuracySamples = {o.AccuracySamples} is invalid; accepted: a positive number of validation images.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -85,6 +85,35 @@ public sealed class AllocatorTests
         Assert.True(aware.Macs <= budget);
     }
 
+    [Theory]
+    [InlineData("layer2.conv1", 0.6)]
+    [InlineData("conv1", 0.9)]
+    public void CandidatesAreDistinctAllocationsWithinTheBudgetTheWindowAndTheFastestFirst(string expensive, double target)
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var table = Table(expensive);
+        var pick = LatencyAwareAllocator.Allocate(model, graph, table, target, floor: 0.5, roundTo: 4);
+        var candidates = LatencyAwareAllocator.Candidates(model, graph, table, target, floor: 0.5, roundTo: 4, count: 5);
+
+        Assert.Equal(pick.KeptChannels, candidates[0].KeptChannels);
+        Assert.InRange(candidates.Count, 2, 5);
+        Assert.Equal(candidates.Count, candidates.Select(c => string.Join(",", c.KeptChannels.OrderBy(k => k.Key).Select(k => k.Value))).Distinct().Count());
+        long budget = (long)(target * pick.FullMacs);
+        Assert.All(candidates, c =>
+        {
+            Assert.True(c.Macs <= budget, $"{c} breaks the budget");
+            Assert.All(c.GroupKeepRatios.Values, r => Assert.InRange(r, 0.5, 1));
+            Assert.All(c.KeptChannels.Values, k => Assert.Equal(0, k % 4));
+            Assert.Equal(table.PredictMs(c.KeptChannels), c.PredictedMs!.Value, 9);
+        });
+        // Inside the budget window first, each part fastest predicted first.
+        long window = budget - (long)(LatencyAwareAllocator.BudgetWindow * pick.FullMacs);
+        var order = candidates.Select(c => (Outside: c.Macs >= window ? 0 : 1, Ms: c.PredictedMs!.Value)).ToList();
+        Assert.Equal(order.OrderBy(o => o.Outside).ThenBy(o => o.Ms), order);
+        Assert.Single(LatencyAwareAllocator.Candidates(model, graph, table, target, floor: 0.5, roundTo: 4, count: 1));
+    }
+
     [Fact]
     public void UniformKeepsOneRatioAndTheLargestThatFits()
     {

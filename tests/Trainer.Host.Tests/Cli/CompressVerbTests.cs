@@ -134,6 +134,10 @@ public class CompressVerbTests : IDisposable
         Assert.Contains("Compression:TargetFlopsRatio = 1.5", err);
         Assert.Contains("Compression:Allocation = 'fastest'", err);
 
+        (code, _, err) = Cli("compress", "--Compression:MeasuredCandidates=0");
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains("Compression:MeasuredCandidates = 0", err);
+
         (code, _, err) = Cli("run", "--Pipeline:Stages:0=compress", "--Pipeline:Stages:1=train");
         Assert.Equal(TrainerCli.BadInput, code);
         Assert.Contains("out of order", err);
@@ -155,6 +159,34 @@ public class CompressVerbTests : IDisposable
         (code, _, err) = Cli("analyze flops", $"--Model:Manifest={manifest}", "--Model:Name=resnet18");
         Assert.Equal(TrainerCli.BadInput, code);
         Assert.Contains("made for the model 'fashion-cnn'", err);
+    }
+
+    [Fact]
+    public void Latency_allocation_times_its_candidates_and_keeps_every_layer_above_the_floor()
+    {
+        var cache = Path.Combine(_work, "latency");
+        var (code, _, err) = Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
+            "--Compression:Plugins:0=ChannelPruning", "--Compression:Compressor=channel-pruning", "--Compression:Settings:method=l1",
+            "--Compression:Allocation=latency", $"--Compression:LatencyCacheDir={cache}", "--Compression:MeasuredCandidates=4");
+        Assert.True(code == 0, err);
+
+        var manifest = CompressionManifest.Load(Path.Combine(StageDir("ckpt"), "manifest.json"));
+        var original = manifest.Iterations.Single().Channels;
+        double ratio = (double)manifest.Current.Macs / manifest.Original.Macs;
+        Assert.InRange(ratio, 0.4, 0.5);
+        // conv1 32 → at least 16, conv2 64 → at least 32, fc1 → at least half: the floor holds for every group.
+        using var model = Trainer.Core.Models.ModelCatalog.Get("fashion-cnn").Create();
+        foreach (var (layer, kept) in original)
+        {
+            var full = model.named_modules().Single(m => m.name == layer).module switch
+            {
+                TorchSharp.Modules.Conv2d c => c.out_channels,
+                TorchSharp.Modules.Linear l => l.out_features,
+                _ => throw new InvalidOperationException(layer),
+            };
+            Assert.True(kept * 2 >= full, $"{layer} keeps {kept} of {full}");
+        }
+        Assert.Single(Directory.GetFiles(cache, "*.json"));   // the table, cached for the next run
     }
 
     [Theory]
