@@ -35,6 +35,10 @@ public sealed record CompressionIteration
     public required ModelMetrics AfterFinetune { get; init; }
     /// <summary>Output channels (features) of every Conv2d/Linear after the iteration.</summary>
     public required IReadOnlyDictionary<string, int> Channels { get; init; }
+    /// <summary>Latency this iteration aimed at, as a fraction of the original model's, or null under a MACs target.</summary>
+    public double? TargetLatencyRatio { get; init; }
+    /// <summary>Batch-1 speedup over the original after finetuning, both timed in alternating rounds, or null when not measured.</summary>
+    public double? Speedup { get; init; }
     /// <summary>What the compressor said about each layer.</summary>
     public IReadOnlyList<LayerNote> Notes { get; init; } = [];
     /// <summary>The compressor's summary sentence.</summary>

@@ -31,6 +31,9 @@ internal sealed class AllocationSearch
     /// <summary>Every group at full width.</summary>
     public State Full() => Make(groups.ToDictionary(g => g.Id, g => options[g.Id].Count - 1));
 
+    /// <summary>Every group at its floor: the fewest MACs and, by the table, about the least time.</summary>
+    public State Lowest() => Make(groups.ToDictionary(g => g.Id, _ => 0));
+
     /// <summary>Every group at the width <paramref name="kept"/> gives it.</summary>
     public State Of(Func<AllocatableGroup, int> kept) =>
         Make(groups.ToDictionary(g => g.Id, g => IndexOf(options[g.Id], kept(g))));

@@ -35,7 +35,7 @@ public static class Verbs
         Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms), Data (Path, SubsetRatio), Model (Name, InputShape,
-        Assembly, Type, Checkpoint, Manifest), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, Iterations,
+        Assembly, Type, Checkpoint, Manifest), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
         AccuracyThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, LayerFloor,
         RoundTo, LatencyCacheDir, MeasuredCandidates, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
         ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,

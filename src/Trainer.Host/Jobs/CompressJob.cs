@@ -72,11 +72,13 @@ public sealed class CompressJob(
         var board = new CompressionBoard(stage.LogDir);
         board.Log(0, manifest.Original, null);
         var stopReason = $"all {o.Iterations} iteration(s) ran";
+        bool byLatency = o.TargetLatencyRatio > 0;
         for (var index = manifest.Iterations.Count + 1; index <= o.Iterations; index++)
         {
             var target = Math.Pow(o.TargetFlopsRatio, (double)index / o.Iterations);
+            double? latencyTarget = byLatency ? Math.Pow(o.TargetLatencyRatio, (double)index / o.Iterations) : null;
             var (compressed, result, edits) = steps.Run(new CompressionStepInput(compressor, model, original, manifest, target, trainLoader,
-                net => ClassificationAccuracy.Of(net, accuracyImages, accuracyLabels)));
+                net => ClassificationAccuracy.Of(net, accuracyImages, accuracyLabels), latencyTarget));
             model = compressed;
             var afterCompress = measure.Of(model);
             _logger.LogInformation("Iteration {Index}: {Summary} Accuracy before finetuning {Accuracy:0.0000}.", index, result.Summary, afterCompress.Accuracy);
@@ -94,15 +96,24 @@ public sealed class CompressJob(
                 break;
             }
 
+            var speedup = measure.Speedup(original.Network, model);
             var iteration = new CompressionIteration
             {
-                Index = index, Compressor = compressor.Name, TargetMacsRatio = target, Edits = edits,
+                Index = index, Compressor = compressor.Name, Edits = edits, TargetLatencyRatio = latencyTarget, Speedup = speedup,
+                // Under a latency budget the allocation chose the MACs: the target is what it aimed at.
+                TargetMacsRatio = byLatency ? (double)afterCompress.Macs / manifest.Original.Macs : target,
                 AfterCompress = afterCompress, AfterFinetune = afterFinetune, Channels = ModelMeasurer.Channels(model, original.InputShape),
                 Notes = result.Layers, Summary = result.Summary,
             };
             manifest = CompressedModel.Save(manifestPath, Path.Combine(stage.CheckpointDir, $"iteration-{index}.weights"),
                 manifest with { Iterations = [.. manifest.Iterations, iteration] }, model);
             board.Log(index, afterFinetune, iteration);
+            if (byLatency)
+            {
+                if (1 / speedup > o.TargetLatencyRatio) continue;
+                stopReason = $"the latency target was met ({1 / speedup:0.000} of the original's, measured alternately; target {o.TargetLatencyRatio})";
+                break;
+            }
             if (afterFinetune.Macs <= o.TargetFlopsRatio * manifest.Original.Macs)
             {
                 stopReason = $"the MACs target was met ({(double)afterFinetune.Macs / manifest.Original.Macs:0.000} of the original, " +

@@ -18,9 +18,11 @@ namespace Trainer.Host.Jobs;
 /// <param name="TargetOfOriginal">MACs this step aims at, as a fraction of the original model's.</param>
 /// <param name="TrainingData">Batches compressors sample from.</param>
 /// <param name="EvaluateAccuracy">Cheap validation accuracy for accuracy-first compressors.</param>
+/// <param name="LatencyTargetOfOriginal">A latency budget as a fraction of the original's latency; when set it replaces
+/// <paramref name="TargetOfOriginal"/> (the latency allocation sizes the layers, its MACs become the compressor's target).</param>
 public sealed record CompressionStepInput(ICompressor Compressor, torch.nn.Module<torch.Tensor, torch.Tensor> Model, LoadedModel Original,
     CompressionManifest Manifest, double TargetOfOriginal, IBatchLoader TrainingData,
-    Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> EvaluateAccuracy);
+    Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> EvaluateAccuracy, double? LatencyTargetOfOriginal = null);
 
 /// <summary>
 /// Runs one compress step: a reference copy of the model for the compressor's sampling, the core's editor (which records
@@ -40,6 +42,8 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             loggers.CreateLogger("Trainer.Editor"));
         var currentMacs = editor.Cost.Macs;
         var targetOfCurrent = Math.Min(1.0, input.TargetOfOriginal * input.Manifest.Original.Macs / currentMacs);
+        var allocation = Allocate(input, editor, targetOfCurrent);
+        if (input.LatencyTargetOfOriginal is not null && allocation is not null) targetOfCurrent = allocation.MacsRatio;
         var request = new CompressionRequest
         {
             Model = input.Model,
@@ -48,7 +52,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             TargetFlopsRatio = targetOfCurrent,
             Settings = o.Settings,
             Editor = editor,
-            GroupKeepRatios = Allocate(input, editor, targetOfCurrent),
+            GroupKeepRatios = allocation?.GroupKeepRatios,
             EvaluateAccuracy = input.EvaluateAccuracy,
             Logger = loggers.CreateLogger($"Trainer.Compress.{input.Compressor.Name}"),
         };
@@ -63,24 +67,37 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
         }
     }
 
-    private IReadOnlyDictionary<string, double>? Allocate(CompressionStepInput input, ModelEditor editor, double targetOfCurrent)
+    private ChannelAllocation? Allocate(CompressionStepInput input, ModelEditor editor, double targetOfCurrent)
     {
         var o = compressionOptions.Value;
         if (o.Allocation.Equals("compressor", StringComparison.OrdinalIgnoreCase)) return null;
+        var keys = input.LatencyTargetOfOriginal is null
+            ? $"Compression:Allocation = {o.Allocation}, Compression:TargetFlopsRatio, Compression:LayerFloor"
+            : "Compression:TargetLatencyRatio, Compression:LayerFloor";
         try
         {
             if (o.Allocation.Equals("uniform", StringComparison.OrdinalIgnoreCase))
-                return UniformAllocator.Allocate(input.Model, editor.Graph, targetOfCurrent, o.RoundTo, logger: _logger).GroupKeepRatios;
+                return UniformAllocator.Allocate(input.Model, editor.Graph, targetOfCurrent, o.RoundTo, logger: _logger);
             // Several iterations share the floor: each may cut a layer to LayerFloor^(1/Iterations) of its width.
             var floor = Math.Pow(o.LayerFloor, 1.0 / o.Iterations);
             var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo };
             if (o.LatencyCacheDir.Length > 0) tableOptions = tableOptions with { CacheDir = o.LatencyCacheDir };
             var shape = input.Original.InputShape;
             var table = LatencyTable.LoadOrMeasure(input.Model, shape, editor.Graph, tableOptions, _logger);
-            var candidates = LatencyAwareAllocator.Candidates(input.Model, editor.Graph, table, targetOfCurrent, floor, o.RoundTo, o.MeasuredCandidates);
-            var chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: _logger)[0].Allocation;
+            ChannelAllocation chosen;
+            if (input.LatencyTargetOfOriginal is { } latencyTarget)
+            {
+                // The budget of this model: the earlier rounds' measured speedup has spent part of the original's.
+                var ofCurrent = Math.Min(1.0, latencyTarget * (input.Manifest.Iterations.LastOrDefault()?.Speedup ?? 1.0));
+                chosen = LatencyAwareAllocator.CandidatesForLatency(input.Model, editor.Graph, table, ofCurrent, floor, o.RoundTo, count: 1)[0];
+            }
+            else
+            {
+                var candidates = LatencyAwareAllocator.Candidates(input.Model, editor.Graph, table, targetOfCurrent, floor, o.RoundTo, o.MeasuredCandidates);
+                chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: _logger)[0].Allocation;
+            }
             _logger.LogInformation("Channel allocation: {Allocation}", chosen);
-            return chosen.GroupKeepRatios;
+            return chosen;
 
             // The current model narrowed to an allocation's first channels: only its speed is measured.
             torch.nn.Module<torch.Tensor, torch.Tensor> Narrowed(ChannelAllocation allocation)
@@ -92,7 +109,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
         }
         catch (ArgumentException e)
         {
-            throw JobException.From(e, $"Compression:Allocation = {o.Allocation}, Compression:TargetFlopsRatio, Compression:LayerFloor");
+            throw JobException.From(e, keys);
         }
     }
 }

@@ -19,6 +19,21 @@ public sealed class ModelMeasurer(long[] inputShape, IBatchLoader validation, in
         return new ModelMetrics(flops.TotalFlops, parameters, ClassificationAccuracy.Of(model, validation), MedianLatencyMs(model));
     }
 
+    /// <summary>Batch-1 latency of <paramref name="original"/> over that of <paramref name="model"/>, both timed in
+    /// alternating rounds so that drift of a shared machine touches both alike.</summary>
+    public double Speedup(torch.nn.Module<torch.Tensor, torch.Tensor> original, torch.nn.Module<torch.Tensor, torch.Tensor> model)
+    {
+        long[] one = [1, .. inputShape.Skip(1)];
+        using var evalOriginal = new EvalModeScope(original);
+        using var evalModel = new EvalModeScope(model);
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.inference_mode();
+        var input = torch.randn(one);
+        var ms = AlternatingTimer.MedianMs([() => original.call(input).Dispose(), () => model.call(input).Dispose()], latencyRuns,
+            warmupRounds: 3, callsPerRound: 10);
+        return ms[0] / ms[1];
+    }
+
     /// <summary>Output channels (features) of every Conv2d and Linear, by module path.</summary>
     public static IReadOnlyDictionary<string, int> Channels(torch.nn.Module<torch.Tensor, torch.Tensor> model, long[] inputShape) =>
         FlopsCounter.Count(model, inputShape).Layers

@@ -21,7 +21,14 @@ public sealed class CompressionOptions
     /// <summary>Conv2d/Linear MACs the compressed model may keep, as a fraction of the original's, in (0, 1).</summary>
     public double TargetFlopsRatio { get; set; } = 0.5;
 
-    /// <summary>Compress → finetune rounds to reach the target; round i aims at TargetFlopsRatio^(i/Iterations).</summary>
+    /// <summary>A latency budget instead of the MACs one: batch-1 latency the compressed model may take, as a fraction of the
+    /// original's, in (0, 1); 0 = off (TargetFlopsRatio rules). Needs Allocation "latency": each round keeps the most MACs the
+    /// latency table predicts within the round's budget, and the run stops when the speedup measured against the original
+    /// (alternating rounds) meets it.</summary>
+    public double TargetLatencyRatio { get; set; }
+
+    /// <summary>Compress → finetune rounds to reach the target; round i aims at TargetFlopsRatio^(i/Iterations)
+    /// (or TargetLatencyRatio^(i/Iterations)).</summary>
     public int Iterations { get; set; } = 1;
 
     /// <summary>Stop (keeping the previous round's model) when validation accuracy after finetuning falls under this; 0 = off.</summary>

@@ -146,6 +146,11 @@ public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOp
             errors.Add($"Compression:Plugins names '{duplicate.Key}' {duplicate.Count()} times; accepted: each plugin once.");
         if (o.TargetFlopsRatio is <= 0 or >= 1 || double.IsNaN(o.TargetFlopsRatio))
             errors.Add($"Compression:TargetFlopsRatio = {o.TargetFlopsRatio} is invalid; accepted: a fraction of the original MACs in (0, 1), e.g. 0.5.");
+        if (o.TargetLatencyRatio is < 0 or >= 1 || double.IsNaN(o.TargetLatencyRatio))
+            errors.Add($"Compression:TargetLatencyRatio = {o.TargetLatencyRatio} is invalid; accepted: a fraction of the original's latency in (0, 1), e.g. 0.5, or 0 for the MACs target.");
+        else if (o.TargetLatencyRatio > 0 && !o.Allocation.Equals("latency", StringComparison.OrdinalIgnoreCase))
+            errors.Add($"Compression:TargetLatencyRatio = {o.TargetLatencyRatio} needs Compression:Allocation = latency (got '{o.Allocation}'): " +
+                       "only the latency table can size the layers to a latency budget.");
         if (o.Iterations < 1)
             errors.Add($"Compression:Iterations = {o.Iterations} is invalid; accepted: 1 or more compress → finetune rounds.");
         if (o.AccuracyThreshold is < 0 or > 1 || double.IsNaN(o.AccuracyThreshold))

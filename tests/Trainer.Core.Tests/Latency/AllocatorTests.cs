@@ -114,6 +114,46 @@ public sealed class AllocatorTests
         Assert.Single(LatencyAwareAllocator.Candidates(model, graph, table, target, floor: 0.5, roundTo: 4, count: 1));
     }
 
+    [Theory]
+    [InlineData("layer2.conv1", 0.5)]
+    [InlineData("conv1", 0.6)]
+    [InlineData("layer2.downsample.0", 0.8)]
+    public void UnderALatencyBudgetTheMostMacsThatMeetItAreKept(string expensive, double latencyRatio)
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var table = Table(expensive);
+        var candidates = LatencyAwareAllocator.CandidatesForLatency(model, graph, table, latencyRatio, floor: 0.5, roundTo: 8, count: 4);
+
+        double budgetMs = latencyRatio * table.FullPredictedMs;
+        Assert.NotEmpty(candidates);
+        Assert.All(candidates, c => Assert.True(c.PredictedMs <= budgetMs + 1e-9, $"{c} misses the budget {budgetMs}"));
+        // Exhaustive: the most MACs of any allocation on the grid that meets the budget; the first candidate keeps as many
+        // (up to the budget window the MACs search allows).
+        var groups = AllocatableGroup.Of(graph);
+        var macs = MacsModel.Build(model, graph, groups);
+        var all = groups.Aggregate(new[] { new Dictionary<string, int>() }.AsEnumerable(),
+            (partial, g) => partial.SelectMany(p => g.Options(0.5, 8).Select(k => new Dictionary<string, int>(p) { [g.Id] = k }))).ToList();
+        long most = all.Where(a => table.PredictMs(a) <= budgetMs).Max(macs.Macs);
+        Assert.True(candidates[0].Macs >= most - (long)(LatencyAwareAllocator.BudgetWindow * macs.FullMacs) && candidates[0].Macs <= most,
+            $"kept {candidates[0].Macs} MACs, the most that meet the budget are {most} (of {macs.FullMacs}); {candidates[0]}; " +
+            string.Join(" | ", all.Where(a => table.PredictMs(a) <= budgetMs).OrderByDescending(macs.Macs).Take(3)
+                .Select(a => $"{macs.Macs(a)} {table.PredictMs(a):0.000}: " + string.Join(",", a.Select(k => $"{k.Key}={k.Value}")))));
+    }
+
+    [Fact]
+    public void ALatencyBudgetTheFloorCannotReachNamesTheBest()
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var e = Assert.Throws<ArgumentException>(() =>
+            LatencyAwareAllocator.CandidatesForLatency(model, graph, Table("conv1"), 0.05, floor: 0.5, roundTo: 8, count: 2));
+        Assert.Contains("predicts", e.Message);
+        Assert.Contains("at best", e.Message);
+        var full = LatencyAwareAllocator.CandidatesForLatency(model, graph, Table("conv1"), 1, floor: 0.5, roundTo: 8, count: 1).Single();
+        Assert.Equal(full.FullMacs, full.Macs);
+    }
+
     [Fact]
     public void UniformKeepsOneRatioAndTheLargestThatFits()
     {

@@ -134,9 +134,10 @@ public class CompressVerbTests : IDisposable
         Assert.Contains("Compression:TargetFlopsRatio = 1.5", err);
         Assert.Contains("Compression:Allocation = 'fastest'", err);
 
-        (code, _, err) = Cli("compress", "--Compression:MeasuredCandidates=0");
+        (code, _, err) = Cli("compress", "--Compression:MeasuredCandidates=0", "--Compression:TargetLatencyRatio=0.5");
         Assert.Equal(TrainerCli.BadInput, code);
         Assert.Contains("Compression:MeasuredCandidates = 0", err);
+        Assert.Contains("Compression:TargetLatencyRatio = 0.5 needs Compression:Allocation = latency", err);
 
         (code, _, err) = Cli("run", "--Pipeline:Stages:0=compress", "--Pipeline:Stages:1=train");
         Assert.Equal(TrainerCli.BadInput, code);
@@ -187,6 +188,27 @@ public class CompressVerbTests : IDisposable
             Assert.True(kept * 2 >= full, $"{layer} keeps {kept} of {full}");
         }
         Assert.Single(Directory.GetFiles(cache, "*.json"));   // the table, cached for the next run
+    }
+
+    [Fact]
+    public void A_latency_budget_sizes_the_layers_and_the_speedup_is_measured_against_the_original()
+    {
+        var (code, _, err) = Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
+            "--Compression:Plugins:0=ChannelPruning", "--Compression:Compressor=channel-pruning", "--Compression:Settings:method=l1",
+            "--Compression:Allocation=latency", "--Compression:TargetLatencyRatio=0.7", $"--Compression:LatencyCacheDir={_work}/latency");
+        Assert.True(code == 0, err);
+
+        var manifest = CompressionManifest.Load(Path.Combine(StageDir("ckpt"), "manifest.json"));
+        var iteration = manifest.Iterations.Single();
+        Assert.Equal(0.7, iteration.TargetLatencyRatio);
+        Assert.True(iteration.Speedup is > 0 and < 100, $"speedup {iteration.Speedup}");
+        Assert.True(manifest.Current.Macs < manifest.Original.Macs);          // the budget made the allocation cut
+        Assert.Equal((double)iteration.AfterCompress.Macs / manifest.Original.Macs, iteration.TargetMacsRatio, 12);
+
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(StageDir("runs"), "summary.json"))).RootElement;
+        Assert.Equal(iteration.Speedup!.Value, summary.GetProperty("latency_speedup").GetDouble(), 12);
+        var reason = summary.GetProperty("stop_reason").GetString()!;
+        Assert.True(iteration.Speedup >= 1 / 0.7 ? reason.Contains("latency target was met") : reason.Contains("all 1 iteration(s) ran"), reason);
     }
 
     [Theory]
