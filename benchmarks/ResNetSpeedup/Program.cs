@@ -14,7 +14,8 @@ using static TorchSharp.torch;
 // in inference form (BatchNorm folded, faster memory layout). Latency only: channels are the first k of each group.
 // Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/ResNetSpeedup --
 //        [--threads 2] [--rounds 21] [--target 0.5] [--floor 0.5] [--round-to 8] [--grid-points 5] [--cache-dir DIR] [--no-cache]
-//        [--quantile 0.5] [--measure 8] [--inference-table] [--frontier 0.3,0.35,0.4]  (also allocate from a table measured on the inference form, and time that model too)
+//        [--quantile 0.5] [--measure 8] [--inference-table] [--frontier 0.3,0.35,0.4]
+//        (--inference-table: candidates for the inference form also from a table measured on the original in that form)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 int threads = (int)Num("--threads", 2), rounds = (int)Num("--rounds", 21), roundTo = (int)Num("--round-to", 8);
@@ -56,22 +57,20 @@ for (int i = 0; i < allocations.Length; i++)
 using var input = torch.randn(shape);
 var same = Time([original, .. shrunk]);
 
-// In inference form the candidates are timed in that form: it is the form that ships.
-var awareForm = MeasuredChoice.Rank(candidates, a => Inference(Shrunk(a)), shape, logger: log)[0].Allocation;
-var inference = new List<nn.Module<Tensor, Tensor>> { Create(), Shrunk(awareForm), Shrunk(uniform) };
-var reports = inference.Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).ToList();
-// Optionally a second latency-aware allocation, from a table measured on the original in its inference form.
-ChannelAllocation? awareInference = null;
+// In inference form the candidates are timed in that form: it is the form that ships. With --inference-table the
+// candidates of a table measured on the original in its inference form join them.
+var originalForm = Create();
+var originalReport = InferenceForm.Apply(originalForm, shape, new InferenceFormOptions(), log);
+var formCandidates = candidates.ToList();
 if (args.Contains("--inference-table"))
 {
-    var inferenceGraph = ModelGraph.Build(inference[0], shape, log);
-    var inferenceTable = LatencyTable.LoadOrMeasure(inference[0], shape, inferenceGraph,
-        tableOptions with { Layout = reports[0].Layout == MemoryLayout.ChannelsLast ? MemoryLayout.ChannelsLast : MemoryLayout.Contiguous }, log);
-    awareInference = LatencyAwareAllocator.Allocate(inference[0], inferenceGraph, inferenceTable, target, floor, roundTo, log);
-    var model = Shrunk(awareInference);
-    reports.Add(InferenceForm.Apply(model, shape, new InferenceFormOptions(), log));
-    inference.Add(model);
+    var formGraph = ModelGraph.Build(originalForm, shape, log);
+    var formTable = LatencyTable.LoadOrMeasure(originalForm, shape, formGraph, tableOptions with { Layout = MemoryLayout.ChannelsLast }, log);
+    formCandidates.AddRange(LatencyAwareAllocator.Candidates(originalForm, formGraph, formTable, target, floor, roundTo, Math.Max(1, measure)));
 }
+var awareForm = MeasuredChoice.Rank(formCandidates, a => Inference(Shrunk(a)), shape, logger: log)[0].Allocation;
+var inference = new List<nn.Module<Tensor, Tensor>> { originalForm, Shrunk(awareForm), Shrunk(uniform) };
+var reports = inference.Skip(1).Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).Prepend(originalReport).ToList();
 // The original in channels-last without folding: how much of the inference-form gain is the folding.
 var channelsLastOnly = Create();
 ChannelsLast.ConvertConvWeights(channelsLastOnly);
@@ -113,9 +112,6 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"speedup error {SpeedupError(predictedConstant):P1} / {SpeedupError(predictedScaled):P1}"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"original in channels-last, BatchNorm not folded: {channelsLastOnlyMs:0.00} ms ({channelsLastOnlyMs / folded[1]:0.00}x the latency-aware inference form)"));
-if (awareInference is not null)
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"latency-aware from the inference-form table: MACs {awareInference.MacsRatio:0.000}, {folded[3]:0.00} ms, {folded[0] / folded[3]:0.00}x; {awareInference}"));
 for (int i = 0; i < frontier.Count; i++)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"frontier, inference form: MACs {frontier[i].MacsRatio:0.000} (target {frontierTargets[i]}), {frontierMs[i + 1]:0.00} ms against {frontierMs[0]:0.00}: {frontierMs[0] / frontierMs[i + 1]:0.00}x"));
@@ -134,8 +130,7 @@ Console.WriteLine(JsonSerializer.Serialize(new
     speedup_inference_form = Math.Round(folded[0] / folded[1], 3),
     original_channels_last_unfolded_ms = Math.Round(channelsLastOnlyMs, 2),
     speedup_inference_form_vs_unfolded_original = Math.Round(channelsLastOnlyMs / folded[1], 3),
-    speedup_inference_form_own_table = awareInference is null ? (double?)null : Math.Round(folded[0] / folded[3], 3),
-    mac_ratio_inference_table = awareInference is null ? (double?)null : Math.Round(awareInference.MacsRatio, 4),
+    inference_candidates = formCandidates.Count,
     uniform_mac_ratio = Math.Round(uniform.MacsRatio, 4),
     uniform_speedup = Math.Round(same[0] / same[2], 3),
     uniform_speedup_inference_form = Math.Round(folded[0] / folded[2], 3),
