@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 // in inference form (BatchNorm folded, faster memory layout). Latency only: channels are the first k of each group.
 // Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/ResNetSpeedup --
 //        [--threads 2] [--rounds 21] [--target 0.5] [--floor 0.5] [--round-to 8] [--grid-points 5] [--cache-dir DIR] [--no-cache]
-//        [--quantile 0.5] [--measure 8] [--inference-table] [--frontier 0.3,0.35,0.4]
+//        [--quantile 0.5] [--measure 8] [--refine 0] [--inference-table] [--frontier 0.3,0.35,0.4]
 //        (--inference-table: candidates for the inference form also from a table measured on the original in that form)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
@@ -39,6 +39,11 @@ int measure = (int)Num("--measure", 8);
 var candidates = LatencyAwareAllocator.Candidates(original, graph, table, target, floor, roundTo, Math.Max(1, measure));
 var tablePick = candidates[0];
 var aware = MeasuredChoice.Rank(candidates, Shrunk, shape, logger: log)[0].Allocation;
+// With --refine N: up to N measured local moves from there (each times about ten neighbours against the incumbent).
+int refineSteps = (int)Num("--refine", 0);
+if (refineSteps > 0)
+    aware = MeasuredChoice.Refine(aware, a => LatencyAwareAllocator.Neighbours(original, graph, table, a, target, floor, roundTo, 10),
+        Shrunk, MeasuredChoice.ForwardTimer(shape, rounds: 9), refineSteps, logger: log).Allocation;
 var uniform = UniformAllocator.Allocate(original, graph, target, roundTo, table, log);
 
 // Extra allocations only to check the table's predictions against measurements at other budgets.
@@ -69,6 +74,9 @@ if (args.Contains("--inference-table"))
     formCandidates.AddRange(LatencyAwareAllocator.Candidates(originalForm, formGraph, formTable, target, floor, roundTo, Math.Max(1, measure)));
 }
 var awareForm = MeasuredChoice.Rank(formCandidates, a => Inference(Shrunk(a)), shape, logger: log)[0].Allocation;
+if (refineSteps > 0)
+    awareForm = MeasuredChoice.Refine(awareForm, a => LatencyAwareAllocator.Neighbours(original, graph, table, a, target, floor, roundTo, 10),
+        a => Inference(Shrunk(a)), MeasuredChoice.ForwardTimer(shape, rounds: 9), refineSteps, logger: log).Allocation;
 var inference = new List<nn.Module<Tensor, Tensor>> { originalForm, Shrunk(awareForm), Shrunk(uniform) };
 var reports = inference.Skip(1).Select(m => InferenceForm.Apply(m, shape, new InferenceFormOptions(), log)).Prepend(originalReport).ToList();
 // The original in channels-last without folding: how much of the inference-form gain is the folding.
@@ -124,7 +132,7 @@ Console.WriteLine(JsonSerializer.Serialize(new
 {
     bench = "resnet_speedup", model = "resnet18", input = "1x3x224x224", threads, rounds,
     mac_ratio = Math.Round(aware.MacsRatio, 4), min_layer_ratio = Math.Round(aware.MinKeepRatio, 4), round_to = roundTo,
-    measured_candidates = candidates.Count,
+    measured_candidates = candidates.Count, refine_steps = refineSteps,
     mac_ratio_inference_form = Math.Round(awareForm.MacsRatio, 4), min_layer_ratio_inference_form = Math.Round(awareForm.MinKeepRatio, 4),
     speedup_same_format = Math.Round(same[0] / same[1], 3),
     speedup_inference_form = Math.Round(folded[0] / folded[1], 3),

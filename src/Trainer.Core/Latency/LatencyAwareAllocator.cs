@@ -191,6 +191,52 @@ public static class LatencyAwareAllocator
         return (state, time);
     }
 
+    /// <summary>
+    /// Moves away from <paramref name="from"/> worth timing: for each group, the fastest-predicted single move or swap
+    /// (one group wider, another narrower) that narrows it, and the same for widening it, all within the MACs budget
+    /// window; fastest predicted first. One per group and direction so that the clock sees every part of the model,
+    /// not only where the table already believes time is saved. For <see cref="MeasuredChoice.Refine"/>.
+    /// </summary>
+    /// <param name="model">The model the graph and table were built from.</param>
+    /// <param name="graph">Its dependency graph.</param>
+    /// <param name="table">Its latency table.</param>
+    /// <param name="from">The allocation to move from (of this model and grid).</param>
+    /// <param name="targetMacsRatio">MACs budget, in (0, 1].</param>
+    /// <param name="floor">Smallest kept fraction per group.</param>
+    /// <param name="roundTo">Channel multiple.</param>
+    /// <param name="count">How many at most.</param>
+    public static IReadOnlyList<ChannelAllocation> Neighbours(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table,
+        ChannelAllocation from, double targetMacsRatio, double floor, int roundTo, int count)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(from);
+        AllocationSearch.CheckArguments(targetMacsRatio, floor, roundTo);
+        var groups = AllocatableGroup.Of(graph);
+        CheckTable(graph, table, groups);
+        var macs = MacsModel.Build(model, graph, groups);
+        var search = new AllocationSearch(groups, macs, floor, roundTo, targetMacsRatio);
+        var start = search.Of(g => from.KeptChannels.TryGetValue(g.Id, out var k) ? k : g.Channels);
+        long window = search.Budget - (long)(BudgetWindow * macs.FullMacs);
+        var best = new Dictionary<(string, int), (AllocationSearch.State State, double Time)>();
+        foreach (var next in search.Neighbours(start, Lookahead))
+        {
+            if (next.Macs > search.Budget || next.Macs < Math.Min(window, start.Macs)) continue;
+            double t = table.PredictMs(next.Kept);
+            foreach (var g in groups)
+            {
+                int change = Math.Sign(next.Index[g.Id] - start.Index[g.Id]);
+                if (change == 0) continue;
+                if (!best.TryGetValue((g.Id, change), out var known) || t < known.Time) best[(g.Id, change)] = (next, t);
+            }
+        }
+        var distinct = new List<(AllocationSearch.State State, double Time)>();
+        foreach (var candidate in best.Values.OrderBy(b => b.Time))
+            if (distinct.Count < count && distinct.All(d => !SameWidths(d.State, candidate.State))) distinct.Add(candidate);
+        return distinct.Select(d => search.Result("latency-aware", d.State, d.Time) with { FullPredictedMs = table.FullPredictedMs }).ToList();
+    }
+
     private static void CheckTable(ModelGraph graph, LatencyTable table, IReadOnlyList<AllocatableGroup> groups)
     {
         var ids = groups.Select(g => g.Id).ToHashSet();

@@ -78,6 +78,51 @@ public static class MeasuredChoice
         }
     }
 
+    /// <summary>
+    /// Measured local search (NetAdapt's loop on the final allocation): times <paramref name="start"/> against the moves
+    /// <paramref name="moves"/> proposes from it, takes the fastest when it beats the incumbent by more than
+    /// <paramref name="minGain"/>, and repeats from there; stops when no move wins or after <paramref name="steps"/>.
+    /// </summary>
+    /// <param name="start">The allocation to improve (e.g. the winner of <see cref="Rank(IReadOnlyList{ChannelAllocation}, Func{ChannelAllocation, nn.Module{Tensor, Tensor}}, long[], int, ILogger?)"/>).</param>
+    /// <param name="moves">Allocations near a given one (e.g. <see cref="LatencyAwareAllocator.Neighbours"/>).</param>
+    /// <param name="build">Builds the narrowed model of an allocation; disposed after timing.</param>
+    /// <param name="time">Milliseconds per model, in the order given; the incumbent is always first.</param>
+    /// <param name="steps">Most accepted moves.</param>
+    /// <param name="minGain">Fraction of the incumbent's time a move must save to be taken (timing noise is a few percent).</param>
+    /// <param name="logger">Receives each accepted move.</param>
+    /// <returns>The last incumbent and its measured time in the round that chose it (NaN when no round ran).</returns>
+    public static MeasuredCandidate Refine(ChannelAllocation start, Func<ChannelAllocation, IReadOnlyList<ChannelAllocation>> moves,
+        Func<ChannelAllocation, nn.Module<Tensor, Tensor>> build, Func<IReadOnlyList<nn.Module<Tensor, Tensor>>, double[]> time,
+        int steps = 8, double minGain = 0.02, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(moves);
+        ArgumentOutOfRangeException.ThrowIfNegative(steps);
+        logger ??= NullLogger.Instance;
+        var incumbent = new MeasuredCandidate(start, double.NaN);
+        for (int step = 0; step < steps; step++)
+        {
+            var proposals = moves(incumbent.Allocation);
+            if (proposals.Count == 0) break;
+            var ranked = Rank([incumbent.Allocation, .. proposals], build, time);
+            double incumbentMs = ranked.First(r => ReferenceEquals(r.Allocation, incumbent.Allocation)).MeasuredMs;
+            var best = ranked[0];
+            if (ReferenceEquals(best.Allocation, incumbent.Allocation) || best.MeasuredMs > incumbentMs * (1 - minGain))
+            {
+                incumbent = incumbent with { MeasuredMs = incumbentMs };
+                break;
+            }
+            logger.LogInformation("Measured refinement, step {Step}: {From:0.00} → {To:0.00} ms over {Count} moves; MACs {Macs:0.000}",
+                step + 1, incumbentMs, best.MeasuredMs, proposals.Count, best.Allocation.MacsRatio);
+            incumbent = best;
+        }
+        return incumbent;
+    }
+
+    /// <summary>Alternating-round medians of batch-1 forward passes, for <see cref="Refine"/> and <see cref="Rank(IReadOnlyList{ChannelAllocation}, Func{ChannelAllocation, nn.Module{Tensor, Tensor}}, long[], int, ILogger?)"/>.</summary>
+    public static Func<IReadOnlyList<nn.Module<Tensor, Tensor>>, double[]> ForwardTimer(long[] inputShape, int rounds = 15) =>
+        models => TimeForwards(models, inputShape, rounds);
+
     private static double[] TimeForwards(IReadOnlyList<nn.Module<Tensor, Tensor>> models, long[] inputShape, int rounds)
     {
         using var input = randn(inputShape);

@@ -95,6 +95,10 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             {
                 var candidates = LatencyAwareAllocator.Candidates(input.Model, editor.Graph, table, targetOfCurrent, floor, o.RoundTo, o.MeasuredCandidates);
                 chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: _logger)[0].Allocation;
+                if (o.RefineSteps > 0)
+                    chosen = MeasuredChoice.Refine(chosen,
+                        a => LatencyAwareAllocator.Neighbours(input.Model, editor.Graph, table, a, targetOfCurrent, floor, o.RoundTo, count: 10),
+                        Narrowed, MeasuredChoice.ForwardTimer(shape, rounds: 9), o.RefineSteps, logger: _logger).Allocation;
             }
             _logger.LogInformation("Channel allocation: {Allocation}", chosen);
             return chosen;

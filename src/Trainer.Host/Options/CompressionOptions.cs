@@ -65,6 +65,10 @@ public sealed class CompressionOptions
     /// measured winning (1 = the table's pick, untimed).</summary>
     public int MeasuredCandidates { get; set; } = 8;
 
+    /// <summary>Under the latency allocation with a MACs target: measured local moves after that choice (each times about ten
+    /// neighbouring allocations against the incumbent and takes a clear winner); 0 = none.</summary>
+    public int RefineSteps { get; set; }
+
     /// <summary>Validation images compressors may use to check accuracy while they work (accuracy-first modes).</summary>
     public int AccuracySamples { get; set; } = 2000;
 

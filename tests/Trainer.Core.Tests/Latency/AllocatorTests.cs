@@ -16,7 +16,7 @@ public sealed class AllocatorTests
     /// A synthetic table: every conv costs 0.001 ms per (input width × output width), and the producers of the
     /// <paramref name="expensive"/> group 1 ms more per output channel; a fixed rest of 1 ms.
     /// </summary>
-    private static LatencyTable Table(string expensive)
+    internal static LatencyTable Table(string expensive)
     {
         LatencyUnit Unit(string producer, string? inGroup, int[] ins, string? outGroup, int[] outs) =>
             new(producer, [producer], inGroup, outGroup, ins, outs,
@@ -152,6 +152,32 @@ public sealed class AllocatorTests
         Assert.Contains("at best", e.Message);
         var full = LatencyAwareAllocator.CandidatesForLatency(model, graph, Table("conv1"), 1, floor: 0.5, roundTo: 8, count: 1).Single();
         Assert.Equal(full.FullMacs, full.Macs);
+    }
+
+    [Fact]
+    public void NeighboursMoveEveryGroupBothWaysWithinTheBudgetWindowFastestFirst()
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var table = Table("layer2.conv1");
+        var from = LatencyAwareAllocator.Allocate(model, graph, table, 0.6, floor: 0.5, roundTo: 4);
+        var moves = LatencyAwareAllocator.Neighbours(model, graph, table, from, 0.6, floor: 0.5, roundTo: 4, count: 20);
+
+        long budget = (long)(0.6 * from.FullMacs), window = budget - (long)(LatencyAwareAllocator.BudgetWindow * from.FullMacs);
+        Assert.NotEmpty(moves);
+        Assert.All(moves, m =>
+        {
+            Assert.InRange(m.Macs, Math.Min(window, from.Macs), budget);
+            Assert.NotEqual(from.KeptChannels, m.KeptChannels);
+            Assert.All(m.GroupKeepRatios.Values, r => Assert.InRange(r, 0.5, 1));
+        });
+        Assert.Equal(moves.Count, moves.Select(m => string.Join(",", m.KeptChannels.OrderBy(k => k.Key).Select(k => k.Value))).Distinct().Count());
+        var times = moves.Select(m => m.PredictedMs!.Value).ToList();
+        Assert.Equal(times.Order(), times);
+        // Every group that can move within the window appears narrowed or widened in some proposal.
+        var moved = moves.SelectMany(m => m.KeptChannels.Where(k => k.Value != from.KeptChannels[k.Key]).Select(k => k.Key)).Distinct().Count();
+        Assert.True(moved >= 2, $"only {moved} group(s) moved");
+        Assert.Equal(2, LatencyAwareAllocator.Neighbours(model, graph, table, from, 0.6, floor: 0.5, roundTo: 4, count: 2).Count);
     }
 
     [Fact]

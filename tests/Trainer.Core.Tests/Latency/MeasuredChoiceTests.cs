@@ -55,6 +55,35 @@ public sealed class MeasuredChoiceTests
     }
 
     [Fact]
+    public void RefinementFollowsTheClockToTheMeasuredFastestNeighbourAndStopsThere()
+    {
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        var table = AllocatorTests.Table("layer2.conv1");
+        var start = LatencyAwareAllocator.Allocate(model, graph, table, 0.6, floor: 0.5, roundTo: 4);
+        IReadOnlyList<ChannelAllocation> Moves(ChannelAllocation a) =>
+            LatencyAwareAllocator.Neighbours(model, graph, table, a, 0.6, floor: 0.5, roundTo: 4, count: 6);
+        // The "clock" disagrees with the table: time is the stem's width (conv1) plus a little per MAC.
+        static double Clock(ChannelAllocation a) => a.KeptChannels["conv1"] + a.Macs * 1e-7;
+        var built = new Dictionary<nn.Module<Tensor, Tensor>, ChannelAllocation>(ReferenceEqualityComparer.Instance);
+        nn.Module<Tensor, Tensor> Build(ChannelAllocation a)
+        {
+            var m = new TinyResNet();
+            built[m] = a;
+            return m;
+        }
+        var refined = MeasuredChoice.Refine(start, Moves, Build, models => models.Select(m => Clock(built[m])).ToArray(), steps: 10);
+
+        Assert.True(Clock(refined.Allocation) < Clock(start), $"refinement did not move from {start}");
+        Assert.Equal(Clock(refined.Allocation), refined.MeasuredMs, 9);
+        // A local optimum of the clock: no proposed move from the result is more than 2% faster.
+        Assert.All(Moves(refined.Allocation), m => Assert.True(Clock(m) > Clock(refined.Allocation) * 0.98, $"{m} is faster"));
+        Assert.True(refined.Allocation.Macs <= (long)(0.6 * refined.Allocation.FullMacs));
+        // No steps: the start, untimed.
+        Assert.Same(start, MeasuredChoice.Refine(start, Moves, Build, _ => throw new InvalidOperationException(), steps: 0).Allocation);
+    }
+
+    [Fact]
     public void RealTimingNarrowsRealModelsOfEveryCandidate()
     {
         var model = new TinyResNet();

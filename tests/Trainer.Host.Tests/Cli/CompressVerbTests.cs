@@ -134,9 +134,10 @@ public class CompressVerbTests : IDisposable
         Assert.Contains("Compression:TargetFlopsRatio = 1.5", err);
         Assert.Contains("Compression:Allocation = 'fastest'", err);
 
-        (code, _, err) = Cli("compress", "--Compression:MeasuredCandidates=0", "--Compression:TargetLatencyRatio=0.5");
+        (code, _, err) = Cli("compress", "--Compression:MeasuredCandidates=0", "--Compression:TargetLatencyRatio=0.5", "--Compression:RefineSteps=-1");
         Assert.Equal(TrainerCli.BadInput, code);
         Assert.Contains("Compression:MeasuredCandidates = 0", err);
+        Assert.Contains("Compression:RefineSteps = -1", err);
         Assert.Contains("Compression:TargetLatencyRatio = 0.5 needs Compression:Allocation = latency", err);
 
         (code, _, err) = Cli("run", "--Pipeline:Stages:0=compress", "--Pipeline:Stages:1=train");
@@ -168,7 +169,7 @@ public class CompressVerbTests : IDisposable
         var cache = Path.Combine(_work, "latency");
         var (code, _, err) = Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
             "--Compression:Plugins:0=ChannelPruning", "--Compression:Compressor=channel-pruning", "--Compression:Settings:method=l1",
-            "--Compression:Allocation=latency", $"--Compression:LatencyCacheDir={cache}", "--Compression:MeasuredCandidates=4");
+            "--Compression:Allocation=latency", $"--Compression:LatencyCacheDir={cache}", "--Compression:MeasuredCandidates=4", "--Compression:RefineSteps=2");
         Assert.True(code == 0, err);
 
         var manifest = CompressionManifest.Load(Path.Combine(StageDir("ckpt"), "manifest.json"));
