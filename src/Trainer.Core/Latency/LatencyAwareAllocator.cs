@@ -22,7 +22,7 @@ namespace Trainer.Core.Latency;
 /// MAC first, while they fit; the local phase then tries every move of one group and every swap (one group wider, another narrower) that keeps the
 /// MACs in the window, takes the best that lowers predicted time, and repeats until none does.
 /// </remarks>
-public static class LatencyAwareAllocator
+public static partial class LatencyAwareAllocator
 {
     /// <summary>How many width steps one move may take.</summary>
     public const int Lookahead = 4;
@@ -50,10 +50,11 @@ public static class LatencyAwareAllocator
 
     /// <summary>
     /// Up to <paramref name="count"/> distinct allocations within the budget, those inside the budget window first, each
-    /// part fastest predicted first (the first is what <see cref="Allocate"/> returns): the end points of every start of the search, the best-predicted neighbours of the
-    /// winner (both inside the budget window), and the best allocations in widths of twice and four times
-    /// <paramref name="roundTo"/>. For <see cref="MeasuredChoice"/>, which times them and keeps the fastest measured: the table
-    /// predicts sums of standalone timings and mis-ranks allocations a few percent apart.
+    /// part fastest predicted first (the first is what <see cref="Allocate"/> returns): the end points of every start of
+    /// the search, the best-predicted neighbours of the winner (both inside the budget window), and the best allocations
+    /// in widths of twice and four times <paramref name="roundTo"/>. For <see cref="MeasuredChoice"/>, which times them
+    /// and keeps the fastest measured: the table predicts sums of standalone timings and mis-ranks allocations a few
+    /// percent apart.
     /// </summary>
     /// <param name="model">The model the graph and table were built from (counted once, not changed).</param>
     /// <param name="graph">Its dependency graph.</param>
@@ -66,129 +67,50 @@ public static class LatencyAwareAllocator
     public static IReadOnlyList<ChannelAllocation> Candidates(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table,
         double targetMacsRatio, double floor, int roundTo, int count)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(graph);
-        ArgumentNullException.ThrowIfNull(table);
-        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         AllocationSearch.CheckArguments(targetMacsRatio, floor, roundTo);
-        var groups = AllocatableGroup.Of(graph);
-        CheckTable(graph, table, groups);
-        var macs = MacsModel.Build(model, graph, groups);
-        var found = Search(groups, macs, table.PredictMs, targetMacsRatio, floor, roundTo, count).ToList();
-        // Coarser widths (still multiples of roundTo) too: oneDNN runs widths in multiples of 16 and 32 faster than
-        // their neighbours, a step the table's interpolation between grid points cannot show but a measurement can.
-        foreach (int coarser in new[] { 2 * roundTo, 4 * roundTo })
+        var (groups, macs) = Prepare(model, graph, table, count);
+        var found = new List<ChannelAllocation>();
+        foreach (int grid in Grids(roundTo))
         {
             try
             {
-                found.AddRange(Search(groups, macs, table.PredictMs, targetMacsRatio, floor, coarser, count: 2));
+                found.AddRange(Search(groups, macs, table.PredictMs, targetMacsRatio, floor, grid, grid == roundTo ? count : 2));
             }
-            catch (ArgumentException)
+            catch (ArgumentException) when (grid != roundTo)
             {
                 // the coarser grid cannot reach the target above the floor: nothing to add
             }
         }
-        var distinct = new List<ChannelAllocation>();
         // The budget spent first (in the window), as in the search itself; then fastest predicted.
         long window = (long)Math.Floor(targetMacsRatio * macs.FullMacs) - (long)(BudgetWindow * macs.FullMacs);
-        foreach (var a in found.OrderBy(a => a.Macs >= window ? 0 : 1).ThenBy(a => a.PredictedMs))
-            if (distinct.Count < count && distinct.All(d => !d.KeptChannels.All(p => a.KeptChannels[p.Key] == p.Value)))
-                distinct.Add(a with { FullPredictedMs = table.FullPredictedMs });
-        return distinct;
+        return Distinct(found.OrderBy(a => a.Macs >= window ? 0 : 1).ThenBy(a => a.PredictedMs), count, table);
     }
 
-    /// <summary>
-    /// Allocations under a latency budget instead of a MACs one: the most MACs (capacity kept) the table predicts at or
-    /// under <paramref name="targetLatencyRatio"/> of the model's predicted time, most MACs first. The same search turned
-    /// around: narrow where time is saved cheapest per MAC until the budget is met, widen where MACs come cheapest in
-    /// time while it still is, then single moves and swaps that add MACs within it; also in widths of twice and four
-    /// times <paramref name="roundTo"/>.
-    /// </summary>
-    /// <param name="model">The model the graph and table were built from.</param>
-    /// <param name="graph">Its dependency graph.</param>
-    /// <param name="table">Its latency table on this machine.</param>
-    /// <param name="targetLatencyRatio">Predicted latency after over before, in (0, 1].</param>
-    /// <param name="floor">Smallest kept fraction per group, in (0, 1].</param>
-    /// <param name="roundTo">Channel multiple.</param>
-    /// <param name="count">How many at most (at least 1).</param>
-    /// <exception cref="ArgumentException">Bad values, a table of another model, or a latency ratio the floor cannot reach
-    /// (the message gives the table's best).</exception>
-    public static IReadOnlyList<ChannelAllocation> CandidatesForLatency(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table,
-        double targetLatencyRatio, double floor, int roundTo, int count)
+    /// <summary>The search grids: roundTo, and twice and four times it. oneDNN runs widths in multiples of 16 and 32 faster
+    /// than their neighbours, a step the table's interpolation between grid points cannot show but a measurement can.</summary>
+    private static int[] Grids(int roundTo) => [roundTo, 2 * roundTo, 4 * roundTo];
+
+    /// <summary>Checks the arguments every entry point shares; the allocatable groups and the MACs model.</summary>
+    private static (IReadOnlyList<AllocatableGroup> Groups, MacsModel Macs) Prepare(nn.Module<Tensor, Tensor> model, ModelGraph graph,
+        LatencyTable table, int count)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(table);
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        if (!(targetLatencyRatio > 0 && targetLatencyRatio <= 1))
-            throw new ArgumentOutOfRangeException(nameof(targetLatencyRatio), targetLatencyRatio, "the latency ratio must be in (0, 1]");
-        AllocationSearch.CheckArguments(1, floor, roundTo);
         var groups = AllocatableGroup.Of(graph);
         CheckTable(graph, table, groups);
-        var macs = MacsModel.Build(model, graph, groups);
-        double budgetMs = targetLatencyRatio * table.FullPredictedMs;
-        var found = new List<ChannelAllocation>();
-        foreach (int step in new[] { roundTo, 2 * roundTo, 4 * roundTo })
-        {
-            var search = new AllocationSearch(groups, macs, floor, step, 1);
-            var starts = new List<AllocationSearch.State> { search.Full() };
-            starts.AddRange(groups.Select(g => search.Moved(search.Full(), g.Id, -search.Steps(g.Id))).OfType<AllocationSearch.State>());
-            foreach (var (state, time) in starts.Select(s => DescendToLatency(search, groups, table.PredictMs, s, budgetMs)))
-                if (time <= budgetMs) found.Add(search.Result("latency-aware", state, time));
-        }
-        if (found.Count == 0)
-        {
-            double best = table.PredictMs(new AllocationSearch(groups, macs, floor, roundTo, 1).Lowest().Kept);
-            throw new ArgumentException(
-                $"a latency ratio of {targetLatencyRatio:0.###} cannot be reached with every group kept at {floor:0.###} or more " +
-                $"(the latency table predicts {best / table.FullPredictedMs:0.###} at best); raise the target or lower the floor");
-        }
+        return (groups, MacsModel.Build(model, graph, groups));
+    }
+
+    /// <summary>The first <paramref name="count"/> allocations of <paramref name="ordered"/> with distinct widths.</summary>
+    private static List<ChannelAllocation> Distinct(IEnumerable<ChannelAllocation> ordered, int count, LatencyTable table)
+    {
         var distinct = new List<ChannelAllocation>();
-        foreach (var a in found.OrderByDescending(a => a.Macs).ThenBy(a => a.PredictedMs))
+        foreach (var a in ordered)
             if (distinct.Count < count && distinct.All(d => !d.KeptChannels.All(p => a.KeptChannels[p.Key] == p.Value)))
                 distinct.Add(a with { FullPredictedMs = table.FullPredictedMs });
         return distinct;
-    }
-
-    /// <summary>From <paramref name="state"/>: narrow into the latency budget, widen within it, then moves that add MACs.</summary>
-    private static (AllocationSearch.State State, double Time) DescendToLatency(AllocationSearch search, IReadOnlyList<AllocatableGroup> groups,
-        Func<IReadOnlyDictionary<string, int>, double> predict, AllocationSearch.State state, double budgetMs)
-    {
-        double time = predict(state.Kept);
-        while (time > budgetMs)
-        {
-            // A move that meets the budget ends the phase (the one keeping the most MACs); else the most time saved per MAC.
-            (AllocationSearch.State State, double Time)? landing = null;
-            (AllocationSearch.State State, double Time, double Score)? cheapest = null;
-            foreach (var group in groups)
-                for (int steps = 1; steps <= Lookahead; steps++)
-                {
-                    if (search.Moved(state, group.Id, -steps) is not { } next) break;
-                    double removed = state.Macs - next.Macs;
-                    if (removed <= 0) continue;
-                    double t = predict(next.Kept);
-                    if (t <= budgetMs) { if (landing is null || next.Macs > landing.Value.State.Macs) landing = (next, t); }
-                    else if ((time - t) / removed is var score && (cheapest is null || score > cheapest.Value.Score)) cheapest = (next, t, score);
-                }
-            if (landing is { } land) (state, time) = land;
-            else if (cheapest is { } c) (state, time) = (c.State, c.Time);
-            else break; // every group at its floor
-        }
-        if (time > budgetMs) return (state, time);
-
-        for (int pass = 0; pass < 1000; pass++)
-        {
-            (AllocationSearch.State State, double Time)? best = null;
-            foreach (var next in search.Neighbours(state, Lookahead))
-            {
-                if (next.Macs <= (best?.State.Macs ?? state.Macs)) continue;
-                double t = predict(next.Kept);
-                if (t <= budgetMs) best = (next, t);
-            }
-            if (best is null) break;
-            (state, time) = best.Value;
-        }
-        return (state, time);
     }
 
     /// <summary>
@@ -208,14 +130,9 @@ public static class LatencyAwareAllocator
     public static IReadOnlyList<ChannelAllocation> Neighbours(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table,
         ChannelAllocation from, double targetMacsRatio, double floor, int roundTo, int count)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(graph);
-        ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(from);
         AllocationSearch.CheckArguments(targetMacsRatio, floor, roundTo);
-        var groups = AllocatableGroup.Of(graph);
-        CheckTable(graph, table, groups);
-        var macs = MacsModel.Build(model, graph, groups);
+        var (groups, macs) = Prepare(model, graph, table, count);
         var search = new AllocationSearch(groups, macs, floor, roundTo, targetMacsRatio);
         var start = search.Of(g => from.KeptChannels.TryGetValue(g.Id, out var k) ? k : g.Channels);
         long window = search.Budget - (long)(BudgetWindow * macs.FullMacs);

@@ -34,6 +34,11 @@ public sealed class AllocatorTests
         ], 1, 0, 0, DateTimeOffset.UnixEpoch);
     }
 
+    /// <summary>Every allocation of the floor-0.5, multiple-of-8 grid (exhaustive search in the tests).</summary>
+    private static List<Dictionary<string, int>> EveryAllocation(IReadOnlyList<AllocatableGroup> groups) =>
+        groups.Aggregate(new[] { new Dictionary<string, int>() }.AsEnumerable(),
+            (partial, g) => partial.SelectMany(p => g.Options(0.5, 8).Select(k => new Dictionary<string, int>(p) { [g.Id] = k }))).ToList();
+
     [Theory]
     [InlineData("layer2.conv1", 16, 0.8)]
     [InlineData("layer1.conv1", 8, 0.77)]
@@ -76,8 +81,7 @@ public sealed class AllocatorTests
         // Exhaustive search over the 2x2x3x3 allocations of the floor-0.5, multiple-of-8 grid.
         var groups = AllocatableGroup.Of(graph);
         var macs = MacsModel.Build(model, graph, groups);
-        var all = groups.Aggregate(new[] { new Dictionary<string, int>() }.AsEnumerable(),
-            (partial, g) => partial.SelectMany(p => g.Options(0.5, 8).Select(k => new Dictionary<string, int>(p) { [g.Id] = k }))).ToList();
+        var all = EveryAllocation(groups);
         Assert.Equal(36, all.Count);
         long budget = (long)(target * macs.FullMacs), low = Math.Min(aware.Macs, budget - (long)(LatencyAwareAllocator.BudgetWindow * macs.FullMacs));
         var best = all.Where(a => macs.Macs(a) <= budget && macs.Macs(a) >= low).Min(table.PredictMs);
@@ -132,8 +136,7 @@ public sealed class AllocatorTests
         // (up to the budget window the MACs search allows).
         var groups = AllocatableGroup.Of(graph);
         var macs = MacsModel.Build(model, graph, groups);
-        var all = groups.Aggregate(new[] { new Dictionary<string, int>() }.AsEnumerable(),
-            (partial, g) => partial.SelectMany(p => g.Options(0.5, 8).Select(k => new Dictionary<string, int>(p) { [g.Id] = k }))).ToList();
+        var all = EveryAllocation(groups);
         long most = all.Where(a => table.PredictMs(a) <= budgetMs).Max(macs.Macs);
         Assert.True(candidates[0].Macs >= most - (long)(LatencyAwareAllocator.BudgetWindow * macs.FullMacs) && candidates[0].Macs <= most,
             $"kept {candidates[0].Macs} MACs, the most that meet the budget are {most} (of {macs.FullMacs}); {candidates[0]}; " +
