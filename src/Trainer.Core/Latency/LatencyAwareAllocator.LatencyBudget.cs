@@ -48,6 +48,22 @@ public static partial class LatencyAwareAllocator
         return Distinct(found.OrderByDescending(a => a.Macs).ThenBy(a => a.PredictedMs), count, table);
     }
 
+    /// <summary>
+    /// The smallest latency ratio <see cref="CandidatesForLatency"/> can reach: the table's prediction for every group at
+    /// its floor, over its prediction for the model as it is.
+    /// </summary>
+    /// <param name="model">The model the graph and table were built from.</param>
+    /// <param name="graph">Its dependency graph.</param>
+    /// <param name="table">Its latency table.</param>
+    /// <param name="floor">Smallest kept fraction per group, in (0, 1].</param>
+    /// <param name="roundTo">Channel multiple.</param>
+    public static double LowestLatencyRatio(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table, double floor, int roundTo)
+    {
+        AllocationSearch.CheckArguments(1, floor, roundTo);
+        var (groups, macs) = Prepare(model, graph, table, 1);
+        return table.PredictMs(new AllocationSearch(groups, macs, floor, roundTo, 1).Lowest().Kept) / table.FullPredictedMs;
+    }
+
     /// <summary>From <paramref name="state"/>: narrow into the latency budget, widen within it, then moves that add MACs.</summary>
     private static (AllocationSearch.State State, double Time) DescendToLatency(AllocationSearch search, IReadOnlyList<AllocatableGroup> groups,
         Func<IReadOnlyDictionary<string, int>, double> predict, AllocationSearch.State state, double budgetMs)

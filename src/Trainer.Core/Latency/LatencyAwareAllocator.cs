@@ -49,10 +49,10 @@ public static partial class LatencyAwareAllocator
     }
 
     /// <summary>
-    /// Up to <paramref name="count"/> distinct allocations within the budget, those inside the budget window first, each
-    /// part fastest predicted first (the first is what <see cref="Allocate"/> returns): the end points of every start of
-    /// the search, the best-predicted neighbours of the winner (both inside the budget window), and the best allocations
-    /// in widths of twice and four times <paramref name="roundTo"/>. For <see cref="MeasuredChoice"/>, which times them
+    /// Up to <paramref name="count"/> distinct allocations inside the budget window (within <see cref="BudgetWindow"/> of
+    /// the full MACs below the budget; below it only when nothing lands in it), fastest predicted first (the first is
+    /// what <see cref="Allocate"/> returns): the end points of every start of the search, the best-predicted neighbours
+    /// of the winner, and the best allocations in widths of twice and four times <paramref name="roundTo"/>. For <see cref="MeasuredChoice"/>, which times them
     /// and keeps the fastest measured: the table predicts sums of standalone timings and mis-ranks allocations a few
     /// percent apart.
     /// </summary>
@@ -81,9 +81,11 @@ public static partial class LatencyAwareAllocator
                 // the coarser grid cannot reach the target above the floor: nothing to add
             }
         }
-        // The budget spent first (in the window), as in the search itself; then fastest predicted.
+        // The budget spent (in the window), as in the search itself, fastest predicted first; below the window only when
+        // nothing lands in it: fewer MACs would measure faster but cost accuracy.
         long window = (long)Math.Floor(targetMacsRatio * macs.FullMacs) - (long)(BudgetWindow * macs.FullMacs);
-        return Distinct(found.OrderBy(a => a.Macs >= window ? 0 : 1).ThenBy(a => a.PredictedMs), count, table);
+        var spent = found.Where(a => a.Macs >= window).ToList();
+        return Distinct((spent.Count > 0 ? spent : found).OrderBy(a => a.PredictedMs), count, table);
     }
 
     /// <summary>The search grids: roundTo, and twice and four times it. oneDNN runs widths in multiples of 16 and 32 faster

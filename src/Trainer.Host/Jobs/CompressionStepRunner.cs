@@ -89,6 +89,14 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             {
                 // The budget of this model: the earlier rounds' measured speedup has spent part of the original's.
                 var ofCurrent = Math.Min(1.0, latencyTarget * (input.Manifest.Iterations.LastOrDefault()?.Speedup ?? 1.0));
+                // A round's floor may not reach its share of the budget (a later round may): cut what the floor allows.
+                var lowest = LatencyAwareAllocator.LowestLatencyRatio(input.Model, editor.Graph, table, floor, o.RoundTo);
+                if (ofCurrent < lowest)
+                {
+                    _logger.LogWarning("This round's latency budget ({Budget:0.000} of the current model) is below what a floor of {Floor:0.000} " +
+                                       "allows ({Lowest:0.000} by the latency table, every layer at its floor): this round aims at that", ofCurrent, floor, lowest);
+                    ofCurrent = Math.Min(1.0, lowest * (1 + 1e-9));
+                }
                 chosen = LatencyAwareAllocator.CandidatesForLatency(input.Model, editor.Graph, table, ofCurrent, floor, o.RoundTo, count: 1)[0];
             }
             else

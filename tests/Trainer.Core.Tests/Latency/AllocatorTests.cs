@@ -92,7 +92,7 @@ public sealed class AllocatorTests
     [Theory]
     [InlineData("layer2.conv1", 0.6)]
     [InlineData("conv1", 0.9)]
-    public void CandidatesAreDistinctAllocationsWithinTheBudgetTheWindowAndTheFastestFirst(string expensive, double target)
+    public void CandidatesAreDistinctAllocationsThatSpendTheBudgetFastestPredictedFirst(string expensive, double target)
     {
         var model = new TinyResNet();
         var graph = ModelGraph.Build(model, TinyShape);
@@ -111,10 +111,11 @@ public sealed class AllocatorTests
             Assert.All(c.KeptChannels.Values, k => Assert.Equal(0, k % 4));
             Assert.Equal(table.PredictMs(c.KeptChannels), c.PredictedMs!.Value, 9);
         });
-        // Inside the budget window first, each part fastest predicted first.
+        // All inside the budget window when the pick is (the budget is spent), fastest predicted first.
         long window = budget - (long)(LatencyAwareAllocator.BudgetWindow * pick.FullMacs);
-        var order = candidates.Select(c => (Outside: c.Macs >= window ? 0 : 1, Ms: c.PredictedMs!.Value)).ToList();
-        Assert.Equal(order.OrderBy(o => o.Outside).ThenBy(o => o.Ms), order);
+        if (pick.Macs >= window) Assert.All(candidates, c => Assert.True(c.Macs >= window, $"{c} undercuts the window"));
+        var times = candidates.Select(c => c.PredictedMs!.Value).ToList();
+        Assert.Equal(times.Order(), times);
         Assert.Single(LatencyAwareAllocator.Candidates(model, graph, table, target, floor: 0.5, roundTo: 4, count: 1));
     }
 
@@ -153,6 +154,10 @@ public sealed class AllocatorTests
             LatencyAwareAllocator.CandidatesForLatency(model, graph, Table("conv1"), 0.05, floor: 0.5, roundTo: 8, count: 2));
         Assert.Contains("predicts", e.Message);
         Assert.Contains("at best", e.Message);
+        double lowest = LatencyAwareAllocator.LowestLatencyRatio(model, graph, Table("conv1"), floor: 0.5, roundTo: 8);
+        var atFloor = new Dictionary<string, int> { ["conv1"] = 8, ["layer1.conv1"] = 8, ["layer2.downsample.0"] = 16, ["layer2.conv1"] = 16 };
+        Assert.Equal(Table("conv1").PredictMs(atFloor) / Table("conv1").FullPredictedMs, lowest, 12);
+        Assert.Contains($"{lowest:0.###} at best", e.Message);
         var full = LatencyAwareAllocator.CandidatesForLatency(model, graph, Table("conv1"), 1, floor: 0.5, roundTo: 8, count: 1).Single();
         Assert.Equal(full.FullMacs, full.Macs);
     }

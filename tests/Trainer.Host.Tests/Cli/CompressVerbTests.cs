@@ -212,6 +212,28 @@ public class CompressVerbTests : IDisposable
         Assert.True(iteration.Speedup >= 1 / 0.7 ? reason.Contains("latency target was met") : reason.Contains("all 1 iteration(s) ran"), reason);
     }
 
+    [Fact]
+    public void A_latency_budget_beyond_the_floor_cuts_every_layer_to_its_floor_and_keeps_going()
+    {
+        var (code, _, err) = Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
+            "--Compression:Plugins:0=ChannelPruning", "--Compression:Compressor=channel-pruning", "--Compression:Settings:method=l1",
+            "--Compression:Allocation=latency", "--Compression:TargetLatencyRatio=0.05", "--Compression:Iterations=2",
+            "--Compression:FinetuneEpochs=0", $"--Compression:LatencyCacheDir={_work}/latency");
+        Assert.True(code == 0, err);
+
+        var manifest = CompressionManifest.Load(Path.Combine(StageDir("ckpt"), "manifest.json"));
+        Assert.Equal(2, manifest.Iterations.Count);
+        // Both rounds aimed at the fastest their floor allows (sqrt(0.5) of the widths each starts from); which widths
+        // the table finds that fast depends on this machine's timings, the floor does not.
+        var widths = new[] { new Dictionary<string, int> { ["conv1"] = 32, ["conv2"] = 64, ["conv3"] = 128, ["fc1"] = 256, ["fc2"] = 10 } }
+            .Concat(manifest.Iterations.Select(i => i.Channels.ToDictionary())).ToList();
+        for (int round = 1; round <= 2; round++)
+            Assert.All(widths[round], w => Assert.True(w.Value >= Math.Sqrt(0.5) * widths[round - 1][w.Key] - 1e-9, $"round {round}: {w.Key} {w.Value}"));
+        Assert.All(manifest.Iterations, i => Assert.True(i.Speedup > 0));
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(StageDir("runs"), "summary.json"))).RootElement;
+        Assert.Contains("all 2 iteration(s) ran", summary.GetProperty("stop_reason").GetString());
+    }
+
     [Theory]
     [InlineData("channel-pruning", "method=l1")]
     [InlineData("channel-pruning", "method=lasso")]
