@@ -24,7 +24,8 @@ public sealed record BenchOptions
     /// <summary>Seed of initialisation, shuffling and sampling.</summary>
     public int Seed { get; init; }
 
-    /// <summary>Fit methods to compare: "svd", "regression" (asymmetric), "nonlinear".</summary>
+    /// <summary>Fit methods to compare: "svd", "regression" (asymmetric), "nonlinear"; each with "-uniform" for one MACs
+    /// fraction per layer instead of ranks by spectral energy.</summary>
     public IReadOnlyList<string> Methods { get; init; } = ["svd", "nonlinear"];
 
     /// <summary>A trained FashionCnn checkpoint to load instead of training; null trains.</summary>
@@ -71,8 +72,9 @@ public sealed record BenchOptions
         }
         if (o.Checkpoint is not null && !File.Exists(o.Checkpoint))
             throw new ArgumentException($"--checkpoint {o.Checkpoint}: no such file (train once with --save-dir DIR, then pass DIR/last.ckpt)");
-        var unknown = o.Methods.Except(["svd", "regression", "nonlinear"]).ToList();
-        if (unknown.Count > 0) throw new ArgumentException($"--methods: unknown {string.Join(", ", unknown)}; known: svd, regression, nonlinear");
+        string[] known = ["svd", "regression", "nonlinear", "svd-uniform", "regression-uniform", "nonlinear-uniform"];
+        var unknown = o.Methods.Except(known).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"--methods: unknown {string.Join(", ", unknown)}; known: {string.Join(", ", known)}");
         return o;
     }
 }

@@ -54,8 +54,9 @@ foreach (var method in options.Methods)
     using var reference = ModelCopy.Create(() => new FashionCnn(), inputShape, [], baseline);
     var editor = new ModelEditor(model, inputShape, referenceModel: reference, trainingData: train, logger: logger);
     var settings = new Dictionary<string, string> { ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture) };
-    if (method == "nonlinear") settings["nonlinear_case"] = "true";
-    if (method == "regression") settings["asymmetric"] = "true";
+    if (method.StartsWith("nonlinear", StringComparison.Ordinal)) settings["nonlinear_case"] = "true";
+    if (method.StartsWith("regression", StringComparison.Ordinal)) settings["asymmetric"] = "true";
+    if (method.EndsWith("-uniform", StringComparison.Ordinal)) settings["rank_selection"] = "uniform";
     clock.Restart();
     var result = new LowRankCompressor().Compress(new CompressionRequest
     {

@@ -16,7 +16,8 @@ namespace Plugins.LowRank;
 /// </summary>
 /// <remarks>
 /// Settings (Compression:Settings:&lt;key&gt;): nonlinear_case, asymmetric, include_linear (bool; default false);
-/// ranks ("layer=rank,..."); layers / exclude (layer paths, <see cref="LayerSelector"/> semantics); trainset_ratio,
+/// ranks ("layer=rank,..."); rank_selection (energy|uniform: by the weights' spectral energy, Zhang et al.'s choice, or
+/// one MACs fraction per layer); layers / exclude (layer paths, <see cref="LayerSelector"/> semantics); trainset_ratio,
 /// sampled_pixels_per_img, max_samples, seed (sampling); iterations (nonlinear fit); target_of (selected|model: what the
 /// FLOPs target is a fraction of). Everything is checked before
 /// the first edit: on bad input the model is untouched. The nonlinear case assumes a ReLU follows the layer directly
@@ -45,7 +46,8 @@ public sealed class LowRankCompressor : ICompressor
 
         var modelBefore = editor.Cost;
         var fixedMacs = settings.TargetCoversModel ? modelBefore.Macs - selection.Layers.Sum(l => l.Macs) : 0;
-        var plan = RankPlanner.Plan(selection.Layers, settings.ExplicitRanks, target, fixedMacs);
+        var plan = RankPlanner.Plan(selection.Layers, settings.ExplicitRanks, target, fixedMacs,
+            settings.RanksByEnergy ? SpectralEnergies(request.Model, selection.Layers) : null);
         // Layers whose channels no Conv2d/Linear reads are, in a classifier, the ones producing the logits: no ReLU follows.
         var outputLayers = editor.ChannelGroups.Where(g => g.Consumers.Count == 0).SelectMany(g => g.Producers)
             .ToHashSet(StringComparer.Ordinal);
@@ -87,6 +89,22 @@ public sealed class LowRankCompressor : ICompressor
         request.Logger.LogInformation("{Compressor}: {Summary}", Name, summary);
         notes.Sort((a, b) => selection.Order(a.Layer).CompareTo(selection.Order(b.Layer)));
         return new CompressionResult(request.Model, notes, summary);
+    }
+
+    /// <summary>Squared singular values of each layer's weight as a Cout × (Cin·k·k) matrix, descending (double precision).</summary>
+    private static Dictionary<string, double[]> SpectralEnergies(torch.nn.Module<torch.Tensor, torch.Tensor> model, IEnumerable<FactorizableLayer> layers)
+    {
+        var energies = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        foreach (var layer in layers)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (weight, bias) = FactorWriter.ReadWeights(model, layer.Name);
+            using var weightOwner = weight;
+            using var biasOwner = bias;
+            var sigma = torch.linalg.svdvals(weight.reshape(layer.Rows, layer.Columns).to_type(torch.ScalarType.Float64));
+            energies[layer.Name] = (sigma * sigma).data<double>().ToArray();
+        }
+        return energies;
     }
 
     /// <summary>Fits the factors (on <paramref name="samples"/>, or on samples taken now when null and the method needs

@@ -20,7 +20,7 @@ public enum FitMethod
 /// <summary>
 /// The low-rank compressor's settings, read from <see cref="CompressionRequest.Settings"/> with one clear error per
 /// bad value. Keys: nonlinear_case, asymmetric, ranks, layers, exclude, include_linear, trainset_ratio,
-/// sampled_pixels_per_img, max_samples, iterations, seed, target_of.
+/// sampled_pixels_per_img, max_samples, iterations, seed, target_of, rank_selection.
 /// </summary>
 /// <param name="Method">How factors are fitted (nonlinear_case=true → Nonlinear; asymmetric=true → Regression).</param>
 /// <param name="ExplicitRanks">Layer → rank given by the "ranks" setting; these layers are factorized at that rank.</param>
@@ -30,6 +30,8 @@ public enum FitMethod
 /// <param name="Iterations">Alternating iterations of the nonlinear fit.</param>
 /// <param name="TargetCoversModel">True when the FLOPs target is a fraction of the whole model's MACs ("target_of=model"),
 /// false when it is a fraction of the selected layers' MACs ("target_of=selected", the default).</param>
+/// <param name="RanksByEnergy">True ("rank_selection=energy", the default) to choose ranks by the weights' spectral
+/// energy (Zhang et al.); false ("uniform") for one MACs fraction for every layer.</param>
 public sealed record LowRankSettings(
     FitMethod Method,
     IReadOnlyDictionary<string, int> ExplicitRanks,
@@ -37,7 +39,8 @@ public sealed record LowRankSettings(
     bool IncludeLinear,
     SamplingOptions Sampling,
     int Iterations,
-    bool TargetCoversModel)
+    bool TargetCoversModel,
+    bool RanksByEnergy = true)
 {
     /// <summary>Alternating iterations of the nonlinear fit when "iterations" is absent (Zhang et al. use 25).</summary>
     public const int DefaultIterations = 25;
@@ -58,10 +61,11 @@ public sealed record LowRankSettings(
             MaxRows: reader.Int("max_samples", 0, 0));
         var iterations = reader.Int("iterations", DefaultIterations, 1, 10_000);
         var targetOf = reader.Choice("target_of", "selected", "selected", "model");
+        var rankSelection = reader.Choice("rank_selection", "energy", "energy", "uniform");
         reader.ThrowOnUnknown(compressorName);
 
         var method = nonlinear ? FitMethod.Nonlinear : asymmetric ? FitMethod.Regression : FitMethod.Svd;
-        return new LowRankSettings(method, ranks, selector, includeLinear, sampling, iterations, targetOf == "model");
+        return new LowRankSettings(method, ranks, selector, includeLinear, sampling, iterations, targetOf == "model", rankSelection == "energy");
     }
 
     /// <summary>"layer=rank,layer=rank" with whole ranks of at least 1 (the upper bound needs the model; see the planner).</summary>

@@ -23,10 +23,13 @@ public sealed record RankPlan(IReadOnlyList<RankChoice> Choices, long MacsBefore
 }
 
 /// <summary>
-/// Chooses ranks so the selected layers' MACs after factorization are at most the target fraction of their MACs now:
-/// one MAC-keep fraction f shared by every layer whose rank is not given, found by bisection (rank_l =
-/// floor(f·Cin·k²·Cout / (Cin·k² + Cout)), at least 1). A layer no rank makes cheaper is skipped, and the others are
-/// cut deeper to make up for it.
+/// Chooses ranks so the selected layers' MACs after factorization are at most the target fraction of their MACs now.
+/// Uniform: one MAC-keep fraction f shared by every layer whose rank is not given, found by bisection (rank_l =
+/// floor(f·Cin·k²·Cout / (Cin·k² + Cout)), at least 1). By energy (Zhang et al. 2016, §4.1): maximise the product over
+/// layers of the kept fraction of each weight's spectral energy (sum of the kept squared singular values over all of
+/// them) under the MACs budget, greedily: from each layer's largest saving rank, lower the rank that loses the least
+/// log-energy per MAC saved until the budget is met. A layer no rank makes cheaper is skipped, and the others are cut
+/// deeper to make up for it.
 /// </summary>
 public static class RankPlanner
 {
@@ -39,8 +42,10 @@ public static class RankPlanner
     /// <param name="targetRatio">Fraction of the MACs to keep, in (0, 1].</param>
     /// <param name="fixedMacs">MACs outside the selected layers that the target also covers (the rest of the model when
     /// the target is the whole model's); they stay as they are, so the selected layers make up for them.</param>
+    /// <param name="energies">Per layer name, the squared singular values of its weight (Cout × Cin·k·k), descending: ranks
+    /// by energy for the layers listed; null (or a layer missing) for the uniform fraction.</param>
     public static RankPlan Plan(IReadOnlyList<FactorizableLayer> layers, IReadOnlyDictionary<string, int> explicitRanks,
-        double targetRatio, long fixedMacs = 0)
+        double targetRatio, long fixedMacs = 0, IReadOnlyDictionary<string, double[]>? energies = null)
     {
         var choices = new RankChoice[layers.Count];
         var free = new List<int>();
@@ -58,6 +63,13 @@ public static class RankPlanner
 
         long before = layers.Sum(l => l.Macs) + fixedMacs;
         long budget = (long)Math.Floor(targetRatio * before) - fixedMacs - choices.Where(c => c is not null).Sum(c => c.MacsAfter);
+        if (energies is not null && free.Count > 0 && free.All(i => energies.ContainsKey(layers[i].Name)))
+        {
+            var ranks = ByEnergy(free.Select(i => layers[i]).ToList(), energies, budget);
+            for (var k = 0; k < free.Count; k++) choices[free[k]] = new RankChoice(layers[free[k]], ranks[k], false, null);
+            var afterEnergy = choices.Sum(c => c.MacsAfter) + fixedMacs;
+            return new RankPlan(choices, before, afterEnergy, afterEnergy <= targetRatio * before);
+        }
         long CostAt(double f) => free.Sum(i => layers[i].MacsAt(layers[i].RankFor(f)));
 
         // The cost only grows with f: find the largest f whose cost fits the budget.
@@ -75,5 +87,37 @@ public static class RankPlanner
 
         var after = choices.Sum(c => c.MacsAfter) + fixedMacs;
         return new RankPlan(choices, before, after, after <= targetRatio * before);
+    }
+
+    /// <summary>The greedy energy allocation: ranks for <paramref name="layers"/> within <paramref name="budget"/> MACs
+    /// (each at least 1, so the budget may stay unmet).</summary>
+    private static int[] ByEnergy(IReadOnlyList<FactorizableLayer> layers, IReadOnlyDictionary<string, double[]> energies, long budget)
+    {
+        // Kept energy fraction E_l(r) = cumulative[r] / total; the objective is the sum of log E_l(r_l).
+        var cumulative = layers.Select(l =>
+        {
+            var e = energies[l.Name];
+            var sums = new double[e.Length + 1];
+            for (var a = 0; a < e.Length; a++) sums[a + 1] = sums[a] + Math.Max(0, e[a]);
+            return sums;
+        }).ToArray();
+        var ranks = layers.Select((l, k) => Math.Min(Math.Max(1, l.MaxSavingRank), cumulative[k].Length - 1)).ToArray();
+        long cost = layers.Select((l, k) => l.MacsAt(ranks[k])).Sum();
+        double LogKept(int k, int r) => cumulative[k][^1] > 0 ? Math.Log(Math.Max(cumulative[k][r], double.Epsilon) / cumulative[k][^1]) : 0;
+        while (cost > budget)
+        {
+            int best = -1;
+            double bestLoss = double.PositiveInfinity;
+            for (var k = 0; k < layers.Count; k++)
+            {
+                if (ranks[k] <= 1) continue;
+                double loss = (LogKept(k, ranks[k]) - LogKept(k, ranks[k] - 1)) / (layers[k].Positions * ((double)layers[k].Columns + layers[k].Rows));
+                if (loss < bestLoss) (best, bestLoss) = (k, loss);
+            }
+            if (best < 0) break;
+            cost -= layers[best].MacsAt(ranks[best]) - layers[best].MacsAt(ranks[best] - 1);
+            ranks[best]--;
+        }
+        return ranks;
     }
 }

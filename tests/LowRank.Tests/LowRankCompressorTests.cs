@@ -115,6 +115,7 @@ public sealed class LowRankCompressorTests
     [InlineData("ranks", "conv1=2,conv1=3", "conv1", "twice")]
     [InlineData("nonlinear_case", "yes", "nonlinear_case", "true or false")]
     [InlineData("target_of", "all", "target_of", "one of selected, model")]
+    [InlineData("rank_selection", "greedy", "rank_selection", "one of energy, uniform")]
     [InlineData("layers", "conv7", "conv7", "no layer of the model matches")]
     [InlineData("exclude", "nope", "nope", "no layer of the model matches")]
     [InlineData("layers", "fc", "include_linear", "only Linear layers")]

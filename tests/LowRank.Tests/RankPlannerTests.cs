@@ -2,7 +2,7 @@ using Plugins.LowRank;
 
 namespace LowRank.Tests;
 
-/// <summary>Ranks from one shared MAC-keep fraction: the target is met, layers no rank helps are skipped.</summary>
+/// <summary>Ranks from one shared MAC-keep fraction or by spectral energy: the target is met, layers no rank helps are skipped.</summary>
 public sealed class RankPlannerTests
 {
     // Conv 32→64 3×3 at 28×28 and 64→128 3×3 at 14×14, as in the Fashion CNN.
@@ -24,6 +24,30 @@ public sealed class RankPlannerTests
         // One rank step more on any layer would break the target, or the ranks are within a step of the fraction's.
         Assert.True(plan.Ratio > target - 0.05, $"ratio {plan.Ratio} far below target {target}");
         Assert.All(plan.Choices, c => Assert.True(c.Layer.SavesAt(c.Rank!.Value)));
+    }
+
+    [Fact]
+    public void By_energy_the_layer_whose_spectrum_decays_fast_gives_up_rank_first()
+    {
+        // Two layers of one shape: conv2's energy sits in a few singular values, conv2b's is spread evenly.
+        var twin = Conv2 with { Name = "conv2b" };
+        var energies = new Dictionary<string, double[]>
+        {
+            ["conv2"] = Enumerable.Range(0, 64).Select(a => Math.Pow(0.5, a)).ToArray(),
+            ["conv2b"] = Enumerable.Repeat(1.0, 64).ToArray(),
+        };
+        var plan = RankPlanner.Plan([Conv2, twin], new Dictionary<string, int>(), 0.5, energies: energies);
+        var uniform = RankPlanner.Plan([Conv2, twin], new Dictionary<string, int>(), 0.5);
+
+        Assert.True(plan.TargetMet);
+        Assert.True(plan.MacsAfter <= 0.5 * plan.MacsBefore);
+        Assert.True(plan.MacsAfter > 0.5 * plan.MacsBefore - Conv2.Positions * (Conv2.Columns + Conv2.Rows), "a rank step of budget left");
+        int decaying = plan.Choices[0].Rank!.Value, flat = plan.Choices[1].Rank!.Value;
+        Assert.True(decaying < flat, $"ranks {decaying} (decaying) vs {flat} (flat)");
+        // The objective, the product of kept energy fractions, beats the uniform plan's.
+        double Kept(RankPlan p) => p.Choices.Aggregate(1.0, (product, c) =>
+            product * energies[c.Layer.Name].Take(c.Rank!.Value).Sum() / energies[c.Layer.Name].Sum());
+        Assert.True(Kept(plan) > Kept(uniform), $"energy {Kept(plan)} vs uniform {Kept(uniform)}");
     }
 
     [Fact]
