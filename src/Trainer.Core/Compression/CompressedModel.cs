@@ -17,7 +17,16 @@ public static class CompressedModel
         var folder = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
         if (Path.GetDirectoryName(Path.GetFullPath(weightsPath)) != folder)
             throw new ArgumentException($"The weights file '{weightsPath}' must sit beside the manifest '{manifestPath}'.", nameof(weightsPath));
-        CheckpointFile.SaveWeights(weightsPath, network);
+        // Weights are stored contiguous; a channels-last model gets its layout back after saving (and on loading).
+        int channelsLast = Inference.ChannelsLast.RestoreConvWeights(network);
+        try
+        {
+            CheckpointFile.SaveWeights(weightsPath, network);
+        }
+        finally
+        {
+            if (channelsLast > 0) Inference.ChannelsLast.ConvertConvWeights(network);
+        }
         var saved = manifest with { Weights = Path.GetFileName(weightsPath) };
         saved.Save(manifestPath);
         return saved;
@@ -38,6 +47,10 @@ public static class CompressedModel
             throw new InvalidDataException($"Compression manifest '{manifestPath}' names no weights file.");
         var weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, manifest.Weights);
         CheckpointFile.LoadWeights(weights, model);
+        if (manifest.Layout == CompressionManifest.ChannelsLastLayout) Inference.ChannelsLast.ConvertConvWeights(model);
+        else if (manifest.Layout != CompressionManifest.ContiguousLayout)
+            throw new InvalidDataException($"Compression manifest '{manifestPath}' has layout '{manifest.Layout}'; known: " +
+                                           $"{CompressionManifest.ContiguousLayout}, {CompressionManifest.ChannelsLastLayout}.");
         return model;
     }
 }

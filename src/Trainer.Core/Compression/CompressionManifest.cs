@@ -70,6 +70,12 @@ public sealed record CompressionManifest
     public required ModelMetrics Original { get; init; }
     /// <summary>Finished iterations, in order.</summary>
     public IReadOnlyList<CompressionIteration> Iterations { get; init; } = [];
+    /// <summary>Memory layout of the conv weights after loading: "contiguous" or "channels_last" (an exported inference form).</summary>
+    public string Layout { get; init; } = ContiguousLayout;
+    /// <summary>The default <see cref="Layout"/>.</summary>
+    public const string ContiguousLayout = "contiguous";
+    /// <summary>The channels-last <see cref="Layout"/>.</summary>
+    public const string ChannelsLastLayout = "channels_last";
     /// <summary>Weights file (a weights-only checkpoint) of the model after the last iteration, relative to the manifest.</summary>
     public string Weights { get; init; } = "";
 

@@ -44,6 +44,16 @@ public static class EditReplay
                         throw new ManifestMismatchException(i, factorize, factorize.Layer, e.Message, e);
                     }
                     break;
+                case FoldBatchNormEdit fold:
+                    try
+                    {
+                        Inference.BatchNormFolder.Replay(model, fold);
+                    }
+                    catch (ArgumentException e)
+                    {
+                        throw new ManifestMismatchException(i, fold, fold.Conv, e.Message, e);
+                    }
+                    break;
                 default:
                     throw new ArgumentException($"edit {i} is a {edits[i]?.GetType().Name ?? "null"}, which cannot be replayed", nameof(edits));
             }

@@ -9,6 +9,7 @@ namespace Trainer.Core.Compression;
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(ShrinkEdit), "shrink")]
 [JsonDerivedType(typeof(FactorizeEdit), "factorize")]
+[JsonDerivedType(typeof(FoldBatchNormEdit), "fold_batchnorm")]
 public abstract record ModelEdit;
 
 /// <summary>Output channels of producers were removed; which ones does not matter for the shapes, only how many remain.</summary>
@@ -26,4 +27,15 @@ public sealed record FactorizeEdit(string Layer, int Rank) : ModelEdit
 {
     /// <summary>"factorize fc1 rank 32".</summary>
     public override string ToString() => $"factorize {Layer} rank {Rank}";
+}
+
+/// <summary>A BatchNorm2d was folded into the Conv2d before it (<see cref="Inference.BatchNormFolder"/>): the conv has a bias
+/// and the BatchNorm is an Identity (or, when its parent's field is typed BatchNorm2d, an identity BatchNorm).</summary>
+/// <param name="Conv">Module path of the conv.</param>
+/// <param name="BatchNorm">Module path of the folded BatchNorm.</param>
+/// <param name="Removed">True when the BatchNorm was replaced by Identity.</param>
+public sealed record FoldBatchNormEdit(string Conv, string BatchNorm, bool Removed) : ModelEdit
+{
+    /// <summary>"fold bn1 into conv1".</summary>
+    public override string ToString() => $"fold {BatchNorm} into {Conv}";
 }

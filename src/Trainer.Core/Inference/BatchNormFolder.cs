@@ -86,6 +86,26 @@ public static class BatchNormFolder
         conv.bias = new Parameter(newBias.DetachFromDisposeScope(), requires_grad: trainable);
     }
 
+    /// <summary>
+    /// Gives a freshly built model the structure of a fold (for <see cref="Compression.EditReplay"/>): the conv gets a
+    /// bias, the BatchNorm becomes Identity (or an identity BatchNorm); the weights are loaded afterwards.
+    /// </summary>
+    /// <exception cref="ArgumentException">The conv or the BatchNorm is missing or of another type.</exception>
+    internal static void Replay(nn.Module model, Compression.FoldBatchNormEdit fold)
+    {
+        var modules = new Dictionary<string, nn.Module>();
+        foreach (var (name, module) in model.named_modules()) modules.TryAdd(name, module);
+        if (modules.GetValueOrDefault(fold.Conv) is not Conv2d conv)
+            throw new ArgumentException($"'{fold.Conv}' is not a Conv2d of the model");
+        if (modules.GetValueOrDefault(fold.BatchNorm) is not BatchNorm2d bn || bn.running_mean is null || bn.running_var is null)
+            throw new ArgumentException($"'{fold.BatchNorm}' is not a BatchNorm2d with running statistics in the model");
+        using (no_grad())
+        {
+            if (conv.bias is null) conv.bias = new Parameter(zeros(conv.weight.shape[0], conv.weight.dtype), requires_grad: false);
+            if (!fold.Removed || !TryRemove(model, fold.BatchNorm, bn)) MakeIdentity(bn);
+        }
+    }
+
     /// <summary>Replaces the BatchNorm by Identity, or, when its parent's field cannot hold one, makes it the identity function.</summary>
     private static bool TryRemove(nn.Module model, string name, BatchNorm2d bn)
     {
@@ -96,13 +116,18 @@ public static class BatchNormFolder
         }
         catch (ArgumentException)
         {
-            // (x - 0) / sqrt((1 - eps) + eps) * 1 + 0 = x, to float rounding.
-            bn.weight?.fill_(1);
-            bn.bias?.fill_(0);
-            bn.running_mean!.fill_(0);
-            bn.running_var!.fill_(1 - bn.eps);
+            MakeIdentity(bn);
             return false;
         }
+    }
+
+    /// <summary>(x - 0) / sqrt((1 - eps) + eps) * 1 + 0 = x, to float rounding.</summary>
+    private static void MakeIdentity(BatchNorm2d bn)
+    {
+        bn.weight?.fill_(1);
+        bn.bias?.fill_(0);
+        bn.running_mean!.fill_(0);
+        bn.running_var!.fill_(1 - bn.eps);
     }
 
     /// <summary>The candidate pairs whose conv output object is the BatchNorm's input object in one eval forward pass.</summary>

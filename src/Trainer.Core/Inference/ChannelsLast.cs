@@ -26,13 +26,14 @@ public static class ChannelsLast
         return packed.permute(0, 3, 1, 2);
     }
 
-    /// <summary>True when the 4-d tensor <paramref name="x"/> has channels-last strides (channel stride 1).</summary>
+    /// <summary>True when the 4-d tensor <paramref name="x"/> has channels-last strides (channel stride 1). Strides of
+    /// size-1 dimensions do not count: with one channel, NCHW and NHWC are the same memory.</summary>
     public static bool IsChannelsLast(Tensor x)
     {
         if (x.dim() != 4) return false;
         var s = x.stride();
         long c = x.shape[1], h = x.shape[2], w = x.shape[3];
-        return s[1] == 1 && (w == 1 || s[3] == c) && (h == 1 || s[2] == w * c);
+        return (c == 1 || s[1] == 1) && (w == 1 || s[3] == c) && (h == 1 || s[2] == w * c);
     }
 
     /// <summary>Gives every Conv2d of <paramref name="model"/> a channels-last weight (values unchanged).</summary>

@@ -11,6 +11,10 @@ namespace Trainer.Core.Inference;
 public sealed record InferenceFormReport(IReadOnlyList<FoldedBatchNorm> FoldedPairs, MemoryLayout Layout,
     double? ContiguousMs, double? ChannelsLastMs, double MaxAbsDifference)
 {
+    /// <summary>The folds as edits a compression manifest records (<see cref="Compression.EditReplay"/> rebuilds them).</summary>
+    public IReadOnlyList<Compression.ModelEdit> Edits =>
+        FoldedPairs.Select(p => (Compression.ModelEdit)new Compression.FoldBatchNormEdit(p.Conv, p.BatchNorm, p.Removed)).ToList();
+
     /// <summary>Names of the folded batch norms.</summary>
     public IReadOnlyList<string> FoldedBatchNorms => FoldedPairs.Select(p => p.BatchNorm).ToList();
 

@@ -66,6 +66,7 @@ public static class TrainerCli
                 case "train": host.Services.GetRequiredService<TrainJob>().Run(); break;
                 case "compress": host.Services.GetRequiredService<CompressJob>().Run(); break;
                 case "quantize": host.Services.GetRequiredService<QuantizeJob>().Run(); break;
+                case "export": host.Services.GetRequiredService<ExportJob>().Run(); break;
                 case "run": host.Services.GetRequiredService<PipelineJob>().Run(); break;
                 default: host.Services.GetRequiredService<AnalyzeJob>().Run(subCommand!, json); break;
             }

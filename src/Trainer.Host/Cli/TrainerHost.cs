@@ -73,6 +73,7 @@ public static class TrainerHost
         builder.Services.AddTransient<CompressionStepRunner>();
         builder.Services.AddTransient<CompressJob>();
         builder.Services.AddTransient<QuantizeJob>();
+        builder.Services.AddTransient<ExportJob>();
         builder.Services.AddTransient<PipelineJob>();
         builder.Services.AddTransient<AnalyzeJob>();
         builder.Services.AddTransient<SensitivityCommand>();

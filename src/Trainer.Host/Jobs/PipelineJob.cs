@@ -12,7 +12,7 @@ namespace Trainer.Host.Jobs;
 /// --resume continues every stage where it stopped.
 /// </summary>
 public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOptions<TrainerOptions> trainerOptions,
-    TrainJob train, CompressJob compress, QuantizeJob quantize, ILoggerFactory loggers)
+    TrainJob train, CompressJob compress, ExportJob export, QuantizeJob quantize, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Pipeline");
 
@@ -26,6 +26,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
         double? trainedAccuracy = null;
         CompressionManifest? manifest = null;
         QuantizationSummary? quantized = null;
+        ExportSummary? exported = null;
         foreach (var stage in stages)
         {
             switch (stage)
@@ -38,17 +39,24 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
                 case "compress":
                     manifest = compress.Run(folders, checkpoint);
                     break;
+                case "export":
+                    exported = export.Run(folders, manifest is null ? checkpoint : null, CompressedManifest(folders, manifest));
+                    break;
                 case "quantize":
-                    quantized = quantize.Run(folders, manifest is null ? checkpoint : null,
-                        manifest is null ? null : Path.Combine(folders.CheckpointDir, "compress", CompressJob.ManifestFileName));
+                    quantized = quantize.Run(folders, manifest is null ? checkpoint : null, CompressedManifest(folders, manifest));
                     break;
             }
         }
-        Report(folders, trainedAccuracy, manifest, quantized);
+        Report(folders, trainedAccuracy, manifest, quantized, exported);
         return manifest;
     }
 
-    private static void Report(RunFolders folders, double? trainedAccuracy, CompressionManifest? manifest, QuantizationSummary? quantized)
+    /// <summary>The compress stage's manifest file when that stage ran, else null.</summary>
+    private static string? CompressedManifest(RunFolders folders, CompressionManifest? manifest) =>
+        manifest is null ? null : Path.Combine(folders.CheckpointDir, "compress", CompressJob.ManifestFileName);
+
+    private static void Report(RunFolders folders, double? trainedAccuracy, CompressionManifest? manifest, QuantizationSummary? quantized,
+        ExportSummary? exported)
     {
         var table = new Table().Title($"Pipeline {Markup.Escape(folders.RunName)}").AddColumn("stage")
             .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned())
@@ -66,6 +74,9 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
             table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Accuracy:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}",
                 $"{c.LatencyMs:0.000}", Bytes(Path.Combine(compressDir, manifest.Weights)));
         }
+        if (exported is not null)
+            table.AddRow($"exported ({exported.FoldedBatchNorms} BatchNorm folded, {exported.Layout}, {exported.Speedup:0.00}x)", "", "", "",
+                $"{exported.LatencyMsAfter:0.000}", Bytes(Path.Combine(folders.CheckpointDir, "export", ExportJob.WeightsFileName)));
         if (quantized is not null)
             table.AddRow($"quantized ({Markup.Escape(quantized.Quantizer)}, {quantized.SizeRatio:0.000} of the float size)",
                 $"{quantized.QuantizedAccuracy:0.0000}", "", "", "", $"{quantized.ExportBytes:N0}");

@@ -9,9 +9,10 @@ public sealed class PipelineOptions
     public const string Section = "Pipeline";
 
     /// <summary>Stages `trainer run` knows, in the only order they can run.</summary>
-    public static readonly IReadOnlyList<string> KnownStages = ["train", "compress", "quantize"];
+    public static readonly IReadOnlyList<string> KnownStages = ["train", "compress", "export", "quantize"];
 
-    /// <summary>Stages to run, e.g. ["train", "compress", "quantize"]; empty runs ["train"]. Compress finetunes after each step and reports at the end.</summary>
+    /// <summary>Stages to run, e.g. ["train", "compress", "export"]; empty runs ["train"]. Compress finetunes after each step and
+    /// reports at the end; export and quantize each start from the compressed model (or the trained one).</summary>
     /// <remarks>Empty by default: the configuration binder appends to a list's initial items instead of replacing them.</remarks>
     public List<string> Stages { get; set; } = [];
 

@@ -56,6 +56,32 @@ public sealed class ReplayTests
     }
 
     [Fact]
+    public void The_inference_form_replays_its_folds_and_loads_to_identical_outputs()
+    {
+        var (model, editor) = CompressedFashionCnn();
+        using var _ = model;
+        model.eval();
+        var report = Trainer.Core.Inference.InferenceForm.Apply(model, Shape,
+            new Trainer.Core.Inference.InferenceFormOptions { Layout = Trainer.Core.Inference.MemoryLayout.Contiguous });
+        var edits = ModelEdits.FromJson(ModelEdits.ToJson([.. editor.Edits, .. report.Edits]));
+        Assert.Equal(["fold bn1 into conv1", "fold bn2 into conv2.1", "fold bn3 into conv3"], edits.Skip(4).Select(e => e.ToString()));
+
+        using var fresh = new FashionCnn();
+        EditReplay.Apply(fresh, Shape, edits);
+        fresh.load_state_dict(model.state_dict());     // strict: the folded structure has exactly the inference form's tensors
+
+        torch.manual_seed(15);
+        using var x = torch.randn(4, 1, 28, 28);
+        using var expected = EditorFixtures.Eval(model, x);
+        using var actual = EditorFixtures.Eval(fresh, x);
+        Assert.True(actual.allclose(expected, rtol: 0, atol: 1e-6), $"max difference {(actual - expected).abs().max().item<float>()}");
+
+        using var wrong = new FashionCnn();
+        var e = Assert.Throws<ManifestMismatchException>(() => EditReplay.Apply(wrong, Shape, [new FoldBatchNormEdit("conv1", "fc1", true)]));
+        Assert.Contains("'fc1' is not a BatchNorm2d", e.Message);
+    }
+
+    [Fact]
     public void A_copy_has_the_same_outputs_and_shares_no_tensor_with_its_source()
     {
         var (model, editor) = CompressedFashionCnn();

@@ -1,0 +1,156 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Spectre.Console;
+using Trainer.Core.Analysis;
+using Trainer.Core.Compression;
+using Trainer.Core.Inference;
+using Trainer.Core.Latency;
+using Trainer.Core.Models;
+using Trainer.Host.Options;
+using TorchSharp;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>
+/// `trainer export`: puts a trained or compressed model in its inference form (BatchNorm folded into the convs, the
+/// faster memory layout, output checked) and saves it as a compression manifest with one more step, "inference-form",
+/// whose edits are the folds, plus its weights: any verb reloads it with Model:Manifest. The original form and the
+/// inference form are timed in alternating rounds; the export is reloaded and must give the same outputs.
+/// </summary>
+public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, ILoggerFactory loggers)
+{
+    /// <summary>The compressor name of the inference-form step in the exported manifest.</summary>
+    public const string Step = "inference-form";
+
+    /// <summary>File names in the stage's checkpoint folder.</summary>
+    public const string ManifestFileName = "manifest.json", WeightsFileName = "inference.weights";
+
+    private readonly ILogger _logger = loggers.CreateLogger("Trainer.Export");
+
+    /// <summary>Runs the export of the configured model, or of a pipeline's <paramref name="checkpoint"/> / compression
+    /// <paramref name="manifest"/>.</summary>
+    public ExportSummary Run(RunFolders? folders = null, string? checkpoint = null, string? manifest = null)
+    {
+        var t = trainerOptions.Value;
+        var stage = (folders ?? RunFolders.Resolve(t, stage: "export")).Stage("export");
+        var manifestPath = Path.Combine(stage.CheckpointDir, ManifestFileName);
+        if (File.Exists(manifestPath) && !t.Resume)
+            throw new JobException($"The run '{stage.RunName}' already has an export in '{manifestPath}'. " +
+                                   "Pass --resume to export again over it, or choose another --Trainer:RunName.");
+        if (t.Threads > 0) torch.set_num_threads(t.Threads);
+        var o = modelOptions.Value;
+        if (o.Checkpoint.Length == 0 && o.Manifest.Length == 0 && checkpoint is null && manifest is null)
+            throw new JobException("trainer export needs weights: set Model:Checkpoint (a checkpoint of `trainer train`) or " +
+                                   "Model:Manifest (a model of `trainer compress`).");
+        var model = ModelLoader.Load(o, _logger, checkpoint, manifest);
+        if (model.Manifest?.Iterations.Any(i => i.Compressor == Step) == true)
+            throw new JobException($"'{o.Manifest}' is already an inference form (it has an '{Step}' step); export its source instead.");
+        var shape = model.InputShape;
+        var source = model.Manifest ?? new CompressionManifest { Model = model.Identity, Original = Metrics(model.Network, shape, double.NaN) };
+
+        using var before = ModelCopy.Create(model.Create, shape, source.AllEdits, model.Network);
+        InferenceFormReport report;
+        try
+        {
+            report = InferenceForm.Apply(model.Network, shape, new InferenceFormOptions(), _logger);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new JobException($"The inference form of '{model.Name}' does not compute what the model did: {e.Message}");
+        }
+        var (beforeMs, afterMs) = TimeBoth(before, model.Network, shape);
+
+        var metrics = Metrics(model.Network, shape, afterMs);
+        var iteration = new CompressionIteration
+        {
+            Index = source.Iterations.Count + 1, Compressor = Step, Edits = report.Edits,
+            TargetMacsRatio = (double)metrics.Macs / source.Original.Macs, AfterCompress = metrics, AfterFinetune = metrics,
+            Channels = ModelMeasurer.Channels(model.Network, shape), Speedup = beforeMs / afterMs,
+            Summary = $"inference form: {report}",
+        };
+        var layout = report.Layout == MemoryLayout.ChannelsLast ? CompressionManifest.ChannelsLastLayout : CompressionManifest.ContiguousLayout;
+        Directory.CreateDirectory(stage.CheckpointDir);
+        var saved = CompressedModel.Save(manifestPath, Path.Combine(stage.CheckpointDir, WeightsFileName),
+            source with { Iterations = [.. source.Iterations, iteration], Layout = layout }, model.Network);
+
+        double reloadDiff = ReloadDifference(manifestPath, model, shape);
+        if (!(reloadDiff <= 1e-5))
+            throw new JobException($"The export '{manifestPath}' does not reload to the same model (max |diff| {reloadDiff:g3}).");
+        Report(stage, manifestPath, saved, report, beforeMs, afterMs, reloadDiff);
+        model.Network.Dispose();
+        return new ExportSummary(manifestPath, report.FoldedPairs.Count, saved.Layout, beforeMs, afterMs);
+    }
+
+    private static ModelMetrics Metrics(torch.nn.Module<torch.Tensor, torch.Tensor> network, long[] shape, double latencyMs) =>
+        new(FlopsCounter.Count(network, shape).TotalFlops, network.parameters().Sum(p => p.numel()), double.NaN, latencyMs);
+
+    /// <summary>Median batch-1 milliseconds of the two models, timed in alternating rounds.</summary>
+    private static (double Before, double After) TimeBoth(torch.nn.Module<torch.Tensor, torch.Tensor> before,
+        torch.nn.Module<torch.Tensor, torch.Tensor> after, long[] shape)
+    {
+        long[] one = [1, .. shape.Skip(1)];
+        using var evalBefore = new EvalModeScope(before);
+        using var evalAfter = new EvalModeScope(after);
+        using var scope = torch.NewDisposeScope();
+        using var mode = torch.inference_mode();
+        var input = torch.randn(one);
+        var ms = AlternatingTimer.MedianMs([() => before.call(input).Dispose(), () => after.call(input).Dispose()], 30,
+            warmupRounds: 3, callsPerRound: 5);
+        return (ms[0], ms[1]);
+    }
+
+    /// <summary>Largest output difference between the exported model reloaded from disk and the model in memory.</summary>
+    private static double ReloadDifference(string manifestPath, LoadedModel model, long[] shape)
+    {
+        using var reloaded = CompressedModel.Load(manifestPath, model.Create, out _);
+        using var evalReloaded = new EvalModeScope(reloaded);
+        using var evalModel = new EvalModeScope(model.Network);
+        using var scope = torch.NewDisposeScope();
+        using var mode = torch.inference_mode();
+        var input = torch.randn(shape, generator: new torch.Generator(1));
+        return (reloaded.call(input) - model.Network.call(input)).abs().max().item<float>();
+    }
+
+    private void Report(RunFolders stage, string manifestPath, CompressionManifest saved, InferenceFormReport report, double beforeMs,
+        double afterMs, double reloadDiff)
+    {
+        var table = new Table().Title($"Inference form of {Markup.Escape(saved.Model.Name)} (run {Markup.Escape(stage.RunName)})")
+            .AddColumn("").AddColumn(new TableColumn("value").RightAligned());
+        table.AddRow("BatchNorms folded", report.FoldedPairs.Count.ToString());
+        table.AddRow("memory layout", saved.Layout);
+        table.AddRow("batch-1 latency before → after", $"{beforeMs:0.000} → {afterMs:0.000} ms ({beforeMs / afterMs:0.00}x)");
+        table.AddRow("max |output diff| (form, reload)", $"{report.MaxAbsDifference:0.0e+00}, {reloadDiff:0.0e+00}");
+        table.AddRow("manifest", Markup.Escape(manifestPath));
+        AnsiConsole.Write(table);
+        Directory.CreateDirectory(stage.LogDir);
+        var json = Path.Combine(stage.LogDir, "summary.json");
+        Trainer.Core.IO.AtomicFile.WriteAllText(json, JsonSerializer.Serialize(new
+        {
+            run = stage.RunName,
+            model = saved.Model.Name,
+            manifest = manifestPath,
+            folded_batchnorms = report.FoldedPairs.Count,
+            layout = saved.Layout,
+            latency_ms_before = beforeMs,
+            latency_ms_after = afterMs,
+            speedup = beforeMs / afterMs,
+            max_abs_difference = report.MaxAbsDifference,
+            reload_max_abs_difference = reloadDiff,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        _logger.LogInformation("Exported the inference form to '{Manifest}' ({Speedup:0.00}x); summary '{Json}'.", manifestPath,
+            beforeMs / afterMs, json);
+    }
+}
+
+/// <summary>What `trainer export` wrote and measured.</summary>
+/// <param name="ManifestPath">The exported manifest (reload with Model:Manifest).</param>
+/// <param name="FoldedBatchNorms">BatchNorms folded into convs.</param>
+/// <param name="Layout">Memory layout of the export.</param>
+/// <param name="LatencyMsBefore">Batch-1 median before, timed alternately with after.</param>
+/// <param name="LatencyMsAfter">Batch-1 median in inference form.</param>
+public sealed record ExportSummary(string ManifestPath, int FoldedBatchNorms, string Layout, double LatencyMsBefore, double LatencyMsAfter)
+{
+    /// <summary>Before over after.</summary>
+    public double Speedup => LatencyMsBefore / LatencyMsAfter;
+}
