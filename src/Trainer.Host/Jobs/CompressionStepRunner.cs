@@ -78,46 +78,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
         {
             if (o.Allocation.Equals("uniform", StringComparison.OrdinalIgnoreCase))
                 return UniformAllocator.Allocate(input.Model, editor.Graph, targetOfCurrent, o.RoundTo, logger: _logger);
-            // Several iterations share the floor: each may cut a layer to LayerFloor^(1/Iterations) of its width.
-            var floor = Math.Pow(o.LayerFloor, 1.0 / o.Iterations);
-            var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo };
-            if (o.LatencyCacheDir.Length > 0) tableOptions = tableOptions with { CacheDir = o.LatencyCacheDir };
-            var shape = input.Original.InputShape;
-            var table = LatencyTable.LoadOrMeasure(input.Model, shape, editor.Graph, tableOptions, _logger);
-            ChannelAllocation chosen;
-            if (input.LatencyTargetOfOriginal is { } latencyTarget)
-            {
-                // The budget of this model: the earlier rounds' measured speedup has spent part of the original's.
-                var ofCurrent = Math.Min(1.0, latencyTarget * (input.Manifest.Iterations.LastOrDefault()?.Speedup ?? 1.0));
-                // A round's floor may not reach its share of the budget (a later round may): cut what the floor allows.
-                var lowest = LatencyAwareAllocator.LowestLatencyRatio(input.Model, editor.Graph, table, floor, o.RoundTo);
-                if (ofCurrent < lowest)
-                {
-                    _logger.LogWarning("This round's latency budget ({Budget:0.000} of the current model) is below what a floor of {Floor:0.000} " +
-                                       "allows ({Lowest:0.000} by the latency table, every layer at its floor): this round aims at that", ofCurrent, floor, lowest);
-                    ofCurrent = Math.Min(1.0, lowest * (1 + 1e-9));
-                }
-                chosen = LatencyAwareAllocator.CandidatesForLatency(input.Model, editor.Graph, table, ofCurrent, floor, o.RoundTo, count: 1)[0];
-            }
-            else
-            {
-                var candidates = LatencyAwareAllocator.Candidates(input.Model, editor.Graph, table, targetOfCurrent, floor, o.RoundTo, o.MeasuredCandidates);
-                chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: _logger)[0].Allocation;
-                if (o.RefineSteps > 0)
-                    chosen = MeasuredChoice.Refine(chosen,
-                        a => LatencyAwareAllocator.Neighbours(input.Model, editor.Graph, table, a, targetOfCurrent, floor, o.RoundTo, count: 10),
-                        Narrowed, MeasuredChoice.ForwardTimer(shape, rounds: 9), o.RefineSteps, logger: _logger).Allocation;
-            }
-            _logger.LogInformation("Channel allocation: {Allocation}", chosen);
-            return chosen;
-
-            // The current model narrowed to an allocation's first channels: only its speed is measured.
-            torch.nn.Module<torch.Tensor, torch.Tensor> Narrowed(ChannelAllocation allocation)
-            {
-                var copy = ModelCopy.Create(input.Original.Create, shape, input.Manifest.AllEdits, input.Model);
-                ChannelShrinker.Shrink(copy, editor.Graph, allocation.FirstChannelMasks(editor.Graph), new ShrinkOptions { RoundTo = o.RoundTo });
-                return copy;
-            }
+            return new LatencyAllocation(o, _logger).Choose(input, editor.Graph, targetOfCurrent);
         }
         catch (ArgumentException e)
         {

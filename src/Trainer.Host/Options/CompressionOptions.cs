@@ -65,6 +65,13 @@ public sealed class CompressionOptions
     /// measured winning (1 = the table's pick, untimed).</summary>
     public int MeasuredCandidates { get; set; } = 8;
 
+    /// <summary>Under the latency allocation: the form the latency table and the candidates are timed in: "trained" (the
+    /// model as it is) or "inference" (BatchNorm folded, faster layout: what `trainer export` ships).</summary>
+    public string LatencyForm { get; set; } = "trained";
+
+    /// <summary>Forms <see cref="LatencyForm"/> accepts.</summary>
+    public static readonly IReadOnlyList<string> LatencyForms = ["trained", "inference"];
+
     /// <summary>Under the latency allocation with a MACs target: measured local moves after that choice (each times about ten
     /// neighbouring allocations against the incumbent and takes a clear winner); 0 = none.</summary>
     public int RefineSteps { get; set; }

@@ -171,6 +171,8 @@ public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOp
             errors.Add($"Compression:RoundTo = {o.RoundTo} is invalid; accepted: 1 (no rounding) or a multiple such as 8.");
         if (o.MeasuredCandidates < 1)
             errors.Add($"Compression:MeasuredCandidates = {o.MeasuredCandidates} is invalid; accepted: 1 (the latency table's pick) or more allocations to time, e.g. 8.");
+        if (!CompressionOptions.LatencyForms.Contains(o.LatencyForm, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Compression:LatencyForm = '{o.LatencyForm}' is invalid; accepted: {string.Join(", ", CompressionOptions.LatencyForms)}.");
         if (o.RefineSteps < 0)
             errors.Add($"Compression:RefineSteps = {o.RefineSteps} is invalid; accepted: 0 (no measured refinement) or more steps, e.g. 4.");
         if (o.AccuracySamples < 1)

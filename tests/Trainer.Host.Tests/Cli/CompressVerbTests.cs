@@ -134,10 +134,12 @@ public class CompressVerbTests : IDisposable
         Assert.Contains("Compression:TargetFlopsRatio = 1.5", err);
         Assert.Contains("Compression:Allocation = 'fastest'", err);
 
-        (code, _, err) = Cli("compress", "--Compression:MeasuredCandidates=0", "--Compression:TargetLatencyRatio=0.5", "--Compression:RefineSteps=-1");
+        (code, _, err) = Cli("compress", "--Compression:MeasuredCandidates=0", "--Compression:TargetLatencyRatio=0.5", "--Compression:RefineSteps=-1",
+            "--Compression:LatencyForm=exported");
         Assert.Equal(TrainerCli.BadInput, code);
         Assert.Contains("Compression:MeasuredCandidates = 0", err);
         Assert.Contains("Compression:RefineSteps = -1", err);
+        Assert.Contains("Compression:LatencyForm = 'exported'", err);
         Assert.Contains("Compression:TargetLatencyRatio = 0.5 needs Compression:Allocation = latency", err);
 
         (code, _, err) = Cli("run", "--Pipeline:Stages:0=compress", "--Pipeline:Stages:1=train");
@@ -163,13 +165,16 @@ public class CompressVerbTests : IDisposable
         Assert.Contains("made for the model 'fashion-cnn'", err);
     }
 
-    [Fact]
-    public void Latency_allocation_times_its_candidates_and_keeps_every_layer_above_the_floor()
+    [Theory]
+    [InlineData("trained")]
+    [InlineData("inference")]
+    public void Latency_allocation_times_its_candidates_and_keeps_every_layer_above_the_floor(string form)
     {
         var cache = Path.Combine(_work, "latency");
         var (code, _, err) = Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
             "--Compression:Plugins:0=ChannelPruning", "--Compression:Compressor=channel-pruning", "--Compression:Settings:method=l1",
-            "--Compression:Allocation=latency", $"--Compression:LatencyCacheDir={cache}", "--Compression:MeasuredCandidates=4", "--Compression:RefineSteps=2");
+            "--Compression:Allocation=latency", $"--Compression:LatencyCacheDir={cache}", "--Compression:MeasuredCandidates=4",
+            "--Compression:RefineSteps=2", $"--Compression:LatencyForm={form}", "--Compression:FinetuneEpochs=0");
         Assert.True(code == 0, err);
 
         var manifest = CompressionManifest.Load(Path.Combine(StageDir("ckpt"), "manifest.json"));
@@ -188,7 +193,7 @@ public class CompressVerbTests : IDisposable
             };
             Assert.True(kept * 2 >= full, $"{layer} keeps {kept} of {full}");
         }
-        Assert.Single(Directory.GetFiles(cache, "*.json"));   // the table, cached for the next run
+        Assert.Single(Directory.GetFiles(cache, "*.json"));   // the table (of the form timed), cached for the next run
     }
 
     [Fact]
