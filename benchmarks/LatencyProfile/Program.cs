@@ -38,7 +38,7 @@ var aware = LatencyAwareAllocator.Allocate(Create(), graph, table, target, floor
     ("pruned", Shrunk()), ("pruned CL", ChannelsLastOnly(Shrunk())), ("pruned inf.", Inference(Shrunk())),
 ];
 using var input = torch.randn(shape);
-var totals = AlternatingTimer.MedianMs(variants.Select(v => (Action)(() => Forward(v.Model))).ToList(), rounds, warmupRounds: 3, callsPerRound: 3);
+var totals = AlternatingTimer.ForwardMs(variants.Select(v => v.Model).ToList(), shape, rounds, callsPerRound: 3, warmupRounds: 3);
 var pieces = variants.Select(v => Pieces(v.Model)).ToArray();
 
 var keys = pieces.SelectMany(p => p.Keys).Distinct().OrderBy(k => k, StringComparer.Ordinal).ToList();

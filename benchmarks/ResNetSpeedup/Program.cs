@@ -59,7 +59,6 @@ for (int i = 0; i < allocations.Length; i++)
     if (FlopsCounter.Count(shrunk[i], shape).TotalFlops is var counted && counted != allocations[i].Macs)
         log.LogWarning("MACs of the shrunk {Method} model ({Counted}) differ from the allocation's ({Macs})", allocations[i].Method, counted, allocations[i].Macs);
 
-using var input = torch.randn(shape);
 var same = Time([original, .. shrunk]);
 
 // In inference form the candidates are timed in that form: it is the form that ships. With --inference-table the
@@ -181,12 +180,7 @@ nn.Module<Tensor, Tensor> Shrunk(ChannelAllocation allocation)
 
 // Median ms per model over alternating rounds (each round runs every model 3 times, in turn).
 double[] Time(IReadOnlyList<nn.Module<Tensor, Tensor>> models) =>
-    AlternatingTimer.MedianMs(models.Select(m => (Action)(() =>
-    {
-        using var mode = torch.inference_mode();
-        using var pass = torch.NewDisposeScope();
-        m.call(input);
-    })).ToList(), rounds, warmupRounds: 3, callsPerRound: 3);
+    AlternatingTimer.ForwardMs(models, shape, rounds, callsPerRound: 3, warmupRounds: 3);
 
 static string Load() =>
     File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";

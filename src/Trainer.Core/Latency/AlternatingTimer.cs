@@ -42,6 +42,36 @@ public static class AlternatingTimer
         return samples.Select(x => Quantile(x, quantile)).ToArray();
     }
 
+    /// <summary>
+    /// Median milliseconds of one forward pass of each model on a random input of <paramref name="inputShape"/>, the models
+    /// in alternating rounds, each in eval mode (restored afterwards) and inference mode, every pass in its own dispose scope.
+    /// </summary>
+    /// <param name="models">The models to time.</param>
+    /// <param name="inputShape">Input shape, batch included.</param>
+    /// <param name="rounds">Timed rounds (at least 1).</param>
+    /// <param name="callsPerRound">Forward passes of each model per round (small models: several, against timer resolution).</param>
+    /// <param name="warmupRounds">Untimed rounds first.</param>
+    public static double[] ForwardMs(IReadOnlyList<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>> models,
+        long[] inputShape, int rounds, int callsPerRound = 3, int warmupRounds = 2)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        var modes = models.Select(m => new Models.EvalModeScope(m)).ToList();
+        try
+        {
+            using var input = TorchSharp.torch.randn(inputShape);
+            return MedianMs(models.Select(m => (Action)(() =>
+            {
+                using var mode = TorchSharp.torch.inference_mode();
+                using var pass = TorchSharp.torch.NewDisposeScope();
+                m.call(input);
+            })).ToList(), rounds, warmupRounds, callsPerRound);
+        }
+        finally
+        {
+            foreach (var mode in modes) mode.Dispose();
+        }
+    }
+
     /// <summary>The <paramref name="q"/>-quantile of <paramref name="values"/>, linear between order statistics.</summary>
     public static double Quantile(IReadOnlyList<double> values, double q)
     {

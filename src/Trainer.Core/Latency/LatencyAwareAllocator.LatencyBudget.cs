@@ -74,16 +74,12 @@ public static partial class LatencyAwareAllocator
             // A move that meets the budget ends the phase (the one keeping the most MACs); else the most time saved per MAC.
             (AllocationSearch.State State, double Time)? landing = null;
             (AllocationSearch.State State, double Time, double Score)? cheapest = null;
-            foreach (var group in groups)
-                for (int steps = 1; steps <= Lookahead; steps++)
-                {
-                    if (search.Moved(state, group.Id, -steps) is not { } next) break;
-                    double removed = state.Macs - next.Macs;
-                    if (removed <= 0) continue;
-                    double t = predict(next.Kept);
-                    if (t <= budgetMs) { if (landing is null || next.Macs > landing.Value.State.Macs) landing = (next, t); }
-                    else if ((time - t) / removed is var score && (cheapest is null || score > cheapest.Value.Score)) cheapest = (next, t, score);
-                }
+            foreach (var (next, removed) in Narrowings(search, groups, state))
+            {
+                double t = predict(next.Kept);
+                if (t <= budgetMs) { if (landing is null || next.Macs > landing.Value.State.Macs) landing = (next, t); }
+                else if ((time - t) / removed is var score && (cheapest is null || score > cheapest.Value.Score)) cheapest = (next, t, score);
+            }
             if (landing is { } land) (state, time) = land;
             else if (cheapest is { } c) (state, time) = (c.State, c.Time);
             else break; // every group at its floor

@@ -204,6 +204,19 @@ public static partial class LatencyAwareAllocator
         return chosen.Take(1).Concat(chosen.Skip(1).OrderBy(c => c.Time)).Select(c => search.Result("latency-aware", c.State, c.Time)).ToList();
     }
 
+    /// <summary>Every move narrowing one group by 1 to <see cref="Lookahead"/> widths that removes MACs, with the MACs it removes.</summary>
+    private static IEnumerable<(AllocationSearch.State Next, double Removed)> Narrowings(AllocationSearch search,
+        IReadOnlyList<AllocatableGroup> groups, AllocationSearch.State state)
+    {
+        foreach (var group in groups)
+            for (int steps = 1; steps <= Lookahead; steps++)
+            {
+                if (search.Moved(state, group.Id, -steps) is not { } next) break;
+                double removed = state.Macs - next.Macs;
+                if (removed > 0) yield return (next, removed);
+            }
+    }
+
     private static bool SameWidths(AllocationSearch.State a, AllocationSearch.State b) =>
         a.Kept.All(p => b.Kept.TryGetValue(p.Key, out var k) && k == p.Value);
 
@@ -218,18 +231,14 @@ public static partial class LatencyAwareAllocator
             // among moves that stay above the budget, and only when every move overshoots, the best overshooting one.
             (AllocationSearch.State State, double Time)? landing = null;
             (AllocationSearch.State State, double Time, double Score)? above = null, overshoot = null;
-            foreach (var group in groups)
-                for (int steps = 1; steps <= Lookahead; steps++)
-                {
-                    if (search.Moved(state, group.Id, -steps) is not { } next) break;
-                    double removed = state.Macs - next.Macs;
-                    if (removed <= 0) continue;
-                    double t = predict(next.Kept);
-                    double score = (time - t) / removed;
-                    if (next.Macs > search.Budget) { if (above is null || score > above.Value.Score) above = (next, t, score); }
-                    else if (next.Macs >= window) { if (landing is null || t < landing.Value.Time) landing = (next, t); }
-                    else if (overshoot is null || score > overshoot.Value.Score) overshoot = (next, t, score);
-                }
+            foreach (var (next, removed) in Narrowings(search, groups, state))
+            {
+                double t = predict(next.Kept);
+                double score = (time - t) / removed;
+                if (next.Macs > search.Budget) { if (above is null || score > above.Value.Score) above = (next, t, score); }
+                else if (next.Macs >= window) { if (landing is null || t < landing.Value.Time) landing = (next, t); }
+                else if (overshoot is null || score > overshoot.Value.Score) overshoot = (next, t, score);
+            }
             if (landing is { } land) (state, time) = land;
             else if (above is { } a) (state, time) = (a.State, a.Time);
             else if (overshoot is { } o) (state, time) = (o.State, o.Time);

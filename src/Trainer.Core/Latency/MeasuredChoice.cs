@@ -123,14 +123,6 @@ public static class MeasuredChoice
     public static Func<IReadOnlyList<nn.Module<Tensor, Tensor>>, double[]> ForwardTimer(long[] inputShape, int rounds = 15) =>
         models => TimeForwards(models, inputShape, rounds);
 
-    private static double[] TimeForwards(IReadOnlyList<nn.Module<Tensor, Tensor>> models, long[] inputShape, int rounds)
-    {
-        using var input = randn(inputShape);
-        return AlternatingTimer.MedianMs(models.Select(m => (Action)(() =>
-        {
-            using var mode = inference_mode();
-            using var pass = NewDisposeScope();
-            m.call(input);
-        })).ToList(), rounds, warmupRounds: 2, callsPerRound: 3);
-    }
+    private static double[] TimeForwards(IReadOnlyList<nn.Module<Tensor, Tensor>> models, long[] inputShape, int rounds) =>
+        AlternatingTimer.ForwardMs(models, inputShape, rounds, callsPerRound: 3);
 }

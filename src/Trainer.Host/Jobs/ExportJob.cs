@@ -89,14 +89,7 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
     private static (double Before, double After) TimeBoth(torch.nn.Module<torch.Tensor, torch.Tensor> before,
         torch.nn.Module<torch.Tensor, torch.Tensor> after, long[] shape)
     {
-        long[] one = [1, .. shape.Skip(1)];
-        using var evalBefore = new EvalModeScope(before);
-        using var evalAfter = new EvalModeScope(after);
-        using var scope = torch.NewDisposeScope();
-        using var mode = torch.inference_mode();
-        var input = torch.randn(one);
-        var ms = AlternatingTimer.MedianMs([() => before.call(input).Dispose(), () => after.call(input).Dispose()], 30,
-            warmupRounds: 3, callsPerRound: 5);
+        var ms = AlternatingTimer.ForwardMs([before, after], [1, .. shape.Skip(1)], rounds: 30, callsPerRound: 5, warmupRounds: 3);
         return (ms[0], ms[1]);
     }
 

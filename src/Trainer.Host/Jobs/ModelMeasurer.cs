@@ -16,39 +16,25 @@ public sealed class ModelMeasurer(long[] inputShape, IBatchLoader validation, in
     {
         var flops = FlopsCounter.Count(model, inputShape);
         var parameters = model.parameters().Sum(p => p.numel());
-        return new ModelMetrics(flops.TotalFlops, parameters, ClassificationAccuracy.Of(model, validation), MedianLatencyMs(model));
+        return new ModelMetrics(flops.TotalFlops, parameters, ClassificationAccuracy.Of(model, validation), BatchOneMs([model])[0]);
     }
 
     /// <summary>Batch-1 latency of <paramref name="original"/> over that of <paramref name="model"/>, both timed in
     /// alternating rounds so that drift of a shared machine touches both alike.</summary>
     public double Speedup(torch.nn.Module<torch.Tensor, torch.Tensor> original, torch.nn.Module<torch.Tensor, torch.Tensor> model)
     {
-        long[] one = [1, .. inputShape.Skip(1)];
-        using var evalOriginal = new EvalModeScope(original);
-        using var evalModel = new EvalModeScope(model);
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.inference_mode();
-        var input = torch.randn(one);
-        var ms = AlternatingTimer.MedianMs([() => original.call(input).Dispose(), () => model.call(input).Dispose()], latencyRuns,
-            warmupRounds: 3, callsPerRound: 10);
+        var ms = BatchOneMs([original, model]);
         return ms[0] / ms[1];
     }
+
+    /// <summary>Median batch-1 milliseconds of each model, in alternating rounds of ten forward passes each (a small
+    /// model's pass is well under a millisecond: ten per round weigh timer resolution and one-off stalls less).</summary>
+    public double[] BatchOneMs(IReadOnlyList<torch.nn.Module<torch.Tensor, torch.Tensor>> models) =>
+        AlternatingTimer.ForwardMs(models, [1, .. inputShape.Skip(1)], latencyRuns, callsPerRound: 10, warmupRounds: 3);
 
     /// <summary>Output channels (features) of every Conv2d and Linear, by module path.</summary>
     public static IReadOnlyDictionary<string, int> Channels(torch.nn.Module<torch.Tensor, torch.Tensor> model, long[] inputShape) =>
         FlopsCounter.Count(model, inputShape).Layers
             .Where(l => l.Type is "Conv2d" or "Linear")
             .ToDictionary(l => l.Name, l => (int)l.OutputShape[1]);
-
-    private double MedianLatencyMs(torch.nn.Module<torch.Tensor, torch.Tensor> model)
-    {
-        long[] one = [1, .. inputShape.Skip(1)];
-        using var eval = new EvalModeScope(model);
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.inference_mode();
-        var input = torch.randn(one);
-        // A small model's forward pass is well under a millisecond: each timed round runs ten of them, so timer
-        // resolution and one-off stalls weigh less.
-        return AlternatingTimer.MedianMs([() => model.call(input).Dispose()], latencyRuns, warmupRounds: 3, callsPerRound: 10)[0];
-    }
 }
