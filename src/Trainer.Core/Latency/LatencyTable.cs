@@ -30,11 +30,14 @@ public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    /// <summary>Above this 1-minute load average per core the timings of a shared machine are not trustworthy.</summary>
-    public const double BusyLoadPerCore = 0.75;
+    /// <summary>Above this many cores per core busy with other processes the timings of a shared machine are not trustworthy.</summary>
+    public const double BusyLoadPerCore = 0.25;
 
     /// <summary>The machine's 1-minute load average when the measurement started (from /proc/loadavg), or null when unknown.</summary>
     public double? LoadAverage { get; init; }
+
+    /// <summary>Cores other processes kept busy when the measurement started (<see cref="MachineLoad"/>), or null when unknown.</summary>
+    public double? OtherBusyCores { get; init; }
 
     /// <summary>Predicted milliseconds when each group in <paramref name="kept"/> keeps that many channels (others keep all).</summary>
     /// <param name="kept">Allocatable group id → kept channel count.</param>
@@ -91,11 +94,12 @@ public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit
 
         logger.LogInformation("Measuring the latency table of {Model} on {Cpu} with {Threads} threads...", key.Model, key.Cpu, key.Threads);
         double? load = CurrentLoad();
-        if (load > BusyLoadPerCore * Environment.ProcessorCount)
+        double? others = MachineLoad.OtherBusyCores();
+        if (others > BusyLoadPerCore * Environment.ProcessorCount)
             logger.LogWarning(
-                "The machine is busy (load average {Load:0.0} on {Cores} cores): the latency table will be noisy and the allocation may chase noise; " +
-                "measure again on a quiet machine (delete {Path} or set LatencyTableOptions.UseCache=false)", load, Environment.ProcessorCount, path);
-        var table = Measure(model, inputShape, graph, options, key) with { LoadAverage = load };
+                "The machine is busy (other processes keep {Others:0.0} of {Cores} cores busy): the latency table will be noisy and the allocation may chase noise; " +
+                "measure again on a quiet machine (delete {Path} or set LatencyTableOptions.UseCache=false)", others, Environment.ProcessorCount, path);
+        var table = Measure(model, inputShape, graph, options, key) with { LoadAverage = load, OtherBusyCores = others };
         logger.LogInformation(
             "Latency table measured in {Seconds:0.0} s: {Units} pieces, whole model {Full:0.00} ms, additive prediction {Predicted:0.00} ms, rest {Rest:0.00} ms",
             table.MeasureSeconds, table.Units.Count, table.FullMeasuredMs, table.FullPredictedMs, table.RestMs);
