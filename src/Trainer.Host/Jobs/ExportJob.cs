@@ -16,7 +16,8 @@ namespace Trainer.Host.Jobs;
 /// `trainer export`: puts a trained or compressed model in its inference form (BatchNorm folded into the convs, the
 /// faster memory layout, output checked) and saves it as a compression manifest with one more step, "inference-form",
 /// whose edits are the folds, plus its weights: any verb reloads it with Model:Manifest. The original form and the
-/// inference form are timed in alternating rounds; the export is reloaded and must give the same outputs.
+/// inference form are timed in alternating rounds; the export is reloaded and must give the same outputs. --resume
+/// keeps an export that is already there.
 /// </summary>
 public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, ILoggerFactory loggers)
 {
@@ -37,7 +38,16 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         var manifestPath = Path.Combine(stage.CheckpointDir, ManifestFileName);
         if (File.Exists(manifestPath) && !t.Resume)
             throw new JobException($"The run '{stage.RunName}' already has an export in '{manifestPath}'. " +
-                                   "Pass --resume to export again over it, or choose another --Trainer:RunName.");
+                                   "Pass --resume to keep it, or choose another --Trainer:RunName.");
+        if (File.Exists(manifestPath))
+        {
+            var kept = CompressionManifest.Load(manifestPath);
+            var step = kept.Iterations.LastOrDefault(i => i.Compressor == Step)
+                       ?? throw new JobException($"'{manifestPath}' has no '{Step}' step; move it away and export again.");
+            _logger.LogInformation("Resuming '{Run}': the export '{Path}' is already there; keeping it.", stage.RunName, manifestPath);
+            double after = step.AfterFinetune.LatencyMs;
+            return new ExportSummary(manifestPath, step.Edits.Count, kept.Layout, after * (step.Speedup ?? 1), after);
+        }
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
         var o = modelOptions.Value;
         if (o.Checkpoint.Length == 0 && o.Manifest.Length == 0 && checkpoint is null && manifest is null)

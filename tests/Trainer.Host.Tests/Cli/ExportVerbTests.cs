@@ -70,6 +70,10 @@ public sealed class ExportVerbTests : IDisposable
         Assert.Equal(TrainerCli.BadInput, code);
         Assert.Contains("already has an export", err);
         Assert.Equal(written, File.GetLastWriteTimeUtc(manifestPath));
+        // --resume keeps it (a resumed pipeline does not redo a finished export).
+        (code, _, err) = _cli.Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=export", "--resume");
+        Assert.True(code == 0, err);
+        Assert.Equal(written, File.GetLastWriteTimeUtc(manifestPath));
 
         (code, _, err) = _cli.Cli("export", $"--Model:Manifest={manifestPath}", "--Trainer:RunName=again");
         Assert.Equal(TrainerCli.BadInput, code);
