@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 // in inference form (BatchNorm folded, faster memory layout). Latency only: channels are the first k of each group.
 // Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/ResNetSpeedup --
 //        [--threads 2] [--rounds 21] [--target 0.5] [--floor 0.5] [--round-to 8] [--grid-points 5] [--cache-dir DIR] [--no-cache]
-//        [--quantile 0.5] [--measure 8] [--refine 0] [--inference-table] [--frontier 0.3,0.35,0.4]
+//        [--quantile 0.5] [--measure 8] [--refine 0] [--inference-table] [--frontier 0.3,0.35,0.4] [--plot speedup.png]
 //        (--inference-table: candidates for the inference form also from a table measured on the original in that form)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
@@ -127,6 +127,7 @@ if (!ReferenceEquals(aware, tablePick)) Console.WriteLine($"  (the table's own p
 if (!ReferenceEquals(awareForm, aware)) Console.WriteLine($"latency-aware widths, chosen in inference form: {awareForm}");
 Console.WriteLine($"uniform widths: {uniform}");
 Console.WriteLine($"load (1-min average) before {loadBefore}, after {loadAfter}");
+if (Arg("--plot", "") is { Length: > 0 } png) Plot(png);
 Console.WriteLine(JsonSerializer.Serialize(new
 {
     bench = "resnet_speedup", model = "resnet18", input = "1x3x224x224", threads, rounds,
@@ -181,6 +182,37 @@ nn.Module<Tensor, Tensor> Shrunk(ChannelAllocation allocation)
 // Median ms per model over alternating rounds (each round runs every model 3 times, in turn).
 double[] Time(IReadOnlyList<nn.Module<Tensor, Tensor>> models) =>
     AlternatingTimer.ForwardMs(models, shape, rounds, callsPerRound: 3, warmupRounds: 3);
+
+// Speedup against MACs: the models timed as they are, and the latency-aware frontier in inference form.
+void Plot(string path)
+{
+    var plot = new ScottPlot.Plot();
+    ChannelAllocation?[] sameModels = [null, .. allocations];
+    var asIs = plot.Add.ScatterPoints(sameModels.Select(a => a?.MacsRatio ?? 1).ToArray(), same.Select(s => same[0] / s).ToArray());
+    asIs.LegendText = "as trained (latency-aware and uniform, several budgets)";
+    asIs.MarkerSize = 9;
+    for (int i = 0; i < names.Length; i++)
+        plot.Add.Text(names[i], sameModels[i]?.MacsRatio ?? 1, same[0] / same[i]).LabelFontSize = 10;
+    if (frontier.Count > 0)
+    {
+        var form = plot.Add.Scatter(frontier.Select(a => a.MacsRatio).Append(awareForm.MacsRatio).ToArray(),
+            frontierMs.Skip(1).Select(ms => frontierMs[0] / ms).Append(folded[0] / folded[1]).ToArray());
+        form.LegendText = "latency-aware, inference form (BatchNorm folded, channels-last)";
+        form.LineWidth = 2;
+        form.MarkerSize = 9;
+    }
+    var target = plot.Add.HorizontalLine(2.5);
+    target.LinePattern = ScottPlot.LinePattern.Dashed;
+    target.LegendText = "2.5x";
+    plot.Title("resnet18, batch 1: speedup against Conv/Linear MACs (every layer >= 0.5 of its width)");
+    plot.XLabel("MACs after / before");
+    plot.YLabel("speedup over the original in the same form");
+    plot.ShowLegend(ScottPlot.Edge.Bottom);
+    plot.Axes.Margins(0.1, 0.15);
+    plot.Axes.AutoScale();
+    plot.SavePng(path, 1000, 620);
+    Console.WriteLine($"plot: {path}");
+}
 
 static string Load() =>
     File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";
