@@ -37,7 +37,8 @@ public sealed record CompressionIteration
     public required IReadOnlyDictionary<string, int> Channels { get; init; }
     /// <summary>Latency this iteration aimed at, as a fraction of the original model's, or null under a MACs target.</summary>
     public double? TargetLatencyRatio { get; init; }
-    /// <summary>Batch-1 speedup over the original after finetuning, both timed in alternating rounds, or null when not measured.</summary>
+    /// <summary>Batch-1 speedup over the original, both timed in alternating rounds right after the compress step
+    /// (finetuning keeps the structure, and with it the speed), or null when not measured.</summary>
     public double? Speedup { get; init; }
     /// <summary>What the compressor said about each layer.</summary>
     public IReadOnlyList<LayerNote> Notes { get; init; } = [];

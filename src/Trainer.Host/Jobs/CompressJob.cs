@@ -80,14 +80,14 @@ public sealed class CompressJob(
             var (compressed, result, edits) = steps.Run(new CompressionStepInput(compressor, model, original, manifest, target, trainLoader,
                 net => ClassificationAccuracy.Of(net, accuracyImages, accuracyLabels), latencyTarget));
             model = compressed;
-            var afterCompress = measure.Of(model);
+            var (afterCompress, speedup) = measure.OfAgainst(original.Network, model);
             _logger.LogInformation("Iteration {Index}: {Summary} Accuracy before finetuning {Accuracy:0.0000}.", index, result.Summary, afterCompress.Accuracy);
 
             var afterFinetune = afterCompress;
             if (o.FinetuneEpochs > 0)
             {
                 Finetune(model, original.Network, index, stage, trainLoader, valLoader);
-                afterFinetune = measure.Of(model);
+                afterFinetune = measure.Of(model, afterCompress.LatencyMs);
             }
             if (o.AccuracyThreshold > 0 && afterFinetune.Accuracy < o.AccuracyThreshold)
             {
@@ -96,7 +96,6 @@ public sealed class CompressJob(
                 break;
             }
 
-            var speedup = measure.Speedup(original.Network, model);
             var iteration = new CompressionIteration
             {
                 Index = index, Compressor = compressor.Name, Edits = edits, TargetLatencyRatio = latencyTarget, Speedup = speedup,

@@ -2,7 +2,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
-using Trainer.Core.Analysis;
 using Trainer.Core.Compression;
 using Trainer.Core.Inference;
 using Trainer.Core.Latency;
@@ -57,7 +56,7 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         if (model.Manifest?.Iterations.Any(i => i.Compressor == Step) == true)
             throw new JobException($"'{o.Manifest}' is already an inference form (it has an '{Step}' step); export its source instead.");
         var shape = model.InputShape;
-        var source = model.Manifest ?? new CompressionManifest { Model = model.Identity, Original = Metrics(model.Network, shape, double.NaN) };
+        var source = model.Manifest ?? new CompressionManifest { Model = model.Identity, Original = ModelMeasurer.Size(model.Network, shape, double.NaN, double.NaN) };
 
         using var before = ModelCopy.Create(model.Create, shape, source.AllEdits, model.Network);
         InferenceFormReport report;
@@ -71,7 +70,7 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }
         var (beforeMs, afterMs) = TimeBoth(before, model.Network, shape);
 
-        var metrics = Metrics(model.Network, shape, afterMs);
+        var metrics = ModelMeasurer.Size(model.Network, shape, double.NaN, afterMs);
         var iteration = new CompressionIteration
         {
             Index = source.Iterations.Count + 1, Compressor = Step, Edits = report.Edits,
@@ -91,9 +90,6 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         model.Network.Dispose();
         return new ExportSummary(manifestPath, report.FoldedPairs.Count, saved.Layout, beforeMs, afterMs);
     }
-
-    private static ModelMetrics Metrics(torch.nn.Module<torch.Tensor, torch.Tensor> network, long[] shape, double latencyMs) =>
-        new(FlopsCounter.Count(network, shape).TotalFlops, network.parameters().Sum(p => p.numel()), double.NaN, latencyMs);
 
     /// <summary>Median batch-1 milliseconds of the two models, timed in alternating rounds.</summary>
     private static (double Before, double After) TimeBoth(torch.nn.Module<torch.Tensor, torch.Tensor> before,

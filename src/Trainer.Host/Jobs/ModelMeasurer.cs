@@ -11,21 +11,24 @@ namespace Trainer.Host.Jobs;
 /// <summary>Measures what a pipeline reports for a model: MACs, parameters, validation accuracy and batch-1 latency.</summary>
 public sealed class ModelMeasurer(long[] inputShape, IBatchLoader validation, int latencyRuns = 30)
 {
-    /// <summary>All four figures for <paramref name="model"/>.</summary>
-    public ModelMetrics Of(torch.nn.Module<torch.Tensor, torch.Tensor> model)
-    {
-        var flops = FlopsCounter.Count(model, inputShape);
-        var parameters = model.parameters().Sum(p => p.numel());
-        return new ModelMetrics(flops.TotalFlops, parameters, ClassificationAccuracy.Of(model, validation), BatchOneMs([model])[0]);
-    }
+    /// <summary>All four figures for <paramref name="model"/>; the latency is timed unless <paramref name="latencyMs"/> is
+    /// given (a finetuned model runs as fast as before finetuning: its structure is the same).</summary>
+    public ModelMetrics Of(torch.nn.Module<torch.Tensor, torch.Tensor> model, double? latencyMs = null) =>
+        Size(model, inputShape, ClassificationAccuracy.Of(model, validation), latencyMs ?? BatchOneMs([model])[0]);
 
-    /// <summary>Batch-1 latency of <paramref name="original"/> over that of <paramref name="model"/>, both timed in
-    /// alternating rounds so that drift of a shared machine touches both alike.</summary>
-    public double Speedup(torch.nn.Module<torch.Tensor, torch.Tensor> original, torch.nn.Module<torch.Tensor, torch.Tensor> model)
+    /// <summary>The figures of <paramref name="model"/>, its latency timed in alternating rounds with
+    /// <paramref name="original"/>'s, and the speedup over it from those same rounds (drift of a shared machine touches
+    /// both alike).</summary>
+    public (ModelMetrics Metrics, double Speedup) OfAgainst(torch.nn.Module<torch.Tensor, torch.Tensor> original,
+        torch.nn.Module<torch.Tensor, torch.Tensor> model)
     {
         var ms = BatchOneMs([original, model]);
-        return ms[0] / ms[1];
+        return (Of(model, ms[1]), ms[0] / ms[1]);
     }
+
+    /// <summary>MACs and parameters of <paramref name="model"/>, with the given accuracy and latency.</summary>
+    public static ModelMetrics Size(torch.nn.Module<torch.Tensor, torch.Tensor> model, long[] inputShape, double accuracy, double latencyMs) =>
+        new(FlopsCounter.Count(model, inputShape).TotalFlops, model.parameters().Sum(p => p.numel()), accuracy, latencyMs);
 
     /// <summary>Median batch-1 milliseconds of each model, in alternating rounds of ten forward passes each (a small
     /// model's pass is well under a millisecond: ten per round weigh timer resolution and one-off stalls less).</summary>
