@@ -37,8 +37,10 @@ public static class CompressedModel
     /// A manifest that does not fit the architecture, or weights that do not fit the rebuilt model, throw before the
     /// model is returned (<see cref="ManifestMismatchException"/>, <see cref="CheckpointException"/>).
     /// </summary>
+    /// <remarks>A channels-last manifest is checked on this machine: its <see cref="CompressionManifest.ContiguousLayers"/> and
+    /// every conv whose channels-last result is wrong here stay NCHW (<see cref="Inference.ChannelsLastGuard"/>).</remarks>
     public static torch.nn.Module<torch.Tensor, torch.Tensor> Load(string manifestPath, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create,
-        out CompressionManifest manifest)
+        out CompressionManifest manifest, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         manifest = CompressionManifest.Load(manifestPath);
         var model = create();
@@ -47,7 +49,16 @@ public static class CompressedModel
             throw new InvalidDataException($"Compression manifest '{manifestPath}' names no weights file.");
         var weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, manifest.Weights);
         CheckpointFile.LoadWeights(weights, model);
-        if (manifest.Layout == CompressionManifest.ChannelsLastLayout) Inference.ChannelsLast.ConvertConvWeights(model);
+        if (manifest.Layout == CompressionManifest.ChannelsLastLayout)
+        {
+            // A layout checked on the machine that exported it is checked again here: oneDNN's kernels differ by CPU.
+            var unknown = manifest.ContiguousLayers.Except(model.named_modules().Where(m => m.module is TorchSharp.Modules.Conv2d).Select(m => m.name)).ToList();
+            if (unknown.Count > 0)
+                throw new InvalidDataException($"Compression manifest '{manifestPath}' keeps NCHW for '{string.Join("', '", unknown)}', " +
+                                               "which the rebuilt model has no Conv2d of.");
+            Inference.ChannelsLastGuard.PinFaultyConvs(model, manifest.Model.InputShape, alsoContiguous: manifest.ContiguousLayers, logger: logger);
+            Inference.ChannelsLast.ConvertConvWeights(model);
+        }
         else if (manifest.Layout != CompressionManifest.ContiguousLayout)
             throw new InvalidDataException($"Compression manifest '{manifestPath}' has layout '{manifest.Layout}'; known: " +
                                            $"{CompressionManifest.ContiguousLayout}, {CompressionManifest.ChannelsLastLayout}.");

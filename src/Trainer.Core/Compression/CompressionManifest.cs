@@ -73,6 +73,9 @@ public sealed record CompressionManifest
     public IReadOnlyList<CompressionIteration> Iterations { get; init; } = [];
     /// <summary>Memory layout of the conv weights after loading: "contiguous" or "channels_last" (an exported inference form).</summary>
     public string Layout { get; init; } = ContiguousLayout;
+    /// <summary>Convs kept NCHW in a channels-last model because their channels-last result was wrong where it was exported
+    /// (<see cref="Inference.ChannelsLastGuard"/>); loading checks the others again on the machine it runs on.</summary>
+    public IReadOnlyList<string> ContiguousLayers { get; init; } = [];
     /// <summary>The default <see cref="Layout"/>.</summary>
     public const string ContiguousLayout = "contiguous";
     /// <summary>The channels-last <see cref="Layout"/>.</summary>

@@ -15,7 +15,8 @@ public static class InferenceForm
 {
     /// <summary>Changes <paramref name="model"/> in place into its inference form.</summary>
     /// <param name="model">The model; changed in place (work on a copy to keep the original).</param>
-    /// <param name="inputShape">Batch-1 input shape, e.g. [1,3,224,224].</param>
+    /// <param name="inputShape">Batch-1 input shape, e.g. [1,3,224,224]; the output is compared at this shape and at
+    /// <see cref="InferenceFormOptions.CheckBatchSizes"/>.</param>
     /// <param name="options">Options; defaults when null.</param>
     /// <param name="logger">Receives the summary.</param>
     /// <exception cref="ArgumentException">The input shape is empty or has a non-positive dimension.</exception>
@@ -32,9 +33,10 @@ public static class InferenceForm
         model.eval();
 
         using var scope = NewDisposeScope();
-        var generator = new Generator(0);
-        var input = randn(inputShape, generator: generator);
-        var before = Eval(model, input);
+        var batchSizes = options.CheckBatchSizes ?? ChannelsLastGuard.DefaultBatchSizes;
+        var inputs = batchSizes.Prepend(inputShape[0]).Distinct()
+            .Select((b, i) => randn([b, .. inputShape.Skip(1)], generator: new Generator((ulong)i))).ToList();
+        var before = inputs.Select(x => Eval(model, x)).ToList();
 
         IReadOnlyList<FoldedBatchNorm> folded = [];
         if (options.FoldBatchNorm)
@@ -43,19 +45,29 @@ public static class InferenceForm
             folded = BatchNormFolder.Fold(model, graph, logger);
         }
 
-        double? contiguousMs = null, channelsLastMs = null;
+        // No layout is trusted before it is checked here: the convs whose channels-last result is wrong stay NCHW.
+        ChannelsLast.RestoreConvWeights(model);
+        ChannelsLast.UnpinAll(model);
+        IReadOnlyList<LayoutFallback> fallbacks = [];
         var layout = options.Layout;
+        if (layout != MemoryLayout.Contiguous)
+            fallbacks = ChannelsLastGuard.PinFaultyConvs(model, inputShape, batchSizes, options.ChannelsLastConv, logger: logger);
+
+        double? contiguousMs = null, channelsLastMs = null;
         if (layout == MemoryLayout.Fastest)
         {
-            (contiguousMs, channelsLastMs) = TimeLayouts(model, input, options.TimingRounds);
+            (contiguousMs, channelsLastMs) = TimeLayouts(model, inputs[0], options.TimingRounds);
             layout = channelsLastMs < contiguousMs ? MemoryLayout.ChannelsLast : MemoryLayout.Contiguous;
         }
         if (layout == MemoryLayout.ChannelsLast) ChannelsLast.ConvertConvWeights(model);
-        else ChannelsLast.RestoreConvWeights(model);
+        else
+        {
+            ChannelsLast.UnpinAll(model);
+            fallbacks = [];
+        }
 
-        var after = Eval(model, input);
-        double diff = (after - before).abs().max().item<float>();
-        var report = new InferenceFormReport(folded, layout, contiguousMs, channelsLastMs, diff);
+        double diff = inputs.Zip(before, (x, y) => (Eval(model, x) - y).abs().max().item<float>()).Max();
+        var report = new InferenceFormReport(folded, layout, contiguousMs, channelsLastMs, diff) { ContiguousLayers = fallbacks };
         if (!(diff <= options.Tolerance))
             throw new InvalidOperationException(
                 $"the inference form changed the model's output by {diff:g3} (> InferenceFormOptions.Tolerance {options.Tolerance:g3}); " +

@@ -26,4 +26,11 @@ public sealed record InferenceFormOptions
     /// <summary>Largest accepted absolute difference between the model's eval output before and after (default 1e-3;
     /// folding in double precision typically leaves about 1e-6).</summary>
     public double Tolerance { get; init; } = 1e-3;
+
+    /// <summary>Batch sizes at which every conv's channels-last result is checked against NCHW and the whole output is
+    /// compared (<see cref="ChannelsLastGuard"/>); <see cref="ChannelsLastGuard.DefaultBatchSizes"/> when null.</summary>
+    public IReadOnlyList<long>? CheckBatchSizes { get; init; }
+
+    /// <summary>The channels-last conv the guard checks; libtorch's when null. Tests inject a faulty kernel here.</summary>
+    public ChannelsLastGuard.ChannelsLastConv? ChannelsLastConv { get; init; }
 }

@@ -7,13 +7,17 @@ namespace Trainer.Core.Inference;
 /// <param name="Layout">The memory layout the model was left in.</param>
 /// <param name="ContiguousMs">Median batch-1 latency in contiguous layout after folding, when timed (else null).</param>
 /// <param name="ChannelsLastMs">Median batch-1 latency in channels-last layout after folding, when timed (else null).</param>
-/// <param name="MaxAbsDifference">Largest absolute difference between the eval outputs before and after, on one random input.</param>
+/// <param name="MaxAbsDifference">Largest absolute difference between the eval outputs before and after, on random inputs
+/// of the checked batch sizes.</param>
 public sealed record InferenceFormReport(IReadOnlyList<FoldedBatchNorm> FoldedPairs, MemoryLayout Layout,
     double? ContiguousMs, double? ChannelsLastMs, double MaxAbsDifference)
 {
     /// <summary>The folds as edits a compression manifest records (<see cref="Compression.EditReplay"/> rebuilds them).</summary>
     public IReadOnlyList<Compression.ModelEdit> Edits =>
         FoldedPairs.Select(p => (Compression.ModelEdit)new Compression.FoldBatchNormEdit(p.Conv, p.BatchNorm, p.Removed)).ToList();
+
+    /// <summary>Convs kept NCHW in a channels-last form because their channels-last result was wrong on this machine.</summary>
+    public IReadOnlyList<LayoutFallback> ContiguousLayers { get; init; } = [];
 
     /// <summary>Names of the folded batch norms.</summary>
     public IReadOnlyList<string> FoldedBatchNorms => FoldedPairs.Select(p => p.BatchNorm).ToList();
@@ -25,7 +29,8 @@ public sealed record InferenceFormReport(IReadOnlyList<FoldedBatchNorm> FoldedPa
     public override string ToString()
     {
         string gain = LayoutGain is { } g ? string.Create(CultureInfo.InvariantCulture, $" ({g:0.00}x channels-last over contiguous)") : "";
+        string kept = ContiguousLayers.Count > 0 ? $", {ContiguousLayers.Count} conv(s) kept NCHW ({string.Join(", ", ContiguousLayers.Select(f => f.Layer))})" : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"folded {FoldedPairs.Count} BatchNorm, layout {Layout}{gain}, max |diff| {MaxAbsDifference:0.0e+00}");
+            $"folded {FoldedPairs.Count} BatchNorm, layout {Layout}{gain}{kept}, max |diff| {MaxAbsDifference:0.0e+00}");
     }
 }

@@ -85,12 +85,13 @@ internal static class LatencyMeasurer
             {
                 input = randn(shape);
                 weight = randn(outCount, inWidth, conv.kernel_size[0], conv.kernel_size[1]).mul_(0.05);
-                if (layout == MemoryLayout.ChannelsLast)
+                if (conv.bias is not null) bias = randn(outCount);
+                // The model keeps a conv NCHW where channels-last is wrong on this CPU (ChannelsLastGuard): so is its piece.
+                if (layout == MemoryLayout.ChannelsLast && ChannelsLastIsRight(conv))
                 {
                     input = Swap(input, ChannelsLast.Convert(input));
                     weight = Swap(weight, ChannelsLast.Convert(weight));
                 }
-                if (conv.bias is not null) bias = randn(outCount);
             }
             else
             {
@@ -106,6 +107,15 @@ internal static class LatencyMeasurer
                 gamma = rand(outCount).add_(0.5);
                 beta = randn(outCount);
             }
+        }
+
+        private bool ChannelsLastIsRight(Conv2d conv)
+        {
+            using var scope = NewDisposeScope();
+            using var mode = inference_mode();
+            Tensor Run(Tensor x, Tensor w, Tensor? b) => Models.ConvCall.Forward(conv, x, w, b);
+            var last = Run(ChannelsLast.Convert(input), ChannelsLast.Convert(weight), bias);
+            return Runtime.ConvReference.Check(Run, input, weight, bias, last).Excess <= 1;
         }
 
         public void Run()

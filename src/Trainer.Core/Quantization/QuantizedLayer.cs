@@ -88,24 +88,10 @@ public sealed class QuantizedLayer : nn.Module<Tensor, Tensor>
         Tensor w = WeightIsQuantized || weight_quantizer is null ? Weight : weight_quantizer.call(Weight);
         var y = layer switch
         {
-            Conv2d c => Conv(c, x, w),
+            Conv2d c => Models.ConvCall.Forward(c, x, w, c.bias),
             _ => nn.functional.linear(x, w, Bias),
         };
         if (output_quantizer is not null) y = output_quantizer.call(y);
         return y.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Conv2d's own forward with another weight (same padding rules).</summary>
-    private static Tensor Conv(Conv2d c, Tensor x, Tensor w)
-    {
-        if (c.padding_mode != PaddingModes.Zeros)
-        {
-            var pad = new[] { c.padding![1], c.padding[1], c.padding[0], c.padding[0] };
-            using var padded = nn.functional.pad(x, pad, c.padding_mode);
-            return nn.functional.conv2d(padded, w, c.bias, c.stride, new[] { 0L, 0L }, c.dilation, c.groups);
-        }
-        if (c.padding_type is Padding type)
-            return nn.functional.conv2d_padding(x, w, c.bias, c.stride, type, c.dilation, c.groups);
-        return nn.functional.conv2d(x, w, c.bias, c.stride, c.padding, c.dilation, c.groups);
     }
 }

@@ -1,10 +1,12 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Trainer.Core.Checkpoints;
 using Trainer.Core.Data;
 using Trainer.Core.Training;
 using Trainer.Host.Jobs;
+using Trainer.Host.Options;
 using Trainer.Host.Plugins;
 
 namespace Trainer.Host.Cli;
@@ -61,6 +63,7 @@ public static class TrainerCli
             host.Services.GetRequiredService<IStartupValidator>().Validate();
             // The configured plugins load before any work, so a broken one stops the run here.
             host.Services.GetRequiredService<PluginLoader>();
+            ApplyConvKernels(host);
             switch (verb)
             {
                 case "train": host.Services.GetRequiredService<TrainJob>().Run(); break;
@@ -103,6 +106,19 @@ public static class TrainerCli
     }
 
     /// <summary>Configuration failures in <paramref name="e"/> (validation or binding), or none.</summary>
+    /// <summary>Trainer:ConvKernels picks the convolution kernels; the outcome (oneDNN self-tested on this CPU, or not) is
+    /// logged once, as a warning when oneDNN was found wrong here.</summary>
+    private static void ApplyConvKernels(IHost host)
+    {
+        var options = host.Services.GetRequiredService<IOptions<TrainerOptions>>().Value;
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Runtime");
+        var status = Core.Runtime.ConvKernels.Apply(Enum.Parse<Core.Runtime.ConvKernelPolicy>(options.ConvKernels, ignoreCase: true));
+        if (Core.Runtime.ConvKernels.OneDnnFaults.Count > 0 && !Core.Runtime.ConvKernels.UsesOneDnn) logger.LogWarning("{Status}", status);
+        else logger.LogInformation("{Status}", status);
+        logger.LogDebug("{Nnpack}", Core.Runtime.Nnpack.Status);
+        if (Core.Runtime.LibTorchSetup.Problem.Length > 0) logger.LogWarning("{Problem}", Core.Runtime.LibTorchSetup.Problem);
+    }
+
     private static List<string> Failures(Exception e) => e switch
     {
         OptionsValidationException v => [.. v.Failures],

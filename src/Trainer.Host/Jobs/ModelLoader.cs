@@ -112,7 +112,7 @@ public static class ModelLoader
                                    $"builds '{identity.Name}'; set Model:Name (or Model:Type and Model:Assembly) to the manifest's model.");
         try
         {
-            var network = CompressedModel.Load(manifestPath, create, out manifest);
+            var network = CompressedModel.Load(manifestPath, create, out manifest, logger);
             logger.LogInformation("Rebuilt '{Name}' from '{Manifest}': {Iterations} compression iteration(s), {Edits} edit(s).",
                 identity.Name, manifestPath, manifest.Iterations.Count, manifest.AllEdits.Count);
             return new LoadedModel(identity.Name, network, manifest.Model.InputShape, manifest.Model, create, manifest);

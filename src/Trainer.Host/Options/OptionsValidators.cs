@@ -33,6 +33,8 @@ public sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
         Require(o.EarlyStopping.Patience >= 0, "EarlyStopping:Patience", o.EarlyStopping.Patience, "an integer >= 0 (0 turns early stopping off)");
         Require(o.EarlyStopping.MinDelta >= 0, "EarlyStopping:MinDelta", o.EarlyStopping.MinDelta, "a number >= 0");
         Require(o.Threads >= 0, "Threads", o.Threads, "an integer >= 0 (0 = TorchSharp's default)");
+        Require(Enum.TryParse<Trainer.Core.Runtime.ConvKernelPolicy>(o.ConvKernels, ignoreCase: true, out _) && !int.TryParse(o.ConvKernels, out _),
+            "ConvKernels", o.ConvKernels, "auto, onednn, native");
         Require(o.LogEveryNSteps > 0, "LogEveryNSteps", o.LogEveryNSteps, "a positive integer");
         Require(o.RunName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0 && o.RunName is not ("." or ".."),
             "RunName", o.RunName, "a folder name without path separators");

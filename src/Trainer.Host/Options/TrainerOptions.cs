@@ -32,6 +32,8 @@ public sealed class TrainerOptions
     public string Device { get; set; } = "cpu";
     /// <summary>Intra-op threads (0 = TorchSharp's default).</summary>
     public int Threads { get; set; }
+    /// <summary>Convolution kernels: auto (oneDNN unless its self-test fails on this CPU), onednn, native.</summary>
+    public string ConvKernels { get; set; } = "auto";
     /// <summary>Name of the run's folders under LogDir and CheckpointDir; empty = a timestamp.</summary>
     public string RunName { get; set; } = "";
     public string LogDir { get; set; } = "runs";

@@ -1,0 +1,157 @@
+using System.Globalization;
+using static TorchSharp.torch;
+
+namespace Trainer.Core.Runtime;
+
+/// <summary>Which kernels libtorch runs convolutions with.</summary>
+public enum ConvKernelPolicy
+{
+    /// <summary>oneDNN unless <see cref="ConvKernels.SelfTest"/> finds it wrong on this CPU; then libtorch's own kernels.</summary>
+    Auto,
+    /// <summary>oneDNN (libtorch's default), whatever the self-test says.</summary>
+    OneDnn,
+    /// <summary>libtorch's own kernels (im2col + MKL GEMM): slower, never oneDNN.</summary>
+    Native,
+}
+
+/// <summary>One conv shape of the self-test that computed a wrong result.</summary>
+public sealed record ConvFault(string Case, string Part, double MaxAbsDifference, double Excess)
+{
+    /// <summary>"NCHW 33→40 3x3 s1 14x14 batch 4 forward: max |diff| 1.9 (5.1e+04x the rounding bound)".</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Case} {Part}: max |diff| {MaxAbsDifference:g3} ({Excess:0.0e+00}x the rounding bound)");
+}
+
+/// <summary>
+/// Checks that libtorch's float32 convolutions compute right on the CPU the process runs on, and stops using oneDNN where
+/// they do not. Measured on AMD EPYC Zen 5 (AVX-512): libtorch 2.10's oneDNN 3.7.1 computes NCHW convs whose input
+/// channels are above and not a multiple of the SIMD block (16 with AVX-512, 8 with AVX2) wrongly at batch sizes above 1
+/// (errors as large as the outputs, sometimes NaN: the padded channels are read uninitialised), and channels-last 1×1
+/// stride-2 convs wrongly at any batch (<c>brgconv_1x1:avx512_core</c>). Pruned widths hit the first case in training
+/// and evaluation. PyTorch 1.13's oneDNN is right on the same CPU, and libtorch's own kernels are right.
+/// <para>The self-test runs a small grid of those shapes in both layouts, forward and backward, against float64
+/// (<see cref="ConvReference"/>): about 0.2 s, once per process.</para>
+/// </summary>
+public static class ConvKernels
+{
+    /// <summary>The environment variable that sets the policy of processes that do not set it in code
+    /// (<c>auto</c>, <c>onednn</c>, <c>native</c>).</summary>
+    public const string PolicyVariable = "TRAINER_CONV_KERNELS";
+
+    private static readonly (int Cin, int Cout, int Kernel, int Stride, int Size, int Batch)[] Grid =
+    [
+        (16, 24, 3, 1, 14, 4), (17, 24, 3, 1, 14, 4), (24, 24, 3, 1, 14, 4), (33, 40, 3, 1, 14, 4), (40, 24, 3, 1, 8, 2),
+        (24, 40, 3, 2, 14, 4), (33, 40, 3, 1, 14, 1), (256, 512, 1, 2, 14, 1), (128, 256, 1, 2, 8, 4),
+    ];
+
+    /// <summary>The policy in force.</summary>
+    public static ConvKernelPolicy Policy { get; private set; } = ConvKernelPolicy.OneDnn;
+
+    /// <summary>Whether oneDNN runs convolutions now.</summary>
+    public static bool UsesOneDnn { get; private set; } = true;
+
+    /// <summary>What the self-test found with oneDNN (empty: right, or not tested).</summary>
+    public static IReadOnlyList<ConvFault> OneDnnFaults { get; private set; } = [];
+
+    /// <summary>One line for logs: the policy, the kernels in use and why.</summary>
+    public static string Status { get; private set; } = "not checked";
+
+    /// <summary>Applies <paramref name="policy"/>: <see cref="ConvKernelPolicy.Auto"/> runs the self-test (once per process)
+    /// and turns oneDNN off where it is wrong.</summary>
+    /// <returns><see cref="Status"/>.</returns>
+    public static string Apply(ConvKernelPolicy policy)
+    {
+        Policy = policy;
+        if (policy == ConvKernelPolicy.Auto && !tested)
+        {
+            LibTorchContext.SetOneDnnEnabled(true);
+            OneDnnFaults = SelfTest();
+            tested = true;
+        }
+        UsesOneDnn = policy switch
+        {
+            ConvKernelPolicy.OneDnn => true,
+            ConvKernelPolicy.Native => false,
+            _ => OneDnnFaults.Count == 0,
+        };
+        if (!LibTorchContext.SetOneDnnEnabled(UsesOneDnn)) UsesOneDnn = LibTorchContext.OneDnnEnabled() ?? true;
+        Status = (policy, UsesOneDnn) switch
+        {
+            (ConvKernelPolicy.Auto, true) => "convolutions: oneDNN (self-test right on this CPU)",
+            (ConvKernelPolicy.Auto, false) => $"convolutions: libtorch's own kernels, because oneDNN computes " +
+                                              $"{OneDnnFaults.Select(f => f.Case).Distinct().Count()} of {Grid.Length * 2} self-test " +
+                                              $"shapes wrongly on this CPU, e.g. {OneDnnFaults[0]} " +
+                                              $"({PolicyVariable}=onednn or Trainer:ConvKernels=onednn to use it anyway)",
+            (_, true) => "convolutions: oneDNN (policy onednn, not self-tested)",
+            _ => "convolutions: libtorch's own kernels (policy native)",
+        };
+        return Status;
+    }
+
+    private static bool tested;
+
+    /// <summary>The policy named by <see cref="PolicyVariable"/> (<see cref="ConvKernelPolicy.Auto"/> when unset).</summary>
+    /// <exception cref="ArgumentException">The variable holds another value.</exception>
+    public static ConvKernelPolicy PolicyFromEnvironment()
+    {
+        var value = Environment.GetEnvironmentVariable(PolicyVariable);
+        return string.IsNullOrWhiteSpace(value) ? ConvKernelPolicy.Auto
+            : Enum.TryParse<ConvKernelPolicy>(value, ignoreCase: true, out var p) ? p
+            : throw new ArgumentException($"{PolicyVariable}='{value}' is not a policy; use auto, onednn or native.");
+    }
+
+    /// <summary>Runs the grid with the kernels in force now; returns the wrong results (empty when all are right).</summary>
+    public static IReadOnlyList<ConvFault> SelfTest()
+    {
+        var faults = new List<ConvFault>();
+        var generator = new Generator(7);
+        foreach (var (cin, cout, kernel, stride, size, batch) in Grid)
+            foreach (var channelsLast in new[] { false, true })
+            {
+                var name = string.Create(CultureInfo.InvariantCulture,
+                    $"{(channelsLast ? "channels-last" : "NCHW")} {cin}→{cout} {kernel}x{kernel} s{stride} {size}x{size} batch {batch}");
+                foreach (var (part, diff, excess) in Case(cin, cout, kernel, stride, size, batch, channelsLast, generator))
+                    if (!(excess <= 1)) faults.Add(new ConvFault(name, part, diff, excess));
+            }
+        return faults;
+    }
+
+    /// <summary>Forward, input gradient and weight gradient of one conv shape, each against float64.</summary>
+    private static List<(string Part, double Diff, double Excess)> Case(int cin, int cout, int kernel, int stride, int size,
+        int batch, bool channelsLast, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        long[] strides = [stride, stride], padding = [kernel / 2, kernel / 2];
+        Tensor Conv(Tensor x, Tensor w, Tensor? b) => nn.functional.conv2d(x, w, b, strides, padding);
+        Tensor Layout(Tensor t) => channelsLast ? Inference.ChannelsLast.Convert(t) : t;
+
+        var x = randn(batch, cin, size, size, generator: generator);
+        var w = randn(cout, cin, kernel, kernel, generator: generator).mul_(0.2);
+        var b = randn(cout, generator: generator);
+        var x32 = Layout(x).detach().requires_grad_(true);
+        var w32 = Layout(w).detach().requires_grad_(true);
+        var y = Conv(x32, w32, b);
+        var g = randn(y.shape, generator: generator);
+        y.backward([Layout(g)]);
+
+        // The exact values and the magnitudes Σ|wᵢxᵢ| of all three, from float64 autograd.
+        var (y64, gx64, gw64) = Float64(Conv, x, w, b, g);
+        var (ya, gxa, gwa) = Float64(Conv, x.abs(), w.abs(), b.abs(), g.abs());
+        long outPixels = y.shape[2] * y.shape[3];
+        var forward = ConvReference.Excess(y.detach(), y64, ya, cin * kernel * kernel + 1);
+        var input = ConvReference.Excess(x32.grad!, gx64, gxa, cout * kernel * kernel);
+        var weight = ConvReference.Excess(w32.grad!, gw64, gwa, batch * outPixels);
+        return [("forward", forward.MaxAbsDifference, forward.Excess), ("input gradient", input.MaxAbsDifference, input.Excess),
+            ("weight gradient", weight.MaxAbsDifference, weight.Excess)];
+    }
+
+    private static (Tensor Y, Tensor GradX, Tensor GradW) Float64(Func<Tensor, Tensor, Tensor?, Tensor> conv, Tensor x, Tensor w, Tensor b,
+        Tensor g)
+    {
+        var x64 = x.to(float64).detach().requires_grad_(true);
+        var w64 = w.to(float64).detach().requires_grad_(true);
+        var y = conv(x64, w64, b.to(float64));
+        y.backward([g.to(float64)]);
+        return (y.detach(), x64.grad!, w64.grad!);
+    }
+}
