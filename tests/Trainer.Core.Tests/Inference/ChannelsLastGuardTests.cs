@@ -8,6 +8,7 @@ namespace Trainer.Core.Tests.Inference;
 
 /// <summary>The channels-last guard, proven on every CPU with an injected faulty kernel: the wrong layer stays NCHW,
 /// is reported and recorded, and the model still computes what it computed before.</summary>
+[Trait("Category", "Numeric")]
 public sealed class ChannelsLastGuardTests
 {
     private static readonly long[] Shape = [1, 3, 12, 12];

@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 
 namespace Trainer.Core.Tests.Inference;
 
+[Trait("Category", "Numeric")]
 public sealed class InferenceFormTests
 {
     private static readonly long[] FashionShape = [1, 1, 28, 28];

@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 namespace Trainer.Core.Tests.Runtime;
 
 /// <summary>The start-up check of libtorch's convolutions: whatever the CPU, the kernels left in force compute right.</summary>
+[Trait("Category", "Numeric")]
 public sealed class ConvKernelsTests
 {
     [Fact]
