@@ -65,7 +65,7 @@ public static class ChannelsLastGuard
                     foreach (var x in seen)
                     {
                         var (diff, excess) = channelsLastConv is null
-                            ? Verdicts.GetOrAdd(Signature(conv, x), _ => Compare(name, conv, x))
+                            ? Verdicts.GetOrAdd(ConvCall.Signature(conv, x.shape), _ => Compare(name, conv, x))
                             : Compare(name, conv, x, channelsLastConv);
                         if (excess <= 1) continue;
                         faulty.Add(new LayoutFallback(name, batch, diff, excess));
@@ -131,10 +131,6 @@ public static class ChannelsLastGuard
     // libtorch's verdict depends on the conv's geometry, its input's shape and the kernels in use, not on the values:
     // candidates of one allocation search share most layers, so each shape is checked once per process.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (double, double)> Verdicts = new();
-
-    private static string Signature(Conv2d c, Tensor x) => string.Join(";", string.Join(",", c.weight.shape), string.Join(",", x.shape),
-        string.Join(",", c.stride), string.Join(",", c.padding ?? []), c.padding_type?.ToString() ?? "", c.padding_mode, string.Join(",", c.dilation),
-        c.groups, c.bias is null, Runtime.ConvKernels.UsesOneDnn);
 
     private static Tensor LibTorchConv(string layer, Conv2d conv, Tensor input, Tensor weight) =>
         ConvCall.Forward(conv, input, weight, conv.bias?.detach());

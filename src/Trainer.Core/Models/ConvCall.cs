@@ -22,4 +22,11 @@ public static class ConvCall
             return nn.functional.conv2d_padding(x, weight, bias, c.stride, type, c.dilation, c.groups);
         return nn.functional.conv2d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups);
     }
+
+    /// <summary>What libtorch's choice of kernel depends on for <paramref name="c"/> at <paramref name="inputShape"/>: its
+    /// geometry, the shapes and layouts, and whether oneDNN is on (values do not matter). A key for cached verdicts.</summary>
+    public static string Signature(Conv2d c, long[] inputShape) => string.Join(";", string.Join(",", c.weight.shape),
+        string.Join(",", inputShape), string.Join(",", c.stride), string.Join(",", c.padding ?? []), c.padding_type?.ToString() ?? "",
+        c.padding_mode, string.Join(",", c.dilation), c.groups, c.bias is null, Inference.ChannelsLast.IsChannelsLast(c.weight),
+        Runtime.ConvKernels.UsesOneDnn);
 }

@@ -14,7 +14,7 @@ public enum ConvKernelPolicy
     Native,
 }
 
-/// <summary>One conv shape of the self-test that computed a wrong result.</summary>
+/// <summary>One conv shape that computed a wrong result.</summary>
 public sealed record ConvFault(string Case, string Part, double MaxAbsDifference, double Excess)
 {
     /// <summary>"NCHW 33→40 3x3 s1 14x14 batch 4 forward: max |diff| 1.9 (5.1e+04x the rounding bound)".</summary>
@@ -108,50 +108,67 @@ public static class ConvKernels
         foreach (var (cin, cout, kernel, stride, size, batch) in Grid)
             foreach (var channelsLast in new[] { false, true })
             {
-                var name = string.Create(CultureInfo.InvariantCulture,
-                    $"{(channelsLast ? "channels-last" : "NCHW")} {cin}→{cout} {kernel}x{kernel} s{stride} {size}x{size} batch {batch}");
-                foreach (var (part, diff, excess) in Case(cin, cout, kernel, stride, size, batch, channelsLast, generator))
-                    if (!(excess <= 1)) faults.Add(new ConvFault(name, part, diff, excess));
+                long[] strides = [stride, stride], padding = [kernel / 2, kernel / 2];
+                var name = string.Create(CultureInfo.InvariantCulture, $"{cin}→{cout} {kernel}x{kernel} s{stride}");
+                var shape = new ConvShape(name, (x, w, b) => nn.functional.conv2d(x, w, b, strides, padding), [batch, cin, size, size],
+                    [cout, cin, kernel, kernel], HasBias: true, channelsLast);
+                faults.AddRange(ConvCase.Check(shape, generator, reference: null));
             }
         return faults;
     }
 
-    /// <summary>Forward, input gradient and weight gradient of one conv shape, each against float64.</summary>
-    private static List<(string Part, double Diff, double Excess)> Case(int cin, int cout, int kernel, int stride, int size,
-        int batch, bool channelsLast, Generator generator)
+    /// <summary>
+    /// Lets oneDNN run <paramref name="model"/> where the process default turned it off, if every conv of the model computes
+    /// right with oneDNN at <paramref name="batchSizes"/> (forward and both gradients, against libtorch's own kernels, which
+    /// the self-test proved right): oneDNN is wrong on this CPU for some shapes only, and is much faster for the rest.
+    /// Dispose the scope to return to the process default.
+    /// </summary>
+    /// <param name="model">The model, as it will run (its weight layouts are the ones checked).</param>
+    /// <param name="inputShape">One input shape of the model (any batch size).</param>
+    /// <param name="batchSizes">The batch sizes it will run at (training, validation, the last partial batches).</param>
+    public static ConvKernelScope ForModel(nn.Module<Tensor, Tensor> model, long[] inputShape, IEnumerable<long> batchSizes)
     {
-        using var scope = NewDisposeScope();
-        long[] strides = [stride, stride], padding = [kernel / 2, kernel / 2];
-        Tensor Conv(Tensor x, Tensor w, Tensor? b) => nn.functional.conv2d(x, w, b, strides, padding);
-        Tensor Layout(Tensor t) => channelsLast ? Inference.ChannelsLast.Convert(t) : t;
-
-        var x = randn(batch, cin, size, size, generator: generator);
-        var w = randn(cout, cin, kernel, kernel, generator: generator).mul_(0.2);
-        var b = randn(cout, generator: generator);
-        var x32 = Layout(x).detach().requires_grad_(true);
-        var w32 = Layout(w).detach().requires_grad_(true);
-        var y = Conv(x32, w32, b);
-        var g = randn(y.shape, generator: generator);
-        y.backward([Layout(g)]);
-
-        // The exact values and the magnitudes Σ|wᵢxᵢ| of all three, from float64 autograd.
-        var (y64, gx64, gw64) = Float64(Conv, x, w, b, g);
-        var (ya, gxa, gwa) = Float64(Conv, x.abs(), w.abs(), b.abs(), g.abs());
-        long outPixels = y.shape[2] * y.shape[3];
-        var forward = ConvReference.Excess(y.detach(), y64, ya, cin * kernel * kernel + 1);
-        var input = ConvReference.Excess(x32.grad!, gx64, gxa, cout * kernel * kernel);
-        var weight = ConvReference.Excess(w32.grad!, gw64, gwa, batch * outPixels);
-        return [("forward", forward.MaxAbsDifference, forward.Excess), ("input gradient", input.MaxAbsDifference, input.Excess),
-            ("weight gradient", weight.MaxAbsDifference, weight.Excess)];
+        if (Policy != ConvKernelPolicy.Auto || UsesOneDnn || OneDnnFaults.Count == 0 || inputShape.Length == 0)
+            return new ConvKernelScope(Status, restore: null);
+        var shapes = ConvCase.ShapesOf(model, inputShape);
+        var faults = new List<ConvFault>();
+        var generator = new Generator(7);
+        foreach (var batch in batchSizes.Distinct())
+            foreach (var shape in shapes)
+            {
+                var batched = shape with { Input = [batch, .. shape.Input.Skip(1)] };
+                var conv = (TorchSharp.Modules.Conv2d)model.named_modules().First(m => m.name == shape.Name).module;
+                var key = Models.ConvCall.Signature(conv, batched.Input);
+                faults.AddRange(ModelVerdicts.GetOrAdd(key, _ => ConvCase.Check(batched, generator, reference: ConvKernelPolicy.Native)));
+            }
+        if (faults.Count > 0)
+            return new ConvKernelScope($"convolutions: libtorch's own kernels for this model (oneDNN is wrong here for {faults[0]})", restore: null);
+        LibTorchContext.SetOneDnnEnabled(true);
+        UsesOneDnn = true;
+        return new ConvKernelScope("convolutions: oneDNN for this model (every conv checked right at batch sizes " +
+                                   $"{string.Join(", ", batchSizes.Distinct())} on this CPU)", restore: () =>
+        {
+            LibTorchContext.SetOneDnnEnabled(false);
+            UsesOneDnn = false;
+        });
     }
 
-    private static (Tensor Y, Tensor GradX, Tensor GradW) Float64(Func<Tensor, Tensor, Tensor?, Tensor> conv, Tensor x, Tensor w, Tensor b,
-        Tensor g)
+    // Verdicts of ForModel by conv shape: a shape's verdict does not depend on the values.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, List<ConvFault>> ModelVerdicts = new();
+}
+
+/// <summary>The kernels one model runs with until disposed (<see cref="ConvKernels.ForModel"/>).</summary>
+public sealed class ConvKernelScope(string status, Action? restore) : IDisposable
+{
+    private Action? _restore = restore;
+
+    /// <summary>What the scope chose, for the log.</summary>
+    public string Status { get; } = status;
+
+    /// <summary>Returns to the process default.</summary>
+    public void Dispose()
     {
-        var x64 = x.to(float64).detach().requires_grad_(true);
-        var w64 = w.to(float64).detach().requires_grad_(true);
-        var y = conv(x64, w64, b.to(float64));
-        y.backward([g.to(float64)]);
-        return (y.detach(), x64.grad!, w64.grad!);
+        _restore?.Invoke();
+        _restore = null;
     }
 }

@@ -82,6 +82,32 @@ public abstract class BaseTrainer
         return null;
     }
 
+    /// <summary>
+    /// Where oneDNN was found wrong on this CPU for some conv shapes, checks this network's convs at the batch sizes the
+    /// run uses (training and validation, full and last partial batches) and runs it with oneDNN if they are all right
+    /// (<see cref="Runtime.ConvKernels.ForModel"/>).
+    /// </summary>
+    private Runtime.ConvKernelScope ChooseConvKernels()
+    {
+        if (Device.type != DeviceType.CPU || Runtime.ConvKernels.UsesOneDnn)
+            return Runtime.ConvKernels.ForModel(Network, [], []);
+        var loaders = new[] { Setup.TrainLoader, Setup.ValLoader }.OfType<IBatchLoader>().Where(l => l.BatchCount > 0).ToList();
+        long[]? inputShape = null;
+        var batchSizes = new List<long>();
+        using var peek = torch.NewDisposeScope();
+        foreach (var loader in loaders)
+        {
+            // Loaders give the same batches for an epoch whatever was read before: peeking changes nothing.
+            var first = loader.GetBatches(0).First();
+            inputShape ??= first.Inputs.shape;
+            batchSizes.Add(first.Size);
+            batchSizes.Add(loader.SampleCount - (loader.BatchCount - 1L) * first.Size);
+        }
+        var scope = Runtime.ConvKernels.ForModel(Network, inputShape ?? [], batchSizes.Where(b => b > 0));
+        Logger.LogInformation("{Kernels}", scope.Status);
+        return scope;
+    }
+
     /// <summary>Adds a callback after those given at creation.</summary>
     public void AddCallback(TrainerCallback callback) => _callbacks.Add(callback);
 
@@ -101,6 +127,7 @@ public abstract class BaseTrainer
             return Finish(reason, startEpoch);
         }
 
+        using var kernels = ChooseConvKernels();
         ForEachCallback(c => c.OnTrainStart(_context));
         string stopReason;
         int epoch = startEpoch;
