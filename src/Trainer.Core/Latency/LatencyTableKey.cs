@@ -27,6 +27,8 @@ public sealed record LatencyTableKey(string Model, string ModelFingerprint, stri
                 $"{l.Name}|{l.Type}|{l.Kind}|{string.Join('x', l.InputShape)}|{string.Join('x', l.OutputShape)}|{l.Groups}\n");
         text.Append(CultureInfo.InvariantCulture,
             $"grid floor={options.Floor:R} round={options.RoundTo} points={options.GridPoints} layout={options.Layout} quantile={options.Quantile:R}\n");
+        // oneDNN and libtorch's own kernels time differently (Runtime.ConvKernels picks them per CPU).
+        text.Append(Runtime.ConvKernels.UsesOneDnn ? "kernels onednn\n" : "kernels native\n");
         var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))).ToLowerInvariant();
         return new LatencyTableKey(modelType, hash, CpuModel(), torch.get_num_threads(),
             typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown");
