@@ -26,6 +26,9 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
     /// <summary>File names in the stage's checkpoint folder.</summary>
     public const string ManifestFileName = "manifest.json", WeightsFileName = "inference.weights";
 
+    /// <summary>The memory layout chosen by timing, recorded before the export is written so a resumed run replays it.</summary>
+    public const string LayoutFileName = "layout.txt";
+
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Export");
 
     /// <summary>Runs the export of the configured model, or of a pipeline's <paramref name="checkpoint"/> / compression
@@ -62,7 +65,8 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         InferenceFormReport report;
         try
         {
-            report = InferenceForm.Apply(model.Network, shape, new InferenceFormOptions(), _logger);
+            report = InferenceForm.Apply(model.Network, shape, new InferenceFormOptions { Layout = RecordedLayout(stage) ?? MemoryLayout.Fastest }, _logger);
+            RecordLayout(stage, report.Layout);
         }
         catch (InvalidOperationException e)
         {
@@ -93,6 +97,24 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         Report(stage, manifestPath, saved, report, beforeMs, afterMs, reloadDiff);
         model.Network.Dispose();
         return new ExportSummary(manifestPath, report.FoldedPairs.Count, saved.Layout, beforeMs, afterMs);
+    }
+
+    /// <summary>The layout an earlier, interrupted export of this run chose by timing; null when none was recorded.</summary>
+    private MemoryLayout? RecordedLayout(RunFolders stage)
+    {
+        var path = Path.Combine(stage.CheckpointDir, LayoutFileName);
+        if (!File.Exists(path)) return null;
+        var text = File.ReadAllText(path).Trim();
+        if (!Enum.TryParse<MemoryLayout>(text, out var layout) || layout == MemoryLayout.Fastest)
+            throw new JobException($"'{path}' should name the export's memory layout (Contiguous or ChannelsLast), not '{text}'; delete it to time the layouts again.");
+        _logger.LogInformation("Export layout {Layout} replayed from '{Path}' (chosen by timing in an earlier run).", layout, path);
+        return layout;
+    }
+
+    private static void RecordLayout(RunFolders stage, MemoryLayout layout)
+    {
+        Directory.CreateDirectory(stage.CheckpointDir);
+        Trainer.Core.IO.AtomicFile.WriteAllText(Path.Combine(stage.CheckpointDir, LayoutFileName), layout.ToString());
     }
 
     /// <summary>Median batch-1 milliseconds of the two models, timed in alternating rounds.</summary>

@@ -26,11 +26,24 @@ public sealed class LatencyAllocation(CompressionOptions options, ILogger logger
         var floor = Math.Pow(o.LayerFloor, 1.0 / o.Iterations);
         bool inferenceForm = o.LatencyForm.Equals("inference", StringComparison.OrdinalIgnoreCase);
         using var timedModel = Copy(input);
-        var layout = MemoryLayout.Contiguous;
-        if (inferenceForm) layout = InferenceForm.Apply(timedModel, shape, new InferenceFormOptions(), logger).Layout;
-        var timedGraph = inferenceForm ? ModelGraph.Build(timedModel, shape, logger) : graph;
-        var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo, Layout = layout };
+        var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo };
         if (o.LatencyCacheDir.Length > 0) tableOptions = tableOptions with { CacheDir = o.LatencyCacheDir };
+        var layout = MemoryLayout.Contiguous;
+        if (inferenceForm)
+        {
+            // Fold first; the layout is then the one of a table cached on this machine (chosen by timing when it was measured,
+            // so a second run makes the same choice), else timed now.
+            InferenceForm.Apply(timedModel, shape, new InferenceFormOptions { Layout = MemoryLayout.Contiguous }, logger);
+            var foldedGraph = ModelGraph.Build(timedModel, shape, logger);
+            var cached = new[] { MemoryLayout.ChannelsLast, MemoryLayout.Contiguous }.Cast<MemoryLayout?>().FirstOrDefault(l =>
+            {
+                var key = LatencyTableKey.For(timedModel.GetType().Name, foldedGraph, tableOptions with { Layout = l!.Value });
+                return LatencyTable.TryLoad(Path.Combine(tableOptions.CacheDir, key.FileName()), key) is not null;
+            });
+            layout = InferenceForm.Apply(timedModel, shape, new InferenceFormOptions { Layout = cached ?? MemoryLayout.Fastest }, logger).Layout;
+        }
+        var timedGraph = inferenceForm ? ModelGraph.Build(timedModel, shape, logger) : graph;
+        tableOptions = tableOptions with { Layout = layout };
         var table = LatencyTable.LoadOrMeasure(timedModel, shape, timedGraph, tableOptions, logger);
 
         ChannelAllocation chosen;

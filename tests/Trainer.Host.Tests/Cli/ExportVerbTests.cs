@@ -55,6 +55,34 @@ public sealed class ExportVerbTests : IDisposable
     }
 
     [Fact]
+    public void An_export_interrupted_after_its_layout_was_timed_replays_that_layout_on_resume()
+    {
+        var (code, _, err) = _cli.Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=export");
+        Assert.True(code == 0, err);
+        var folder = Path_("ckpt", "r", "export");
+        var timed = Enum.Parse<MemoryLayout>(File.ReadAllText(Path.Combine(folder, ExportJob.LayoutFileName)));
+        Assert.NotEqual(MemoryLayout.Fastest, timed);
+        Assert.Equal(timed == MemoryLayout.ChannelsLast ? CompressionManifest.ChannelsLastLayout : CompressionManifest.ContiguousLayout,
+            CompressionManifest.Load(Path.Combine(folder, ExportJob.ManifestFileName)).Layout);
+
+        // As if killed after the timing and before the manifest: the decision on disk, no export yet. The recorded layout
+        // is the opposite one, so a new timing could not produce it by chance.
+        File.Delete(Path.Combine(folder, ExportJob.ManifestFileName));
+        var recorded = timed == MemoryLayout.ChannelsLast ? MemoryLayout.Contiguous : MemoryLayout.ChannelsLast;
+        File.WriteAllText(Path.Combine(folder, ExportJob.LayoutFileName), recorded.ToString());
+        (code, _, err) = _cli.Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=export", "--resume");
+        Assert.True(code == 0, err);
+        Assert.Equal(recorded == MemoryLayout.ChannelsLast ? CompressionManifest.ChannelsLastLayout : CompressionManifest.ContiguousLayout,
+            CompressionManifest.Load(Path.Combine(folder, ExportJob.ManifestFileName)).Layout);
+
+        File.Delete(Path.Combine(folder, ExportJob.ManifestFileName));
+        File.WriteAllText(Path.Combine(folder, ExportJob.LayoutFileName), "Sideways");
+        (code, _, err) = _cli.Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=export", "--resume");
+        Assert.Equal(TrainerCli.BadInput, code);
+        Assert.Contains(ExportJob.LayoutFileName, err);
+    }
+
+    [Fact]
     public void Export_needs_weights_refuses_to_overwrite_and_refuses_an_export()
     {
         var (code, _, err) = _cli.Cli("export");
