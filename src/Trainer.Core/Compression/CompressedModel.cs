@@ -35,22 +35,57 @@ public static class CompressedModel
     /// <summary>
     /// Builds the original architecture with <paramref name="create"/>, replays the manifest's edits and loads its weights.
     /// A manifest that does not fit the architecture, or weights that do not fit the rebuilt model, throw before the
-    /// model is returned (<see cref="ManifestMismatchException"/>, <see cref="CheckpointException"/>).
+    /// model is returned (<see cref="ManifestMismatchException"/>, <see cref="CheckpointException"/>), naming the files.
     /// </summary>
     public static torch.nn.Module<torch.Tensor, torch.Tensor> Load(string manifestPath, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create,
         out CompressionManifest manifest)
     {
         manifest = CompressionManifest.Load(manifestPath);
-        var model = create();
-        EditReplay.Apply(model, manifest.Model.InputShape, manifest.AllEdits);
         if (manifest.Weights.Length == 0)
             throw new InvalidDataException($"Compression manifest '{manifestPath}' names no weights file.");
-        var weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, manifest.Weights);
-        CheckpointFile.LoadWeights(weights, model);
-        if (manifest.Layout == CompressionManifest.ChannelsLastLayout) Inference.ChannelsLast.ConvertConvWeights(model);
-        else if (manifest.Layout != CompressionManifest.ContiguousLayout)
+        if (manifest.Layout is not (CompressionManifest.ChannelsLastLayout or CompressionManifest.ContiguousLayout))
             throw new InvalidDataException($"Compression manifest '{manifestPath}' has layout '{manifest.Layout}'; known: " +
                                            $"{CompressionManifest.ContiguousLayout}, {CompressionManifest.ChannelsLastLayout}.");
+        var model = Rebuild(manifest, manifestPath, create);
+        var weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, manifest.Weights);
+        try
+        {
+            CheckpointFile.LoadWeights(weights, model);
+        }
+        catch (CheckpointException e) when (e.DoesNotFit)
+        {
+            model.Dispose();
+            // Either file may be the wrong one: the manifest describes the shapes, the weights file must have them.
+            throw new CheckpointException($"The weights do not fit the model that compression manifest '{manifestPath}' describes " +
+                                          $"(the manifest or the weights come from another model or run): {e.Message}", doesNotFit: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        if (manifest.Layout == CompressionManifest.ChannelsLastLayout) Inference.ChannelsLast.ConvertConvWeights(model);
         return model;
+    }
+
+    /// <summary>
+    /// A fresh model of the original architecture (<paramref name="create"/>) with <paramref name="manifest"/>'s edits replayed
+    /// and no weights loaded; a mismatch is a <see cref="ManifestMismatchException"/> naming <paramref name="source"/>, the file
+    /// the manifest was read from.
+    /// </summary>
+    public static torch.nn.Module<torch.Tensor, torch.Tensor> Rebuild(CompressionManifest manifest, string source,
+        Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create)
+    {
+        var model = create();
+        try
+        {
+            EditReplay.Apply(model, manifest.Model.InputShape, manifest.AllEdits);
+            return model;
+        }
+        catch (ManifestMismatchException e)
+        {
+            model.Dispose();
+            throw e.InFile(source);
+        }
     }
 }
