@@ -105,6 +105,14 @@ public sealed record CompressionManifest
         CompressionManifest? manifest;
         try
         {
+            // The format tag first: another JSON document (masks, a latency table) is "not a manifest", not a list of missing fields.
+            using (var document = JsonDocument.Parse(json))
+            {
+                var format = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("format", out var f)
+                    ? f.ToString() : null;
+                if (format != FormatTag)
+                    throw new InvalidDataException($"{source} is not a compression manifest (expected format '{FormatTag}', found '{format}').");
+            }
             manifest = JsonSerializer.Deserialize<CompressionManifest>(json, Json);
         }
         catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
