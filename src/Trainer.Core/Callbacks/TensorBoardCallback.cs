@@ -33,7 +33,7 @@ public sealed record TensorBoardOptions
 /// </summary>
 public sealed class TensorBoardCallback : TrainerCallback
 {
-    private readonly SummaryWriter _writer;
+    private readonly Lazy<SummaryWriter> _writer;
     private readonly Dictionary<string, (double Sum, int Count)> _pending = new(StringComparer.Ordinal);
     private long _epochStartTimestamp = -1;
 
@@ -43,8 +43,22 @@ public sealed class TensorBoardCallback : TrainerCallback
     /// <exception cref="ArgumentNullException"><paramref name="writer"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="TensorBoardOptions.LogEveryNSteps"/> is below 1.</exception>
     public TensorBoardCallback(SummaryWriter writer, TensorBoardOptions? options = null)
+        : this(new Lazy<SummaryWriter>(writer ?? throw new ArgumentNullException(nameof(writer))), options)
     {
-        _writer = writer ?? throw new ArgumentNullException(nameof(writer));
+    }
+
+    /// <summary>
+    /// Creates the callback with a writer made on first use: TorchSharp's writer creates its event file at once, and a run
+    /// that fails before its first event (a damaged checkpoint on resume) must leave the log folder as it was.
+    /// </summary>
+    /// <param name="createWriter">Makes the writer the events go to.</param>
+    /// <param name="options">Settings; null means the defaults.</param>
+    public static TensorBoardCallback Deferred(Func<SummaryWriter> createWriter, TensorBoardOptions? options = null) =>
+        new(new Lazy<SummaryWriter>(createWriter ?? throw new ArgumentNullException(nameof(createWriter))), options);
+
+    private TensorBoardCallback(Lazy<SummaryWriter> writer, TensorBoardOptions? options)
+    {
+        _writer = writer;
         Options = options ?? new TensorBoardOptions();
         if (Options.LogEveryNSteps < 1)
             throw new ArgumentOutOfRangeException(nameof(options), Options.LogEveryNSteps,
@@ -55,7 +69,7 @@ public sealed class TensorBoardCallback : TrainerCallback
     public TensorBoardOptions Options { get; }
 
     /// <summary>The writer the events go to.</summary>
-    public SummaryWriter Writer => _writer;
+    public SummaryWriter Writer => _writer.Value;
 
     /// <inheritdoc/>
     public override void OnEpochStart(ITrainingContext context)
@@ -79,7 +93,7 @@ public sealed class TensorBoardCallback : TrainerCallback
 
         var x = ToStep(step);
         foreach (var (name, acc) in _pending.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            _writer.add_scalar("train/" + name, (float)(acc.Sum / acc.Count), x);
+            Writer.add_scalar("train/" + name, (float)(acc.Sum / acc.Count), x);
         _pending.Clear();
     }
 
@@ -88,7 +102,7 @@ public sealed class TensorBoardCallback : TrainerCallback
     {
         var x = ToStep(context.Epoch + 1L);
         foreach (var (name, value) in metrics.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            _writer.add_scalar(name, (float)value, x);
+            Writer.add_scalar(name, (float)value, x);
     }
 
     /// <summary>
@@ -98,19 +112,19 @@ public sealed class TensorBoardCallback : TrainerCallback
     public override void OnEpochEnd(ITrainingContext context)
     {
         var x = ToStep(context.Epoch + 1L);
-        _writer.add_scalar("lr", (float)context.LearningRate, x);
+        Writer.add_scalar("lr", (float)context.LearningRate, x);
 
         if (_epochStartTimestamp >= 0)
         {
             var seconds = Stopwatch.GetElapsedTime(_epochStartTimestamp).TotalSeconds;
-            _writer.add_scalar("time/epoch_seconds", (float)seconds, x);
+            Writer.add_scalar("time/epoch_seconds", (float)seconds, x);
             _epochStartTimestamp = -1;
         }
 
         foreach (var (name, value) in context.Metrics
                      .Where(kv => kv.Key.StartsWith("train/epoch_", StringComparison.Ordinal))
                      .OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            _writer.add_scalar(name, (float)value, x);
+            Writer.add_scalar(name, (float)value, x);
 
         if (Options.WeightHistograms)
             WriteWeightHistograms(context.Network, x);
@@ -132,7 +146,7 @@ public sealed class TensorBoardCallback : TrainerCallback
             var values = parameter.detach().cpu();
             if (!values.isfinite().all().item<bool>())
                 continue;
-            _writer.add_histogram("weights/" + name, values, x);
+            Writer.add_histogram("weights/" + name, values, x);
         }
     }
 

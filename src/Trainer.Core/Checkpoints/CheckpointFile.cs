@@ -8,14 +8,15 @@ namespace Trainer.Core.Checkpoints;
 
 /// <summary>
 /// Reads and writes one checkpoint file: a JSON header (loop state and the network's tensor
-/// shapes), then the network and optimizer tensors, guarded by a SHA-256 of the tensor bytes.
+/// shapes), then the network and optimizer tensors, guarded by a SHA-256 of the header and the tensor bytes
+/// (format 2; format 1 files, whose checksum covers the tensor bytes only, are still read).
 /// Writes go to a temporary file renamed into place, so a crash never leaves half a checkpoint.
 /// Reading verifies everything before touching the network, so a bad file changes nothing.
 /// </summary>
 public static class CheckpointFile
 {
     private static readonly byte[] Magic = "TRNCKPT\0"u8.ToArray();
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
 
     /// <summary>Writes a checkpoint of <paramref name="network"/> and <paramref name="optimizer"/> to <paramref name="path"/>.</summary>
     public static void Save(string path, CheckpointState state, torch.nn.Module network, TorchSharp.Modules.OptimizerHelper optimizer) =>
@@ -56,7 +57,11 @@ public static class CheckpointFile
             writer.Write(headerBytes.Length);
             writer.Write(headerBytes);
             writer.Write(payload.Length);
-            writer.Write(SHA256.HashData(payload.GetBuffer().AsSpan(0, (int)payload.Length)));
+            // The checksum covers the header and the tensor data (format 2): a damaged header is found like damaged weights.
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            sha.AppendData(headerBytes);
+            sha.AppendData(payload.GetBuffer(), 0, (int)payload.Length);
+            writer.Write(sha.GetHashAndReset());
             writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
             writer.Flush();
             file.Flush(flushToDisk: true);
@@ -70,14 +75,21 @@ public static class CheckpointFile
     /// </summary>
     public static CheckpointState Load(string path, torch.nn.Module network, TorchSharp.Modules.OptimizerHelper optimizer)
     {
-        var (header, payload) = ReadVerified(path);
-        CheckFingerprint(path, header["tensors"]!.AsObject(), Fingerprint(network));
-        var state = header["state"].Deserialize<CheckpointState>()
-            ?? throw new CheckpointException($"Checkpoint '{path}' has no loop state.");
-        using var reader = new BinaryReader(new MemoryStream(payload));
-        ReadSection(reader, r => network.load(r));
-        ReadSection(reader, optimizer.load_state_dict);
-        return state;
+        var file = ReadChecked(path, network);
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(file.Optimizer));
+            optimizer.load_state_dict(reader);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or KeyNotFoundException
+                                      or InvalidCastException or System.Runtime.InteropServices.ExternalException)
+        {
+            // The network is still untouched: its state is loaded last.
+            throw new CheckpointException($"Checkpoint '{path}' holds optimizer state that does not fit this optimizer ({e.Message}); " +
+                                          "it was made with another optimizer. Start without --resume, or configure the optimizer it was made with.");
+        }
+        using (var reader = new BinaryReader(new MemoryStream(file.Network))) network.load(reader);
+        return file.State;
     }
 
     /// <summary>
@@ -86,37 +98,97 @@ public static class CheckpointFile
     /// </summary>
     public static CheckpointState LoadWeights(string path, torch.nn.Module network)
     {
-        var (header, payload) = ReadVerified(path);
-        CheckFingerprint(path, header["tensors"]!.AsObject(), Fingerprint(network));
-        using var reader = new BinaryReader(new MemoryStream(payload));
-        ReadSection(reader, r => network.load(r));
-        return header["state"].Deserialize<CheckpointState>()
-            ?? throw new CheckpointException($"Checkpoint '{path}' has no loop state.");
+        var file = ReadChecked(path, network);
+        using (var reader = new BinaryReader(new MemoryStream(file.Network))) network.load(reader);
+        return file.State;
     }
 
-    private static (JsonObject Header, byte[] Payload) ReadVerified(string path)
+    private sealed record CheckedFile(CheckpointState State, byte[] Network, byte[] Optimizer);
+
+    /// <summary>
+    /// Reads and verifies all of <paramref name="path"/> against <paramref name="network"/> without touching it: the checksum,
+    /// the header, the tensor fingerprint, and the network section entry by entry (names, dtypes, shapes, byte counts), so
+    /// TorchSharp never reads a damaged or foreign stream.
+    /// </summary>
+    private static CheckedFile ReadChecked(string path, torch.nn.Module network)
     {
-        if (!File.Exists(path)) throw new CheckpointException($"Checkpoint '{path}' does not exist.");
+        var (header, payload) = ReadVerified(path);
+        if (header["tensors"] is not JsonObject tensors || header["state"] is not JsonObject)
+            throw Corrupt(path, "its header lacks the tensor table or the loop state");
+        CheckFingerprint(path, tensors, Fingerprint(network));
+        CheckpointState state;
         try
         {
-            using var reader = new BinaryReader(File.OpenRead(path));
-            if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
-                throw new CheckpointException($"'{path}' is not a Trainer checkpoint (bad magic bytes).");
-            var version = reader.ReadInt32();
-            if (version != FormatVersion)
-                throw new CheckpointException($"Checkpoint '{path}' has format version {version}; this build reads {FormatVersion}.");
-            var header = JsonNode.Parse(reader.ReadBytes(reader.ReadInt32()))!.AsObject();
-            var length = reader.ReadInt64();
-            var hash = reader.ReadBytes(32);
-            var payload = reader.ReadBytes(checked((int)length));
-            if (payload.Length != length || !SHA256.HashData(payload).AsSpan().SequenceEqual(hash))
-                throw new CheckpointException($"Checkpoint '{path}' is corrupt (checksum mismatch or truncated); it was left as it is.");
-            return (header, payload);
+            state = header["state"].Deserialize<CheckpointState>()!;
         }
-        catch (Exception e) when (e is EndOfStreamException or JsonException or OverflowException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NotSupportedException)
         {
-            throw new CheckpointException($"Checkpoint '{path}' is corrupt or truncated ({e.Message}); it was left as it is.");
+            throw Corrupt(path, $"its loop state cannot be read ({e.Message})");
         }
+        using var reader = new BinaryReader(new MemoryStream(payload));
+        var networkSection = ReadSection(reader, path);
+        var optimizerSection = ReadSection(reader, path);
+        if (reader.BaseStream.Position != payload.Length) throw Corrupt(path, "bytes follow its last section");
+        if (StateStream.Mismatch(networkSection, network) is { } mismatch)
+            throw new CheckpointException($"Checkpoint '{path}' does not fit the network: {mismatch}. " +
+                                          "Build the network the checkpoint was made with, or start without --resume.", doesNotFit: true);
+        return new CheckedFile(state, networkSection, optimizerSection);
+    }
+
+    private static CheckpointException Corrupt(string path, string problem) =>
+        new($"Checkpoint '{path}' is corrupt: {problem}; it was left as it is.");
+
+    /// <summary>
+    /// The header and payload of <paramref name="path"/>, checksum verified. Every length field is checked against the bytes
+    /// that are left before anything is allocated, so a damaged length is an error, not a huge allocation.
+    /// </summary>
+    private static (JsonObject Header, byte[] Payload) ReadVerified(string path)
+    {
+        var bytes = IO.FileBytes.Read(path, "Checkpoint", message => new CheckpointException(message));
+        var span = bytes.AsSpan();
+        if (span.Length < Magic.Length || !span[..Magic.Length].SequenceEqual(Magic))
+            throw new CheckpointException($"'{path}' is not a Trainer checkpoint (bad magic bytes).");
+        int at = Magic.Length;
+        int version = Int32At(span, ref at, path, "format version");
+        if (version is not (1 or FormatVersion))
+            throw new CheckpointException($"Checkpoint '{path}' has format version {version}; this build reads 1 and {FormatVersion}.");
+        int headerLength = Int32At(span, ref at, path, "header length");
+        if (headerLength < 2 || headerLength > span.Length - at)
+            throw Truncated(path, $"its header length field says {headerLength} bytes, {span.Length - at} follow");
+        var headerBytes = span.Slice(at, headerLength);
+        at += headerLength;
+        long payloadLength = at + 8 <= span.Length ? BitConverter.ToInt64(span.Slice(at, 8)) : -1;
+        at += 8;
+        if (payloadLength < 0 || at + 32 > span.Length || payloadLength != span.Length - at - 32)
+            throw Truncated(path, $"it holds {Math.Max(0, span.Length - at - 32)} bytes of tensor data where its header says {payloadLength}");
+        var hash = span.Slice(at, 32);
+        var payload = span[(at + 32)..];
+        // Version 1 hashed the tensor data only; version 2 hashes the header too, so no byte of the file goes unchecked.
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        if (version >= 2) sha.AppendData(headerBytes);
+        sha.AppendData(payload);
+        if (!sha.GetHashAndReset().AsSpan().SequenceEqual(hash))
+            throw new CheckpointException($"Checkpoint '{path}' is corrupt (checksum mismatch); it was left as it is.");
+        try
+        {
+            if (JsonNode.Parse(headerBytes) is JsonObject header) return (header, payload.ToArray());
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw Corrupt(path, $"its header is not valid JSON ({e.Message})");
+        }
+        throw Corrupt(path, "its header is not a JSON object");
+    }
+
+    private static CheckpointException Truncated(string path, string problem) =>
+        new($"Checkpoint '{path}' is truncated or corrupt: {problem}; it was left as it is.");
+
+    private static int Int32At(ReadOnlySpan<byte> bytes, ref int at, string path, string field)
+    {
+        if (at + 4 > bytes.Length) throw Truncated(path, $"it ends before its {field}");
+        int value = BitConverter.ToInt32(bytes.Slice(at, 4));
+        at += 4;
+        return value;
     }
 
     private static JsonObject Fingerprint(torch.nn.Module network)
@@ -129,7 +201,12 @@ public static class CheckpointFile
 
     private static void CheckFingerprint(string path, JsonObject saved, JsonObject current)
     {
-        static string Shape(JsonNode? n) => n is null ? "absent" : "[" + string.Join(",", n.AsArray().Select(d => d!.ToString())) + "]";
+        static string Shape(JsonNode? n) => n switch
+        {
+            null => "absent",
+            JsonArray a => "[" + string.Join(",", a.Select(d => d?.ToJsonString() ?? "null")) + "]",
+            _ => n.ToJsonString(),
+        };
         var problems = saved.Select(kv => kv.Key).Union(current.Select(kv => kv.Key))
             .Where(name => Shape(saved[name]) != Shape(current[name]))
             .Select(name => $"'{name}' is {Shape(saved[name])} in the checkpoint but {Shape(current[name])} in the network")
@@ -138,7 +215,7 @@ public static class CheckpointFile
             throw new CheckpointException(
                 $"Checkpoint '{path}' does not fit the network: {string.Join("; ", problems.Take(3))}" +
                 (problems.Count > 3 ? $" (and {problems.Count - 3} more)" : "") +
-                ". Build the network the checkpoint was made with, or start without --resume.");
+                ". Build the network the checkpoint was made with, or start without --resume.", doesNotFit: true);
     }
 
     private static void WriteSection(BinaryWriter writer, Action<BinaryWriter> write)
@@ -149,10 +226,11 @@ public static class CheckpointFile
         writer.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
-    private static void ReadSection(BinaryReader reader, Action<BinaryReader> read)
+    private static byte[] ReadSection(BinaryReader reader, string path)
     {
-        var bytes = reader.ReadBytes(checked((int)reader.ReadInt64()));
-        using var inner = new BinaryReader(new MemoryStream(bytes));
-        read(inner);
+        var left = reader.BaseStream.Length - reader.BaseStream.Position;
+        long length = left >= 8 ? reader.ReadInt64() : -1;
+        if (length < 0 || length > left - 8) throw Corrupt(path, "a tensor section's length does not fit the file");
+        return reader.ReadBytes((int)length);
     }
 }

@@ -35,7 +35,7 @@ public static class CompressedModel
     /// <summary>
     /// Builds the original architecture with <paramref name="create"/>, replays the manifest's edits and loads its weights.
     /// A manifest that does not fit the architecture, or weights that do not fit the rebuilt model, throw before the
-    /// model is returned (<see cref="ManifestMismatchException"/>, <see cref="CheckpointException"/>).
+    /// model is returned (<see cref="ManifestMismatchException"/>, <see cref="CheckpointException"/>), naming the files.
     /// </summary>
     /// <remarks>A channels-last manifest is checked on this machine: its <see cref="CompressionManifest.ContiguousLayers"/> and
     /// every conv whose channels-last result is wrong here stay NCHW (<see cref="Inference.ChannelsLastGuard"/>).</remarks>
@@ -43,25 +43,63 @@ public static class CompressedModel
         out CompressionManifest manifest, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         manifest = CompressionManifest.Load(manifestPath);
-        var model = create();
-        EditReplay.Apply(model, manifest.Model.InputShape, manifest.AllEdits);
         if (manifest.Weights.Length == 0)
             throw new InvalidDataException($"Compression manifest '{manifestPath}' names no weights file.");
+        if (manifest.Layout is not (CompressionManifest.ChannelsLastLayout or CompressionManifest.ContiguousLayout))
+            throw new InvalidDataException($"Compression manifest '{manifestPath}' has layout '{manifest.Layout}'; known: " +
+                                           $"{CompressionManifest.ContiguousLayout}, {CompressionManifest.ChannelsLastLayout}.");
+        var model = Rebuild(manifest, manifestPath, create);
         var weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, manifest.Weights);
-        CheckpointFile.LoadWeights(weights, model);
+        try
+        {
+            CheckpointFile.LoadWeights(weights, model);
+        }
+        catch (CheckpointException e) when (e.DoesNotFit)
+        {
+            model.Dispose();
+            // Either file may be the wrong one: the manifest describes the shapes, the weights file must have them.
+            throw new CheckpointException($"The weights do not fit the model that compression manifest '{manifestPath}' describes " +
+                                          $"(the manifest or the weights come from another model or run): {e.Message}", doesNotFit: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
         if (manifest.Layout == CompressionManifest.ChannelsLastLayout)
         {
             // A layout checked on the machine that exported it is checked again here: oneDNN's kernels differ by CPU.
             var unknown = manifest.ContiguousLayers.Except(model.named_modules().Where(m => m.module is TorchSharp.Modules.Conv2d).Select(m => m.name)).ToList();
             if (unknown.Count > 0)
+            {
+                model.Dispose();
                 throw new InvalidDataException($"Compression manifest '{manifestPath}' keeps NCHW for '{string.Join("', '", unknown)}', " +
                                                "which the rebuilt model has no Conv2d of.");
+            }
             Inference.ChannelsLastGuard.PinFaultyConvs(model, manifest.Model.InputShape, alsoContiguous: manifest.ContiguousLayers, logger: logger);
             Inference.ChannelsLast.ConvertConvWeights(model);
         }
-        else if (manifest.Layout != CompressionManifest.ContiguousLayout)
-            throw new InvalidDataException($"Compression manifest '{manifestPath}' has layout '{manifest.Layout}'; known: " +
-                                           $"{CompressionManifest.ContiguousLayout}, {CompressionManifest.ChannelsLastLayout}.");
         return model;
+    }
+
+    /// <summary>
+    /// A fresh model of the original architecture (<paramref name="create"/>) with <paramref name="manifest"/>'s edits replayed
+    /// and no weights loaded; a mismatch is a <see cref="ManifestMismatchException"/> naming <paramref name="source"/>, the file
+    /// the manifest was read from.
+    /// </summary>
+    public static torch.nn.Module<torch.Tensor, torch.Tensor> Rebuild(CompressionManifest manifest, string source,
+        Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create)
+    {
+        var model = create();
+        try
+        {
+            EditReplay.Apply(model, manifest.Model.InputShape, manifest.AllEdits);
+            return model;
+        }
+        catch (ManifestMismatchException e)
+        {
+            model.Dispose();
+            throw e.InFile(source);
+        }
     }
 }

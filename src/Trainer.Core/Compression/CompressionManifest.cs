@@ -97,28 +97,74 @@ public sealed record CompressionManifest
     /// <summary>The manifest as indented JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>Reads a manifest; a missing, malformed or foreign file is an <see cref="InvalidDataException"/> naming it.</summary>
-    public static CompressionManifest Load(string path)
-    {
-        if (!File.Exists(path)) throw new InvalidDataException($"Compression manifest '{path}' does not exist.");
-        return FromJson(File.ReadAllText(path), $"'{path}'");
-    }
+    /// <summary>Reads a manifest; a missing, unreadable, damaged, malformed or foreign file is an <see cref="InvalidDataException"/> naming it.</summary>
+    public static CompressionManifest Load(string path) =>
+        FromJson(IO.FileBytes.ReadText(path, "Compression manifest", message => new InvalidDataException(message)), $"'{path}'");
 
     /// <summary>Parses a manifest from <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>
-    /// <exception cref="InvalidDataException">The text is not a compression manifest.</exception>
+    /// <exception cref="InvalidDataException">The text is not a compression manifest, or one of its fields is impossible.</exception>
     public static CompressionManifest FromJson(string json, string source)
     {
         CompressionManifest? manifest;
         try
         {
+            // The format tag first: another JSON document (masks, a latency table) is "not a manifest", not a list of missing fields.
+            using (var document = JsonDocument.Parse(json))
+            {
+                var format = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("format", out var f)
+                    ? f.ToString() : null;
+                if (format != FormatTag)
+                    throw new InvalidDataException($"{source} is not a compression manifest (expected format '{FormatTag}', found '{format}').");
+            }
             manifest = JsonSerializer.Deserialize<CompressionManifest>(json, Json);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
         {
+            // NotSupportedException: an edit without its "kind" (the abstract edit type cannot be built).
             throw new InvalidDataException($"Compression manifest {source} is not valid: {e.Message}");
         }
         if (manifest is null || manifest.Format != FormatTag)
             throw new InvalidDataException($"{source} is not a compression manifest (expected format '{FormatTag}', found '{manifest?.Format}').");
+        if (manifest.Problem() is { } problem)
+            throw new InvalidDataException($"Compression manifest {source} is damaged: {problem}.");
         return manifest;
+    }
+
+    /// <summary>
+    /// The first field that cannot be right, or null. The JSON reader fills absent optional fields with defaults and
+    /// accepts nulls, so without this a damaged manifest would fail later, deep in replay or loading, without naming itself.
+    /// </summary>
+    private string? Problem()
+    {
+        if (Model is null || Model.Name is null || Model.Type is null || Model.Assembly is null) return "the model identity is incomplete";
+        if (Model.InputShape is null || Model.InputShape.Length is < 1 or > 8 || Model.InputShape.Any(d => d < 1 || d > 1 << 20))
+            return $"the input shape [{string.Join(",", Model.InputShape ?? [])}] is not a shape";
+        if (Original is null) return "the original model's metrics are missing";
+        if (Iterations is null) return "the iteration list is null";
+        if (Weights is null || Layout is null) return "the weights file or layout is null";
+        if (ContiguousLayers is null || ContiguousLayers.Any(string.IsNullOrEmpty)) return "the list of layers kept NCHW is null or has an empty name";
+        if (Weights.Length > 0 && (Path.GetFileName(Weights) != Weights || Weights is "." or ".."))
+            return $"the weights file '{Weights}' is not a file name beside the manifest";
+        for (int i = 0; i < Iterations.Count; i++)
+        {
+            var iteration = Iterations[i];
+            if (iteration?.Edits is null || iteration.AfterCompress is null || iteration.AfterFinetune is null || iteration.Channels is null
+                || iteration.Compressor is null)
+                return $"iteration {i + 1} is incomplete";
+            for (int e = 0; e < iteration.Edits.Count; e++)
+            {
+                string? bad = iteration.Edits[e] switch
+                {
+                    null => "is null",
+                    ShrinkEdit { KeptChannelsByProducer: null } => "has no kept channels",
+                    ShrinkEdit shrink when shrink.KeptChannelsByProducer.Any(kv => kv.Key is null or "" || kv.Value < 1) => "keeps fewer than 1 channel",
+                    FactorizeEdit f when string.IsNullOrEmpty(f.Layer) || f.Rank < 1 => "has no layer or a rank below 1",
+                    FoldBatchNormEdit f when string.IsNullOrEmpty(f.Conv) || string.IsNullOrEmpty(f.BatchNorm) => "names no conv or BatchNorm",
+                    _ => null,
+                };
+                if (bad is not null) return $"edit {e} of iteration {i + 1} {bad}";
+            }
+        }
+        return null;
     }
 }

@@ -4,14 +4,20 @@ namespace Trainer.Core.Compression;
 public sealed class ManifestMismatchException : ArgumentException
 {
     /// <summary>Creates the exception for edit <paramref name="editIndex"/> on <paramref name="layer"/>.</summary>
-    public ManifestMismatchException(int editIndex, ModelEdit edit, string layer, string mismatch, Exception? inner = null)
-        : base($"edit {editIndex} ({edit}) does not fit the model at '{layer}': {mismatch}. The edit list belongs to another " +
-               "architecture or another model; build the model the edits were recorded on", inner)
+    /// <param name="file">The file the edits came from (a compression manifest), named first in the message when given.</param>
+    public ManifestMismatchException(int editIndex, ModelEdit edit, string layer, string mismatch, Exception? inner = null, string? file = null)
+        : base((file is null ? "" : $"'{file}': ") + $"edit {editIndex} ({edit}) does not fit the model at '{layer}': {mismatch}. " +
+               "The edit list belongs to another architecture or another model; build the model the edits were recorded on", inner)
     {
         EditIndex = editIndex;
         Edit = edit;
         Layer = layer;
+        Mismatch = mismatch;
+        File = file;
     }
+
+    /// <summary>The same mismatch, with the message naming <paramref name="file"/> (the manifest the edits were read from).</summary>
+    public ManifestMismatchException InFile(string file) => new(EditIndex, Edit, Layer, Mismatch, InnerException, file);
 
     /// <summary>Position of the failing edit in the list (0-based).</summary>
     public int EditIndex { get; }
@@ -21,4 +27,10 @@ public sealed class ManifestMismatchException : ArgumentException
 
     /// <summary>The layer the mismatch was found at.</summary>
     public string Layer { get; }
+
+    /// <summary>What does not fit.</summary>
+    public string Mismatch { get; }
+
+    /// <summary>The file the edits came from, or null when they were given in memory.</summary>
+    public string? File { get; }
 }

@@ -115,6 +115,9 @@ public static class FashionMnist
     private static string Locate(string directory, string baseName)
     {
         var gz = Path.Combine(directory, baseName + ".gz");
+        // A directory under a data file's name is a broken installation, not a missing file: say which.
+        foreach (var path in new[] { gz, Path.Combine(directory, baseName) })
+            if (Directory.Exists(path)) throw new InvalidDataException($"'{path}' is a directory, not a Fashion-MNIST IDX file.");
         if (File.Exists(gz)) return gz;
         var raw = Path.Combine(directory, baseName);
         if (File.Exists(raw)) return raw;

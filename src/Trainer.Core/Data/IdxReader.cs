@@ -27,12 +27,27 @@ public static class IdxReader
     /// <returns>The dimensions and the payload bytes.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">
-    /// The file is corrupt, truncated, too long, not uint8, or its header is not IDX; the message names the file.
+    /// The file is corrupt, truncated, too long, not uint8, or its header is not IDX, or it cannot be read (a directory in
+    /// its place, no permission); the message names the file.
     /// </exception>
     public static IdxArray Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize);
+        if (Directory.Exists(path)) throw new InvalidDataException($"'{path}' is a directory, not an IDX file.");
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"'{path}' cannot be read: permission denied.");
+        }
+        catch (IOException e) when (e is not FileNotFoundException)
+        {
+            throw new InvalidDataException($"'{path}' cannot be read: {e.Message}", e);
+        }
+        using var _ = file;
         var compressed = IsGzip(file);
         file.Position = 0;
         using var stream = compressed ? new GZipStream(file, CompressionMode.Decompress) : (Stream)file;

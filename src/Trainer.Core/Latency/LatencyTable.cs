@@ -105,27 +105,61 @@ public sealed record LatencyTable(LatencyTableKey Key, IReadOnlyList<LatencyUnit
             table.MeasureSeconds, table.Units.Count, table.FullMeasuredMs, table.FullPredictedMs, table.RestMs);
         if (options.UseCache)
         {
-            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(table, Json));
-            logger.LogInformation("Latency table saved to {Path}", path);
+            try
+            {
+                AtomicFile.WriteAllText(path, JsonSerializer.Serialize(table, Json));
+                logger.LogInformation("Latency table saved to {Path}", path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The cache only saves time: a run is not failed because it cannot be written.
+                logger.LogWarning("Latency table could not be cached at {Path} ({Error}); the next run measures again", path, e.Message);
+            }
         }
         return table;
     }
 
-    /// <summary>The table in <paramref name="path"/> when it exists, parses and has exactly <paramref name="key"/>; else null.</summary>
+    /// <summary>
+    /// The table in <paramref name="path"/> when it exists, parses, is consistent and has exactly <paramref name="key"/>; else null.
+    /// A cache file that is there but cannot be used (damaged, unreadable, a directory, another model's) is logged as a warning
+    /// naming it: the caller measures again rather than failing the run on a file that only saves time.
+    /// </summary>
     public static LatencyTable? TryLoad(string path, LatencyTableKey key, ILogger? logger = null)
     {
-        if (!File.Exists(path)) return null;
+        logger ??= NullLogger.Instance;
+        if (!File.Exists(path) && !Directory.Exists(path)) return null;
         try
         {
-            var table = JsonSerializer.Deserialize<LatencyTable>(File.ReadAllText(path), Json);
-            if (table is not null && table.Key == key && table.Units.Count > 0) return table;
-            (logger ?? NullLogger.Instance).LogInformation("Latency table {Path} is for another model or machine; measuring again", path);
+            var text = FileBytes.ReadText(path, "Latency table", message => new InvalidDataException(message));
+            var table = JsonSerializer.Deserialize<LatencyTable>(text, Json) ?? throw new InvalidDataException("it holds null");
+            if (table.Problem() is { } problem) throw new InvalidDataException(problem);
+            if (table.Key == key) return table;
+            logger.LogWarning("Latency table {Path} is for another model or machine (key {Found}); measuring again", path, table.Key);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidDataException or NotSupportedException or InvalidOperationException)
         {
-            (logger ?? NullLogger.Instance).LogWarning("Latency table {Path} is unreadable ({Error}); measuring again", path, e.Message);
+            logger.LogWarning("Latency table {Path} is unusable ({Error}); measuring again", path, e.Message);
         }
         return null;
+    }
+
+    /// <summary>The first inconsistency of a table read from disk (null fields, grids that do not match their times), or null.</summary>
+    private string? Problem()
+    {
+        if (Key is null || Units is null || Units.Count == 0) return "it has no key or no timed pieces";
+        if (!double.IsFinite(RestMs) || !double.IsFinite(FullMeasuredMs)) return "its totals are not finite";
+        foreach (var u in Units)
+        {
+            if (u?.InCounts is not { Length: > 0 } || u.OutCounts is not { Length: > 0 } || u.Ms is null || u.Producer is null)
+                return "a piece has no grid";
+            if (u.Ms.Length != u.InCounts.Length || u.Ms.Any(row => row is null || row.Length != u.OutCounts.Length))
+                return $"the times of '{u.Producer}' do not match its grid";
+            if (u.Ms.Any(row => row.Any(ms => !double.IsFinite(ms) || ms < 0))) return $"a time of '{u.Producer}' is not a duration";
+            if (!Ascending(u.InCounts) || !Ascending(u.OutCounts)) return $"the widths of '{u.Producer}' are not ascending";
+        }
+        return null;
+
+        static bool Ascending(int[] counts) => counts[0] > 0 && counts.Zip(counts.Skip(1)).All(p => p.First < p.Second);
     }
 
     /// <summary>The 1-minute load average, or null where /proc/loadavg does not exist.</summary>

@@ -24,8 +24,10 @@ public sealed record LoadedQuantizedModel(AppliedQuantization Applied, string? M
 /// </summary>
 public static class QuantizedModelFile
 {
-    private static readonly byte[] Magic = "TRNQUANT"u8.ToArray();
-    private const int FormatVersion = 1;
+    // Format 1 ("TRNQUANT") hashed the payload only; format 2 ("TRNQNT02") hashes the header too, so no byte goes unchecked.
+    private static readonly byte[] MagicV1 = "TRNQUANT"u8.ToArray();
+    private static readonly byte[] Magic = "TRNQNT02"u8.ToArray();
+    private const int FormatVersion = 2;
     private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
 
     /// <summary>Writes the quantized model of <paramref name="applied"/> (whose wrappers live in <paramref name="model"/>) to <paramref name="path"/>.</summary>
@@ -68,7 +70,10 @@ public static class QuantizedModelFile
             writer.Write(headerBytes.Length);
             writer.Write(headerBytes);
             writer.Write(payload.Length);
-            writer.Write(SHA256.HashData(payload.GetBuffer().AsSpan(0, (int)payload.Length)));
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            sha.AppendData(headerBytes);
+            sha.AppendData(payload.GetBuffer(), 0, (int)payload.Length);
+            writer.Write(sha.GetHashAndReset());
             writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
         });
         return new FileInfo(path).Length;
@@ -79,27 +84,21 @@ public static class QuantizedModelFile
     /// architecture that was quantized): folds the same BatchNorms, wraps the same layers, loads every tensor, and puts
     /// the model in eval mode. Weights hold the decoded quantized values, so outputs match the simulated model.
     /// </summary>
-    /// <exception cref="InvalidDataException">The file is not a quantized model or is damaged (checked before the model changes).</exception>
-    /// <exception cref="ArgumentException">The file was made for another architecture (layers or shapes differ).</exception>
+    /// <exception cref="InvalidDataException">The file is not a quantized model, is damaged, or was made for another architecture
+    /// (layers or shapes differ); everything the header says is checked against the model and the payload before the model
+    /// changes, and the tensor table once more against the wrapped model before any value is loaded.</exception>
     public static LoadedQuantizedModel Load(string path, nn.Module<Tensor, Tensor> freshModel, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(freshModel);
         var (header, payload) = ReadVerified(path);
-        QuantizationApplier.Validate(freshModel, header.Plan);
-        var modules = freshModel.named_modules().ToDictionary(m => m.name, m => m.module);
-        foreach (var w in header.Weights)
-        {
-            var current = ((nn.Module)modules[w.Layer]).named_parameters().First(p => p.name == "weight").parameter.shape;
-            if (!current.SequenceEqual(w.Shape))
-                throw new ArgumentException($"'{path}' holds layer '{w.Layer}' with weight shape [{string.Join(", ", w.Shape)}], " +
-                    $"but the model's is [{string.Join(", ", current)}]; load it into the architecture it was exported from");
-        }
+        CheckAgainst(path, header, payload.Length, freshModel);
 
         foreach (var pair in header.Folded) BatchNormFolder.Fold(freshModel, pair);
         var layers = QuantizationApplier.Wrap(freshModel, header.Plan);
+        var state = freshModel.state_dict();
+        CheckTensors(path, header, state);
         using var reader = new BinaryReader(new MemoryStream(payload));
         var byLayer = layers.ToDictionary(l => l.Path);
-        var state = freshModel.state_dict();
         using (no_grad())
         {
             foreach (var w in header.Weights)
@@ -113,18 +112,76 @@ public static class QuantizedModelFile
                 layer.Weight.copy_(value);
                 layer.WeightIsQuantized = true;
             }
-            foreach (var t in header.Tensors)
-            {
-                if (!state.TryGetValue(t.Name, out var target) || !target.shape.SequenceEqual(t.Shape) || target.dtype.ToString() != t.DType)
-                    throw new ArgumentException($"'{path}' holds tensor '{t.Name}' {t.DType}[{string.Join(", ", t.Shape)}] that the rebuilt model " +
-                        "does not have with that type and shape; load it into the architecture it was exported from");
-                target.bytes = reader.ReadBytes(t.Bytes);
-            }
+            foreach (var t in header.Tensors) state[t.Name].bytes = reader.ReadBytes(t.Bytes);
         }
         freshModel.eval();
         (logger ?? NullLogger.Instance).LogInformation("Loaded quantized model {Path}: {Count} layer(s) by {Quantizer}", path, layers.Count, header.Plan.Quantizer);
         return new LoadedQuantizedModel(new AppliedQuantization(header.Plan, layers, header.Folded), header.Manifest);
     }
+
+    /// <summary>
+    /// Checks the header against <paramref name="model"/> (plan, folds, quantized weight shapes, bit widths, channel and byte
+    /// counts) and the byte counts against the payload, so nothing the file says reaches TorchSharp unchecked.
+    /// </summary>
+    private static void CheckAgainst(string path, Header header, long payloadLength, nn.Module<Tensor, Tensor> model)
+    {
+        if (header.Plan?.Layers is null || header.Plan.Layers.Any(l => l?.Layer is null) || header.Folded is null || header.Weights is null || header.Tensors is null
+            || header.Folded.Any(f => f is null) || header.Weights.Any(w => w?.Layer is null || w.Shape is null)
+            || header.Tensors.Any(t => t?.Name is null || t.DType is null || t.Shape is null))
+            throw new InvalidDataException($"'{path}' is damaged: its header lacks the plan or has empty table entries");
+        try
+        {
+            QuantizationApplier.Validate(model, header.Plan);
+        }
+        catch (ArgumentException e)
+        {
+            throw Foreign(path, e.Message);
+        }
+        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
+        foreach (var f in header.Folded)
+            if (!modules.TryGetValue(f.Conv ?? "", out var conv) || conv is not TorchSharp.Modules.Conv2d c
+                || !modules.TryGetValue(f.BatchNorm ?? "", out var bn) || bn is not TorchSharp.Modules.BatchNorm2d b || b.num_features != c.out_channels)
+                throw Foreign(path, $"it folds '{f.BatchNorm}' into '{f.Conv}', which the model has not as a Conv2d and its BatchNorm2d");
+        var weighted = header.Plan.Layers.Where(l => l.Weight is not null).Select(l => l.Layer).ToHashSet(StringComparer.Ordinal);
+        long expected = 0;
+        foreach (var w in header.Weights)
+        {
+            if (!weighted.Remove(w.Layer)) throw Foreign(path, $"it holds a quantized weight for '{w.Layer}', which its plan does not quantize (or twice)");
+            var current = ((nn.Module)modules[w.Layer]).named_parameters().First(p => p.name == "weight").parameter.shape;
+            if (!current.SequenceEqual(w.Shape))
+                throw Foreign(path, $"it holds layer '{w.Layer}' with weight shape [{string.Join(", ", w.Shape)}], but the model's is [{string.Join(", ", current)}]");
+            long count = w.Shape.Aggregate(1L, (a, b) => a * b);
+            if (w.Bits is < 1 or > 8 || (w.Channels != 1 && w.Channels != w.Shape[0]) || w.PackedBytes != PackedCodes.ByteCount(count, w.Bits))
+                throw new InvalidDataException($"'{path}' is damaged: the weight of '{w.Layer}' declares {w.Bits} bits, {w.Channels} scales and " +
+                                               $"{w.PackedBytes} bytes for shape [{string.Join(", ", w.Shape)}]");
+            expected += 8L * w.Channels + w.PackedBytes;
+        }
+        if (weighted.Count > 0) throw new InvalidDataException($"'{path}' is damaged: it lacks the quantized weight of {string.Join(", ", weighted)}");
+        foreach (var t in header.Tensors)
+        {
+            if (t.Bytes < 0) throw new InvalidDataException($"'{path}' is damaged: tensor '{t.Name}' declares {t.Bytes} bytes");
+            expected += t.Bytes;
+        }
+        if (expected != payloadLength)
+            throw new InvalidDataException($"'{path}' is damaged: its tables account for {expected} bytes of data, the file holds {payloadLength}");
+    }
+
+    /// <summary>The tensor table against the wrapped model's state: every float tensor present once, with its dtype, shape and byte count.</summary>
+    private static void CheckTensors(string path, Header header, Dictionary<string, Tensor> state)
+    {
+        var expected = state.Keys.Except(header.Weights.Select(w => w.Layer + ".layer.weight"), StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal);
+        foreach (var t in header.Tensors)
+        {
+            if (!expected.Remove(t.Name) || !state.TryGetValue(t.Name, out var target) || !target.shape.SequenceEqual(t.Shape)
+                || target.dtype.ToString() != t.DType || target.numel() * target.ElementSize != t.Bytes)
+                throw Foreign(path, $"it holds tensor '{t.Name}' {t.DType}[{string.Join(", ", t.Shape)}] ({t.Bytes} bytes) that the rebuilt model " +
+                                    "does not have with that type and shape");
+        }
+        if (expected.Count > 0) throw Foreign(path, $"it lacks the model's tensor(s) {string.Join(", ", expected.Take(3))}");
+    }
+
+    private static InvalidDataException Foreign(string path, string problem) =>
+        new($"'{path}' does not fit the model: {problem}; load it into the architecture it was exported from");
 
     /// <summary>The manifest JSON stored with the model (e.g. a compression manifest, whose edits rebuild the architecture
     /// the file must be loaded into), or null; the file is verified first.</summary>
@@ -149,27 +206,40 @@ public static class QuantizedModelFile
 
     private static (Header, byte[]) ReadVerified(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"quantized model file '{path}' does not exist", path);
+        var bytes = FileBytes.Read(path, "Quantized model file", message => new InvalidDataException(message));
+        var span = bytes.AsSpan();
+        int version = span.StartsWith(Magic) ? FormatVersion : span.StartsWith(MagicV1) ? 1 : 0;
+        if (version == 0) throw new InvalidDataException($"'{path}' is not a quantized model file (written by QuantizedModelFile.Save)");
+        int at = Magic.Length;
+        int headerLength = at + 4 <= span.Length ? BitConverter.ToInt32(span.Slice(at, 4)) : -1;
+        at += 4;
+        if (headerLength < 2 || headerLength > span.Length - at)
+            throw new InvalidDataException($"'{path}' is truncated or damaged: its header length field says {headerLength} bytes, {Math.Max(0, span.Length - at)} follow");
+        var headerBytes = span.Slice(at, headerLength);
+        at += headerLength;
+        long length = at + 8 <= span.Length ? BitConverter.ToInt64(span.Slice(at, 8)) : -1;
+        at += 8;
+        if (length < 0 || at + 32 > span.Length || length != span.Length - at - 32)
+            throw new InvalidDataException($"'{path}' is truncated or damaged: it holds {Math.Max(0, span.Length - at - 32)} bytes of tensor data where its header says {length}");
+        var payload = span[(at + 32)..];
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        if (version >= 2) sha.AppendData(headerBytes);
+        sha.AppendData(payload);
+        if (!sha.GetHashAndReset().AsSpan().SequenceEqual(span.Slice(at, 32)))
+            throw new InvalidDataException($"'{path}' is damaged: its contents do not match its checksum");
+        Header? header;
         try
         {
-            using var reader = new BinaryReader(File.OpenRead(path));
-            if (!reader.ReadBytes(Magic.Length).SequenceEqual(Magic))
-                throw new InvalidDataException($"'{path}' is not a quantized model file (written by QuantizedModelFile.Save)");
-            var header = JsonSerializer.Deserialize<Header>(reader.ReadBytes(reader.ReadInt32()), Json)
-                ?? throw new InvalidDataException($"'{path}' has an empty header");
-            if (header.Format != FormatVersion)
-                throw new InvalidDataException($"'{path}' is quantized model format {header.Format}; this build reads format {FormatVersion}");
-            var length = reader.ReadInt64();
-            var hash = reader.ReadBytes(32);
-            var payload = reader.ReadBytes(checked((int)length));
-            if (payload.Length != length || !SHA256.HashData(payload).SequenceEqual(hash))
-                throw new InvalidDataException($"'{path}' is damaged: its tensor data does not match its checksum");
-            return (header, payload);
+            header = JsonSerializer.Deserialize<Header>(headerBytes, Json);
         }
-        catch (Exception e) when (e is EndOfStreamException or JsonException)
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
         {
-            throw new InvalidDataException($"'{path}' is truncated or damaged: {e.Message}", e);
+            throw new InvalidDataException($"'{path}' is damaged: its header cannot be read ({e.Message})", e);
         }
+        if (header is null) throw new InvalidDataException($"'{path}' has an empty header");
+        if (header.Format != version)
+            throw new InvalidDataException($"'{path}' is quantized model format {header.Format} behind the magic of format {version}; it is damaged");
+        return (header, payload.ToArray());
     }
 
     private sealed record Header(int Format, QuantizationPlan Plan, IReadOnlyList<FoldedBatchNorm> Folded, string? Manifest,

@@ -290,9 +290,13 @@ public abstract class BaseTrainer
     {
         var path = LastCheckpointPath ?? throw new InvalidOperationException(
             "Resuming needs a checkpoint folder (Trainer:CheckpointDir).");
-        if (!File.Exists(path))
+        // A directory in the checkpoint's place is not "no checkpoint": CheckpointFile says what is there.
+        if (!File.Exists(path) && !Directory.Exists(path))
             throw new CheckpointException($"Cannot resume: no checkpoint at '{path}'. Run without --resume to start afresh.");
         var state = CheckpointFile.Load(path, Network, Setup.Optimizer);
+        if (state.RngState is not { } rng || rng.Length != RandomState.Capture().Length)
+            throw new CheckpointException($"Checkpoint '{path}' holds a random generator state of {state.RngState?.Length ?? 0} bytes, " +
+                                          $"not the {RandomState.Capture().Length} of this build's generator; it is damaged or from another build.");
         if (state.Schedule is { } schedule) Setup.Scheduler?.LoadState(schedule);
         foreach (var callback in _callbacks)
             if (state.Callbacks.TryGetValue(callback.StateKey, out var s)) callback.LoadState(s);

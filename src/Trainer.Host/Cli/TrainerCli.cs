@@ -86,7 +86,7 @@ public static class TrainerCli
             return BadInput;
         }
         catch (Exception e) when (e is DatasetNotFoundException or CheckpointException or NonFiniteLossException or InvalidDataException
-                                      or Core.Analysis.ModelAnalysisException)
+                                      or Core.Analysis.ModelAnalysisException or Core.Compression.ManifestMismatchException)
         {
             error.WriteLine($"error: {e.Message}");
             return JobFailed;

@@ -20,16 +20,17 @@ public static class TrainerHost
     public static IHost Build(IReadOnlyList<string> args)
     {
         var (rest, extraConfig) = Preprocess(args);
+        var contentRoot = Directory.GetCurrentDirectory();
+        // The defaults read appsettings.json from the content root when it is there; a damaged one is checked first.
+        var appSettings = Path.Combine(contentRoot, "appsettings.json");
+        if (File.Exists(appSettings) || Directory.Exists(appSettings)) ConfigFile.Check(appSettings, "Configuration file");
+        if (extraConfig is not null) ConfigFile.Check(extraConfig, "--config file");
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
-            ContentRootPath = Directory.GetCurrentDirectory(),
+            ContentRootPath = contentRoot,
             DisableDefaults = false,
         });
-        if (extraConfig is not null)
-        {
-            if (!File.Exists(extraConfig)) throw new JobException($"--config file '{extraConfig}' does not exist.");
-            builder.Configuration.AddJsonFile(Path.GetFullPath(extraConfig), optional: false, reloadOnChange: false);
-        }
+        if (extraConfig is not null) builder.Configuration.AddJsonFile(Path.GetFullPath(extraConfig), optional: false, reloadOnChange: false);
         builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddCommandLine(rest.ToArray());
 

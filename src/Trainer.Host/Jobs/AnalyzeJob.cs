@@ -54,7 +54,7 @@ public sealed class AnalyzeJob(
         var mode = options.CountMode.Equals("full", StringComparison.OrdinalIgnoreCase) ? CountMode.Full : CountMode.Default;
         // With Analyze:Masks, count the masked model (kept output filters only), as NNI documents.
         using var scope = TorchSharp.torch.NewDisposeScope();
-        var masks = options.Masks.Length == 0 ? null : Trainer.Core.Graph.MaskFile.Load(options.Masks)
+        var masks = options.Masks.Length == 0 ? null : Trainer.Core.Graph.MaskFile.Load(options.Masks, model.Network)
             .ToDictionary(kv => kv.Key, kv => TorchSharp.torch.tensor(kv.Value));
         FlopsReport report;
         try

@@ -34,7 +34,7 @@ public sealed class CompressJob(
         var compressor = FindCompressor(o);
         var stage = (folders ?? RunFolders.Resolve(t, stage: "compress")).Stage("compress");
         var manifestPath = Path.Combine(stage.CheckpointDir, ManifestFileName);
-        var resuming = File.Exists(manifestPath);
+        var resuming = Core.IO.FileBytes.Exists(manifestPath, "Compression manifest", message => new InvalidDataException(message));
         if (resuming && !t.Resume)
             throw new JobException($"The run '{stage.RunName}' already has compression results in '{manifestPath}'. " +
                                    "Pass --resume to continue it, or choose another --Trainer:RunName.");

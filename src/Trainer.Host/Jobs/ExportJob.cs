@@ -38,14 +38,17 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         var t = trainerOptions.Value;
         var stage = (folders ?? RunFolders.Resolve(t, stage: "export")).Stage("export");
         var manifestPath = Path.Combine(stage.CheckpointDir, ManifestFileName);
-        if (File.Exists(manifestPath) && !t.Resume)
+        var exists = Trainer.Core.IO.FileBytes.Exists(manifestPath, "Export manifest", message => new InvalidDataException(message));
+        if (exists && !t.Resume)
             throw new JobException($"The run '{stage.RunName}' already has an export in '{manifestPath}'. " +
                                    "Pass --resume to keep it, or choose another --Trainer:RunName.");
-        if (File.Exists(manifestPath))
+        if (exists)
         {
             var kept = CompressionManifest.Load(manifestPath);
             var step = kept.Iterations.LastOrDefault(i => i.Compressor == Step)
-                       ?? throw new JobException($"'{manifestPath}' has no '{Step}' step; move it away and export again.");
+                       ?? throw new InvalidDataException($"'{manifestPath}' has no '{Step}' step, so it is not an export; move it away and export again.");
+            // Kept only if it still loads: a damaged or foreign weights file is found now, not by the next verb.
+            using (CompressedModel.Load(manifestPath, ModelLoader.Creator(kept.Model, manifestPath), out _)) { }
             _logger.LogInformation("Resuming '{Run}': the export '{Path}' is already there; keeping it.", stage.RunName, manifestPath);
             double after = step.AfterFinetune.LatencyMs;
             return new ExportSummary(manifestPath, step.Edits.Count, kept.Layout, after * (step.Speedup ?? 1), after);

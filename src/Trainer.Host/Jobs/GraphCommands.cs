@@ -80,9 +80,11 @@ public sealed class GraphCommands(ILoggerFactory loggers)
     {
         if (options.Masks.Length == 0)
             throw new JobException("analyze masks needs a masks file: --Analyze:Masks=<file.json> (as written by MaskFile.Save).");
-        if (!File.Exists(options.Masks)) throw new JobException($"Analyze:Masks file '{options.Masks}' does not exist.");
+        if (!File.Exists(options.Masks) && !Directory.Exists(options.Masks))
+            throw new JobException($"Analyze:Masks file '{options.Masks}' does not exist.");
+        // Read and checked against the model first: a damaged or foreign file is one error naming it (exit 1).
+        var masks = MaskFile.Load(options.Masks, model.Network);
         var graph = Build(model);
-        var masks = MaskFile.Load(options.Masks);
         var mode = Enum.Parse<ConflictMode>(options.MaskConflictMode, ignoreCase: true);
         MaskFixResult fixedMasks;
         try

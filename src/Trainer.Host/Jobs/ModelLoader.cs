@@ -117,9 +117,26 @@ public static class ModelLoader
                 identity.Name, manifestPath, manifest.Iterations.Count, manifest.AllEdits.Count);
             return new LoadedModel(identity.Name, network, manifest.Model.InputShape, manifest.Model, create, manifest);
         }
-        catch (ArgumentException e)
+        catch (ArgumentException e) when (e is not ManifestMismatchException)
         {
             throw JobException.From(e, $"Model:Manifest '{manifestPath}'");
+        }
+    }
+
+    /// <summary>
+    /// Builds fresh instances of the architecture a manifest names (a catalog model, or a user's class); a name this build
+    /// cannot build is an <see cref="InvalidDataException"/> naming <paramref name="source"/>, the file it was read from.
+    /// </summary>
+    public static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Creator(ModelIdentity identity, string source)
+    {
+        if (identity.Type.Length > 0) return () => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type);
+        try
+        {
+            return ModelCatalog.Get(identity.Name).Create;
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"'{source}' names a model this build cannot build: {e.Message}");
         }
     }
 }

@@ -34,7 +34,8 @@ public sealed class QuantizeJob(
         var quantizer = FindQuantizer(o);
         var stage = (folders ?? RunFolders.Resolve(t, stage: "quantize")).Stage("quantize");
         var exportPath = Path.Combine(stage.CheckpointDir, ExportFileName);
-        if (File.Exists(exportPath) && !t.Resume)
+        var exists = Core.IO.FileBytes.Exists(exportPath, "Quantized model file", message => new InvalidDataException(message));
+        if (exists && !t.Resume)
             throw new JobException($"The run '{stage.RunName}' already has a quantized model in '{exportPath}'. " +
                                    "Pass --resume to keep it, or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
@@ -49,10 +50,11 @@ public sealed class QuantizeJob(
 
         var plan = PlanFor(quantizer, model, trainLoader, o);
         double calibrated = double.NaN, finetuned;
-        if (File.Exists(exportPath))
+        if (exists)
         {
             _logger.LogInformation("Resuming '{Run}': the quantized model '{Path}' is already there; measuring it.", stage.RunName, exportPath);
-            finetuned = ClassificationAccuracy.Of(Reload(exportPath, model), valLoader);
+            using var reloaded = Reload(exportPath, model, mustMatch: model.Network);
+            finetuned = ClassificationAccuracy.Of(reloaded, valLoader);
         }
         else
         {
@@ -129,14 +131,39 @@ public sealed class QuantizeJob(
         _logger.LogInformation("Finetuned the quantized model {Epochs} epoch(s) at lr {Rate}: {Reason}.", result.EpochsCompleted, rate, result.StopReason);
     }
 
-    /// <summary>Loads the export into a fresh model of the original architecture (compression edits replayed).</summary>
-    private torch.nn.Module<torch.Tensor, torch.Tensor> Reload(string path, LoadedModel model)
+    /// <summary>
+    /// Loads the export into a fresh model of the original architecture (compression edits replayed). With
+    /// <paramref name="mustMatch"/> (the stage's float model, on resume) the rebuilt architecture must be that model's:
+    /// a quantized file of another model (other widths) is refused rather than measured as if it were this one.
+    /// </summary>
+    private torch.nn.Module<torch.Tensor, torch.Tensor> Reload(string path, LoadedModel model, torch.nn.Module? mustMatch = null)
     {
-        var fresh = model.Create();
-        if (QuantizedModelFile.ReadManifest(path) is { } json)
-            EditReplay.Apply(fresh, model.InputShape, CompressionManifest.FromJson(json, $"the manifest inside '{path}'").AllEdits);
-        QuantizedModelFile.Load(path, fresh, _logger);
-        return fresh;
+        var fresh = QuantizedModelFile.ReadManifest(path) is { } json
+            ? CompressedModel.Rebuild(CompressionManifest.FromJson(json, $"the manifest inside '{path}'"), path, model.Create)
+            : model.Create();
+        try
+        {
+            if (mustMatch is not null && ShapeDifference(fresh, mustMatch) is { } difference)
+                throw new InvalidDataException($"'{path}' was quantized from another model than this stage's: {difference}. " +
+                                               "Move it away to quantize this model again.");
+            QuantizedModelFile.Load(path, fresh, _logger);
+            return fresh;
+        }
+        catch
+        {
+            fresh.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The first state tensor whose shape differs between the two models, described, or null when none does.</summary>
+    private static string? ShapeDifference(torch.nn.Module rebuilt, torch.nn.Module expected)
+    {
+        var mine = rebuilt.state_dict();
+        foreach (var (name, tensor) in expected.state_dict())
+            if (!mine.TryGetValue(name, out var other) || !other.shape.SequenceEqual(tensor.shape))
+                return $"'{name}' is [{(other is null ? "absent" : string.Join(",", other.shape))}] there but [{string.Join(",", tensor.shape)}] here";
+        return mine.Count == expected.state_dict().Count ? null : "the two models have different tensors";
     }
 
     private void CheckReload(string path, LoadedModel model, TensorBatchLoader valLoader, double tolerance)

@@ -47,7 +47,8 @@ public sealed class TrainerFactory(IOptions<TrainerOptions> trainerOptions, ILog
         var callbacks = new List<TrainerCallback>
         {
             new ProgressCallback(loggers.CreateLogger("Trainer.Progress"), spec.TrainLoader.BatchCount),
-            new TensorBoardCallback(torch.utils.tensorboard.SummaryWriter(spec.LogDir),
+            // The writer is made on first use: a resume that fails on its checkpoint leaves no new event file behind.
+            TensorBoardCallback.Deferred(() => torch.utils.tensorboard.SummaryWriter(spec.LogDir),
                 new TensorBoardOptions { LogEveryNSteps = o.LogEveryNSteps, WeightHistograms = o.WeightHistograms }),
         };
         callbacks.AddRange(extraCallbacks ?? []);

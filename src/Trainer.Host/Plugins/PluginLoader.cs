@@ -96,6 +96,8 @@ public sealed class PluginLoader
         var fileName = name + ".dll";
         var folder = System.IO.Path.GetFullPath(System.IO.Path.Combine(pluginsDir, name));
         var path = System.IO.Path.Combine(folder, fileName);
+        if (Directory.Exists(path))
+            throw new PluginLoadException(fileName, $"{path} is a directory, not an assembly; build the plugin so that {fileName} lands in {folder}.");
         if (!File.Exists(path))
             throw new PluginLoadException(fileName,
                 $"file not found; looked for {path} (Compression:PluginsDir = '{pluginsDir}'). " +
@@ -107,6 +109,10 @@ public sealed class PluginLoader
                 $"its folder {folder} holds its own {string.Join(" and ", bundled)}; the host provides these and a plugin must not bundle them " +
                 "(its tensors and interfaces would not be the host's). In the plugin's project, reference Trainer.Abstractions with " +
                 "<Private>false</Private> and TorchSharp with ExcludeAssets=\"runtime\", rebuild, and delete the copies from the folder.");
+
+        // Read and checked before the runtime sees it: an unreadable, empty, truncated or damaged file is refused by name.
+        var bytes = Trainer.Core.IO.FileBytes.Read(path, "the plugin file", message => new PluginLoadException(fileName, message));
+        if (PluginFile.Problem(bytes) is { } problem) throw new PluginLoadException(fileName, $"not a loadable .NET assembly ({path}): {problem}.");
 
         McMasterLoader loader;
         Assembly assembly;
@@ -125,7 +131,8 @@ public sealed class PluginLoader
         {
             types = assembly.GetExportedTypes();
         }
-        catch (Exception e) when (e is ReflectionTypeLoadException or FileNotFoundException or FileLoadException or TypeLoadException)
+        catch (Exception e) when (e is ReflectionTypeLoadException or FileNotFoundException or FileLoadException or TypeLoadException
+                                      or BadImageFormatException)
         {
             throw new PluginLoadException(fileName, $"its types cannot be loaded ({e.Message}); is a dependency missing from {folder}?");
         }
@@ -138,7 +145,16 @@ public sealed class PluginLoader
                 $"{typeof(ICompressor).FullName} (or {typeof(IQuantizer).FullName}) with a public parameterless constructor" +
                 (candidates.Count > 0 ? $" ({string.Join(", ", candidates.Select(t => t.FullName))} lack one)." : "."));
 
-        if (ContractError(ContractMajorOf(assembly)) is { } contractError)
+        int? major;
+        try
+        {
+            major = ContractMajorOf(assembly);
+        }
+        catch (Exception e) when (e is BadImageFormatException or TypeLoadException or FileNotFoundException or FileLoadException)
+        {
+            throw new PluginLoadException(fileName, $"its attributes cannot be read ({e.Message}); is a dependency missing from {folder}?");
+        }
+        if (ContractError(major) is { } contractError)
             throw new PluginLoadException(fileName, contractError);
 
         var compressors = new List<ICompressor>();
@@ -151,7 +167,8 @@ public sealed class PluginLoader
                 if (instance is ICompressor compressor) compressors.Add(compressor);
                 if (instance is IQuantizer quantizer) quantizers.Add(quantizer);
             }
-            catch (TargetInvocationException e)
+            catch (Exception e) when (e is TargetInvocationException or MissingMethodException or TypeLoadException or BadImageFormatException
+                                          or MemberAccessException or FileNotFoundException or FileLoadException)
             {
                 throw new PluginLoadException(fileName, $"creating {type.FullName} failed: {e.InnerException?.Message ?? e.Message}");
             }

@@ -93,7 +93,7 @@ public class QuantizedModelFileTests
 
         manual_seed(0);
         var other = nn.Sequential(("fc1", nn.Linear(1024, 256)), ("relu", nn.ReLU()), ("fc2", nn.Linear(256, 10)));
-        var error = Assert.Throws<ArgumentException>(() => QuantizedModelFile.Load(path, other, NullLogger.Instance));
+        var error = Assert.Throws<InvalidDataException>(() => QuantizedModelFile.Load(path, other, NullLogger.Instance));
         Assert.Contains("'fc1'", error.Message);
         Assert.IsType<TorchSharp.Modules.Linear>(Modules(other)["fc1"]);
 
