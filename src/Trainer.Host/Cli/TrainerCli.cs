@@ -105,7 +105,6 @@ public static class TrainerCli
         return value;
     }
 
-    /// <summary>Configuration failures in <paramref name="e"/> (validation or binding), or none.</summary>
     /// <summary>Trainer:ConvKernels picks the convolution kernels; the outcome (oneDNN self-tested on this CPU, or not) is
     /// logged once, as a warning when oneDNN was found wrong here.</summary>
     private static void ApplyConvKernels(IHost host)
@@ -119,6 +118,7 @@ public static class TrainerCli
         if (Core.Runtime.LibTorchSetup.Problem.Length > 0) logger.LogWarning("{Problem}", Core.Runtime.LibTorchSetup.Problem);
     }
 
+    /// <summary>Configuration failures in <paramref name="e"/> (validation or binding), or none.</summary>
     private static List<string> Failures(Exception e) => e switch
     {
         OptionsValidationException v => [.. v.Failures],
