@@ -44,6 +44,9 @@ public sealed record CompressionIteration
     public IReadOnlyList<LayerNote> Notes { get; init; } = [];
     /// <summary>The compressor's summary sentence.</summary>
     public string Summary { get; init; } = "";
+    /// <summary>What timings on this machine decided in this iteration, in words (empty when nothing timed decided): the same
+    /// configuration reproduces the iteration only where a cached table or a recorded decision stands in for them.</summary>
+    public IReadOnlyList<string> TimingDecisions { get; init; } = [];
 }
 
 /// <summary>
@@ -149,7 +152,7 @@ public sealed record CompressionManifest
         {
             var iteration = Iterations[i];
             if (iteration?.Edits is null || iteration.AfterCompress is null || iteration.AfterFinetune is null || iteration.Channels is null
-                || iteration.Compressor is null)
+                || iteration.Compressor is null || iteration.TimingDecisions is null)
                 return $"iteration {i + 1} is incomplete";
             for (int e = 0; e < iteration.Edits.Count; e++)
             {

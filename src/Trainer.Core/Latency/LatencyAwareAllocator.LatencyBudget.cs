@@ -57,11 +57,25 @@ public static partial class LatencyAwareAllocator
     /// <param name="table">Its latency table.</param>
     /// <param name="floor">Smallest kept fraction per group, in (0, 1].</param>
     /// <param name="roundTo">Channel multiple.</param>
-    public static double LowestLatencyRatio(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table, double floor, int roundTo)
+    public static double LowestLatencyRatio(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table, double floor, int roundTo) =>
+        AtFloor(model, graph, table, floor, roundTo).PredictedMs!.Value / table.FullPredictedMs;
+
+    /// <summary>
+    /// Every group at its floor: the allocation for a latency budget the floor cannot reach. Taken as it is rather than searched
+    /// for, so that a noisy table (one predicting the floor no faster than the model as it is) still cuts every layer it may.
+    /// </summary>
+    /// <param name="model">The model the graph and table were built from.</param>
+    /// <param name="graph">Its dependency graph.</param>
+    /// <param name="table">Its latency table.</param>
+    /// <param name="floor">Smallest kept fraction per group, in (0, 1].</param>
+    /// <param name="roundTo">Channel multiple.</param>
+    public static ChannelAllocation AtFloor(nn.Module<Tensor, Tensor> model, ModelGraph graph, LatencyTable table, double floor, int roundTo)
     {
         AllocationSearch.CheckArguments(1, floor, roundTo);
         var (groups, macs) = Prepare(model, graph, table, 1);
-        return table.PredictMs(new AllocationSearch(groups, macs, floor, roundTo, 1).Lowest().Kept) / table.FullPredictedMs;
+        var search = new AllocationSearch(groups, macs, floor, roundTo, 1);
+        var lowest = search.Lowest();
+        return search.Result("latency-aware", lowest, table.PredictMs(lowest.Kept)) with { FullPredictedMs = table.FullPredictedMs };
     }
 
     /// <summary>From <paramref name="state"/>: narrow into the latency budget, widen within it, then moves that add MACs.</summary>

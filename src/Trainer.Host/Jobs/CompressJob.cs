@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Trainer.Abstractions.Compression;
 using Trainer.Core.Compression;
 using Trainer.Core.Data;
+using Trainer.Core.Latency;
 using Trainer.Core.Training;
 using Trainer.Host.Options;
 using Trainer.Host.Plugins;
@@ -77,10 +78,27 @@ public sealed class CompressJob(
         {
             var target = Math.Pow(o.TargetFlopsRatio, (double)index / o.Iterations);
             double? latencyTarget = byLatency ? Math.Pow(o.TargetLatencyRatio, (double)index / o.Iterations) : null;
-            var (compressed, result, edits) = steps.Run(new CompressionStepInput(compressor, model, original, manifest, target, trainLoader,
-                net => ClassificationAccuracy.Of(net, accuracyImages, accuracyLabels), latencyTarget));
+            // Decisions that rest on timings are journalled before the work after them; a resumed attempt replays them.
+            var journalPath = IterationJournal.PathFor(stage.CheckpointDir, index);
+            var journal = t.Resume ? IterationJournal.TryLoad(journalPath, index, target, latencyTarget, _logger) : null;
+            var started = journal ?? new IterationJournal { Index = index, TargetOfOriginal = target, LatencyTargetOfOriginal = latencyTarget };
+            var (compressed, result, edits, decision) = steps.Run(new CompressionStepInput(compressor, model, original, manifest, target, trainLoader,
+                net => ClassificationAccuracy.Of(net, accuracyImages, accuracyLabels), latencyTarget, journal?.Decision,
+                decided => (started = started with { Allocation = decided.Allocation, TimedBy = decided.TimedBy }).Save(journalPath)));
             model = compressed;
-            var (afterCompress, speedup) = measure.OfAgainst(original.Network, model);
+            ModelMetrics afterCompress;
+            double speedup;
+            if (journal is { AfterCompress: { } measured, Speedup: { } recorded })
+            {
+                // Accuracy is recomputed (the weights are the same); the timing is the interrupted attempt's.
+                afterCompress = measure.Of(model, measured.LatencyMs);
+                speedup = recorded;
+            }
+            else
+            {
+                (afterCompress, speedup) = measure.OfAgainst(original.Network, model);
+                (started with { AfterCompress = afterCompress, Speedup = speedup }).Save(journalPath);
+            }
             _logger.LogInformation("Iteration {Index}: {Summary} Accuracy before finetuning {Accuracy:0.0000}.", index, result.Summary, afterCompress.Accuracy);
 
             var afterFinetune = afterCompress;
@@ -102,7 +120,7 @@ public sealed class CompressJob(
                 // Under a latency budget the allocation chose the MACs: the target is what it aimed at.
                 TargetMacsRatio = byLatency ? (double)afterCompress.Macs / manifest.Original.Macs : target,
                 AfterCompress = afterCompress, AfterFinetune = afterFinetune, Channels = ModelMeasurer.Channels(model, original.InputShape),
-                Notes = result.Layers, Summary = result.Summary,
+                Notes = result.Layers, Summary = result.Summary, TimingDecisions = TimingDecisions(decision, byLatency),
             };
             manifest = CompressedModel.Save(manifestPath, Path.Combine(stage.CheckpointDir, $"iteration-{index}.weights"),
                 manifest with { Iterations = [.. manifest.Iterations, iteration] }, model);
@@ -124,6 +142,11 @@ public sealed class CompressJob(
         CompressionReport.Write(stage, manifest, manifestPath, stopReason, _logger);
         return manifest;
     }
+
+    /// <summary>What timings decided in an iteration, for its manifest entry and the report.</summary>
+    private static IReadOnlyList<string> TimingDecisions(AllocationDecision decision, bool byLatency) => byLatency
+        ? [.. decision.TimedBy, "whether to go on: the speedup measured against the original right after the compress step"]
+        : decision.TimedBy;
 
     private ICompressor FindCompressor(CompressionOptions o)
     {

@@ -27,6 +27,8 @@ public static class CompressionReport
         }
         table.Caption($"stopped because {Markup.Escape(stopReason)}");
         AnsiConsole.Write(table);
+        foreach (var i in manifest.Iterations.Where(i => i.TimingDecisions.Count > 0))
+            AnsiConsole.MarkupLine($"Iteration {i.Index}: timings on this machine decided {Markup.Escape(string.Join("; ", i.TimingDecisions))}.");
 
         Directory.CreateDirectory(stage.LogDir);
         var png = Path.Combine(stage.LogDir, "accuracy-vs-macs.png");
@@ -47,6 +49,8 @@ public static class CompressionReport
             // Measured against the original in alternating rounds when the iteration has it; else the two separate medians.
             latency_speedup = manifest.Iterations.LastOrDefault()?.Speedup ?? o.LatencyMs / current.LatencyMs,
             accuracy_change = current.Accuracy - o.Accuracy,
+            // Where a timing decided: the same configuration reproduces these only from a cached table or a recorded decision.
+            timing_decisions = manifest.Iterations.ToDictionary(i => i.Index.ToString(System.Globalization.CultureInfo.InvariantCulture), i => i.TimingDecisions),
         }, new JsonSerializerOptions { WriteIndented = true }));
         logger.LogInformation("Compression report: plot '{Png}', summary '{Json}'.", png, json);
     }

@@ -20,9 +20,12 @@ namespace Trainer.Host.Jobs;
 /// <param name="EvaluateAccuracy">Cheap validation accuracy for accuracy-first compressors.</param>
 /// <param name="LatencyTargetOfOriginal">A latency budget as a fraction of the original's latency; when set it replaces
 /// <paramref name="TargetOfOriginal"/> (the latency allocation sizes the layers, its MACs become the compressor's target).</param>
+/// <param name="Replay">An allocation decided by an interrupted attempt at this step, taken instead of deciding again.</param>
+/// <param name="Decided">Called with the allocation decision before the compressor runs (to record it).</param>
 public sealed record CompressionStepInput(ICompressor Compressor, torch.nn.Module<torch.Tensor, torch.Tensor> Model, LoadedModel Original,
     CompressionManifest Manifest, double TargetOfOriginal, IBatchLoader TrainingData,
-    Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> EvaluateAccuracy, double? LatencyTargetOfOriginal = null);
+    Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> EvaluateAccuracy, double? LatencyTargetOfOriginal = null,
+    AllocationDecision? Replay = null, Action<AllocationDecision>? Decided = null);
 
 /// <summary>
 /// Runs one compress step: a reference copy of the model for the compressor's sampling, the core's editor (which records
@@ -32,8 +35,9 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Compress");
 
-    /// <summary>Runs the step; returns the compressed model, the compressor's report and the edits made.</summary>
-    public (torch.nn.Module<torch.Tensor, torch.Tensor> Model, CompressionResult Result, IReadOnlyList<ModelEdit> Edits) Run(CompressionStepInput input)
+    /// <summary>Runs the step; returns the compressed model, the compressor's report, the edits made and the allocation decision.</summary>
+    public (torch.nn.Module<torch.Tensor, torch.Tensor> Model, CompressionResult Result, IReadOnlyList<ModelEdit> Edits, AllocationDecision Decision)
+        Run(CompressionStepInput input)
     {
         var o = compressionOptions.Value;
         var shape = input.Original.InputShape;
@@ -42,7 +46,9 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             loggers.CreateLogger("Trainer.Editor"));
         var currentMacs = editor.Cost.Macs;
         var targetOfCurrent = Math.Min(1.0, input.TargetOfOriginal * input.Manifest.Original.Macs / currentMacs);
-        var allocation = Allocate(input, editor, targetOfCurrent);
+        var decision = input.Replay is { } replay ? Replayed(replay, editor) : Allocate(input, editor, targetOfCurrent);
+        input.Decided?.Invoke(decision);
+        var allocation = decision.Allocation;
         if (input.LatencyTargetOfOriginal is not null && allocation is not null) targetOfCurrent = allocation.MacsRatio;
         var request = new CompressionRequest
         {
@@ -59,7 +65,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
         try
         {
             var result = input.Compressor.Compress(request);
-            return (result.Model, result, editor.Edits);
+            return (result.Model, result, editor.Edits, decision);
         }
         catch (ArgumentException e)
         {
@@ -67,17 +73,32 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
         }
     }
 
-    private ChannelAllocation? Allocate(CompressionStepInput input, ModelEditor editor, double targetOfCurrent)
+    /// <summary>A recorded decision, checked against the model it is replayed on (its groups and their widths).</summary>
+    private AllocationDecision Replayed(AllocationDecision replay, ModelEditor editor)
+    {
+        if (replay.Allocation is { } a)
+        {
+            var groups = editor.Graph.Groups.ToDictionary(g => g.Producers[0], g => (int)g.Channels);
+            var wrong = a.GroupChannels.Where(g => !groups.TryGetValue(g.Key, out var c) || c != g.Value).Select(g => g.Key).ToList();
+            if (wrong.Count > 0)
+                throw new JobException($"The recorded allocation of this iteration names groups the model does not have ({string.Join(", ", wrong)}): " +
+                                       "its journal belongs to another model; delete the iteration's journal file to decide again.");
+            _logger.LogInformation("Channel allocation replayed from the interrupted attempt: {Allocation}", a);
+        }
+        return replay;
+    }
+
+    private AllocationDecision Allocate(CompressionStepInput input, ModelEditor editor, double targetOfCurrent)
     {
         var o = compressionOptions.Value;
-        if (o.Allocation.Equals("compressor", StringComparison.OrdinalIgnoreCase)) return null;
+        if (o.Allocation.Equals("compressor", StringComparison.OrdinalIgnoreCase)) return AllocationDecision.None;
         var keys = input.LatencyTargetOfOriginal is null
             ? $"Compression:Allocation = {o.Allocation}, Compression:TargetFlopsRatio, Compression:LayerFloor"
             : "Compression:TargetLatencyRatio, Compression:LayerFloor";
         try
         {
             if (o.Allocation.Equals("uniform", StringComparison.OrdinalIgnoreCase))
-                return UniformAllocator.Allocate(input.Model, editor.Graph, targetOfCurrent, o.RoundTo, logger: _logger);
+                return new AllocationDecision(UniformAllocator.Allocate(input.Model, editor.Graph, targetOfCurrent, o.RoundTo, logger: _logger), []);
             return new LatencyAllocation(o, _logger).Choose(input, editor.Graph, targetOfCurrent);
         }
         catch (ArgumentException e)

@@ -18,7 +18,8 @@ namespace Trainer.Host.Jobs;
 /// inference form are timed in alternating rounds; the export is reloaded and must give the same outputs. --resume
 /// keeps an export that is already there.
 /// </summary>
-public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, ILoggerFactory loggers)
+public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions,
+    IOptions<CompressionOptions> compressionOptions, ILoggerFactory loggers)
 {
     /// <summary>The compressor name of the inference-form step in the exported manifest.</summary>
     public const string Step = "inference-form";
@@ -66,10 +67,17 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
 
         using var before = ModelCopy.Create(model.Create, shape, source.AllEdits, model.Network);
         InferenceFormReport report;
+        var cacheDir = compressionOptions.Value.LatencyCacheDir is { Length: > 0 } dir ? dir : LatencyTableOptions.DefaultCacheDir();
+        var choicePath = LayoutChoiceCache.PathFor(cacheDir, model.Network, shape, _logger);
         try
         {
-            report = InferenceForm.Apply(model.Network, shape, new InferenceFormOptions { Layout = RecordedLayout(stage) ?? MemoryLayout.Fastest }, _logger);
+            // An interrupted export's choice first, then this machine's earlier choice for this model: timing only the first time.
+            var recorded = RecordedLayout(stage);
+            var cached = recorded is null ? LayoutChoiceCache.TryLoad(choicePath, _logger) : null;
+            if (cached is not null) _logger.LogInformation("Export layout {Layout}: chosen by timing on this machine earlier ('{Path}').", cached, choicePath);
+            report = InferenceForm.Apply(model.Network, shape, new InferenceFormOptions { Layout = recorded ?? cached ?? MemoryLayout.Fastest }, _logger);
             RecordLayout(stage, report.Layout);
+            if (recorded is null && cached is null) LayoutChoiceCache.Save(choicePath, report.Layout, _logger);
         }
         catch (InvalidOperationException e)
         {
@@ -84,6 +92,7 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             TargetMacsRatio = (double)metrics.Macs / source.Original.Macs, AfterCompress = metrics, AfterFinetune = metrics,
             Channels = ModelMeasurer.Channels(model.Network, shape), Speedup = beforeMs / afterMs,
             Summary = $"inference form: {report}",
+            TimingDecisions = [$"the memory layout: the faster of the two when first timed on this machine (cached in '{Path.GetFileName(choicePath)}')"],
         };
         var layout = report.Layout == MemoryLayout.ChannelsLast ? CompressionManifest.ChannelsLastLayout : CompressionManifest.ContiguousLayout;
         Directory.CreateDirectory(stage.CheckpointDir);

@@ -16,9 +16,10 @@ namespace Trainer.Host.Jobs;
 /// </summary>
 public sealed class LatencyAllocation(CompressionOptions options, ILogger logger)
 {
-    /// <summary>Chooses the widths of the step's model: keyed by the groups of <paramref name="graph"/>.</summary>
+    /// <summary>Chooses the widths of the step's model (keyed by the groups of <paramref name="graph"/>) and says which
+    /// timings decided them.</summary>
     /// <exception cref="ArgumentException">A target the floor cannot reach, or bad table options.</exception>
-    public ChannelAllocation Choose(CompressionStepInput input, ModelGraph graph, double targetOfCurrent)
+    public AllocationDecision Choose(CompressionStepInput input, ModelGraph graph, double targetOfCurrent)
     {
         var o = options;
         var shape = input.Original.InputShape;
@@ -29,6 +30,7 @@ public sealed class LatencyAllocation(CompressionOptions options, ILogger logger
         var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo };
         if (o.LatencyCacheDir.Length > 0) tableOptions = tableOptions with { CacheDir = o.LatencyCacheDir };
         var layout = MemoryLayout.Contiguous;
+        var timedBy = new List<string>();
         if (inferenceForm)
         {
             // Fold first; the layout is then the one of a table cached on this machine (chosen by timing when it was measured,
@@ -41,10 +43,14 @@ public sealed class LatencyAllocation(CompressionOptions options, ILogger logger
                 return LatencyTable.TryLoad(Path.Combine(tableOptions.CacheDir, key.FileName()), key) is not null;
             });
             layout = InferenceForm.Apply(timedModel, shape, new InferenceFormOptions { Layout = cached ?? MemoryLayout.Fastest }, logger).Layout;
+            timedBy.Add($"the {Layout(layout)} layout the widths were timed in: the faster of the two, timed when this machine's table was measured");
         }
         var timedGraph = inferenceForm ? ModelGraph.Build(timedModel, shape, logger) : graph;
         tableOptions = tableOptions with { Layout = layout };
         var table = LatencyTable.LoadOrMeasure(timedModel, shape, timedGraph, tableOptions, logger);
+        // Stable words (no times, no dates): a resumed or repeated run on this machine records the same decision.
+        timedBy.Add($"the widths: predicted by this machine's latency table ({LatencyTableKey.For(timedModel.GetType().Name, timedGraph, tableOptions).FileName()}; " +
+                    "another machine, or a table measured again, may choose others)");
 
         ChannelAllocation chosen;
         if (input.LatencyTargetOfOriginal is { } latencyTarget)
@@ -52,30 +58,43 @@ public sealed class LatencyAllocation(CompressionOptions options, ILogger logger
             // The budget of this model: the earlier rounds' measured speedup has spent part of the original's.
             var ofCurrent = Math.Min(1.0, latencyTarget * (input.Manifest.Iterations.LastOrDefault()?.Speedup ?? 1.0));
             // A round's floor may not reach its share of the budget (a later round may): cut what the floor allows.
-            var lowest = LatencyAwareAllocator.LowestLatencyRatio(timedModel, timedGraph, table, floor, o.RoundTo);
+            if (input.Manifest.Iterations.Count > 0)
+                timedBy.Add("this round's share of the latency budget: the speedup measured after the previous round");
+            var atFloor = LatencyAwareAllocator.AtFloor(timedModel, timedGraph, table, floor, o.RoundTo);
+            var lowest = atFloor.PredictedMs!.Value / table.FullPredictedMs;
             if (ofCurrent < lowest)
             {
+                // Taken as it is: searching for a budget the floor cannot reach finds nothing better than the floor.
                 logger.LogWarning("This round's latency budget ({Budget:0.000} of the current model) is below what a floor of {Floor:0.000} " +
-                                  "allows ({Lowest:0.000} by the latency table, every layer at its floor): this round aims at that", ofCurrent, floor, lowest);
-                ofCurrent = Math.Min(1.0, lowest * (1 + 1e-9));
+                                  "allows ({Lowest:0.000} by the latency table): every layer is cut to its floor", ofCurrent, floor, lowest);
+                chosen = atFloor;
             }
-            chosen = LatencyAwareAllocator.CandidatesForLatency(timedModel, timedGraph, table, ofCurrent, floor, o.RoundTo, count: 1)[0];
+            else chosen = LatencyAwareAllocator.CandidatesForLatency(timedModel, timedGraph, table, ofCurrent, floor, o.RoundTo, count: 1)[0];
         }
         else
         {
             var candidates = LatencyAwareAllocator.Candidates(timedModel, timedGraph, table, targetOfCurrent, floor, o.RoundTo, o.MeasuredCandidates);
-            chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: logger)[0].Allocation;
+            chosen = candidates[0];
+            if (candidates.Count > 1)
+            {
+                chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: logger)[0].Allocation;
+                timedBy.Add($"the widths among the table's {candidates.Count} best: the fastest when timed now (Compression:MeasuredCandidates " +
+                            $"= {o.MeasuredCandidates}; 1 takes the table's pick, the same on every run)");
+            }
             if (o.RefineSteps > 0)
+            {
+                timedBy.Add($"up to {o.RefineSteps} measured moves after that (Compression:RefineSteps; 0 = none)");
                 chosen = MeasuredChoice.Refine(chosen,
                     a => LatencyAwareAllocator.Neighbours(timedModel, timedGraph, table, a, targetOfCurrent, floor, o.RoundTo, count: 10),
                     Narrowed, MeasuredChoice.ForwardTimer(shape, rounds: 9), o.RefineSteps, logger: logger).Allocation;
+            }
         }
         // Folding removes BatchNorms, never a producer: the groups, named by their first producer, are the model's own.
         var unknown = chosen.KeptChannels.Keys.Except(graph.Groups.Select(g => g.Producers[0])).ToList();
         if (unknown.Count > 0)
             throw new InvalidOperationException($"the allocation names groups the model does not have: {string.Join(", ", unknown)}");
         logger.LogInformation("Channel allocation ({Form}): {Allocation}", inferenceForm ? $"timed in inference form, {layout}" : "timed as trained", chosen);
-        return chosen;
+        return new AllocationDecision(chosen, timedBy);
 
         // The current model narrowed to an allocation's first channels, in the timed form: only its speed is measured.
         torch.nn.Module<torch.Tensor, torch.Tensor> Narrowed(ChannelAllocation allocation)
@@ -86,6 +105,9 @@ public sealed class LatencyAllocation(CompressionOptions options, ILogger logger
             return copy;
         }
     }
+
+    private static string Layout(MemoryLayout layout) =>
+        layout == MemoryLayout.ChannelsLast ? CompressionManifest.ChannelsLastLayout : CompressionManifest.ContiguousLayout;
 
     private static torch.nn.Module<torch.Tensor, torch.Tensor> Copy(CompressionStepInput input) =>
         ModelCopy.Create(input.Original.Create, input.Original.InputShape, input.Manifest.AllEdits, input.Model);

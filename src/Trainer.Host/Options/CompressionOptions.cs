@@ -62,8 +62,9 @@ public sealed class CompressionOptions
     public string LatencyCacheDir { get; set; } = "";
 
     /// <summary>Under the latency allocation: how many of the table's best allocations are built and timed, the fastest
-    /// measured winning (1 = the table's pick, untimed).</summary>
-    public int MeasuredCandidates { get; set; } = 8;
+    /// measured winning. 1 (the default) takes the table's pick untimed, so the same configuration gives the same widths on
+    /// every run of this machine (the table is cached); more trusts the clock of this run, which differs from run to run.</summary>
+    public int MeasuredCandidates { get; set; } = 1;
 
     /// <summary>Under the latency allocation: the form the latency table and the candidates are timed in: "trained" (the
     /// model as it is) or "inference" (BatchNorm folded, faster layout: what `trainer export` ships).</summary>
