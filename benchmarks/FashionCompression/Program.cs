@@ -50,7 +50,7 @@ foreach (var name in options.Methods)
         TargetFlopsRatio = options.TargetFlopsRatio,
         Settings = method.Settings,
         Editor = editor,
-        EvaluateAccuracy = session.TestAccuracy,
+        EvaluateScore = session.TestAccuracy,
         Logger = logger,
     });
     var seconds = clock.Elapsed.TotalSeconds;

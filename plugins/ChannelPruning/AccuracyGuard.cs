@@ -8,9 +8,9 @@ using static TorchSharp.torch;
 namespace Plugins.ChannelPruning;
 
 /// <summary>
-/// accuracy_first: before a group's pruning is committed, the validation accuracy of the model with the group's dropped
-/// channels masked (and the consumers refit) is measured; under the threshold the group keeps more channels, halving
-/// the gap to full each time, and is left unpruned when no tried count reaches the threshold.
+/// accuracy_first: before a group's pruning is committed, the task's validation score of the model with the group's dropped
+/// channels masked (and the consumers refit) is measured; worse than the threshold (in the score's direction) the group
+/// keeps more channels, halving the gap to full each time, and is left unpruned when no tried count meets the threshold.
 /// </summary>
 internal sealed class AccuracyGuard(CompressionRequest request, ChannelPruningSettings settings, IReadOnlyList<ConsumerProblem> problems)
 {
@@ -21,22 +21,23 @@ internal sealed class AccuracyGuard(CompressionRequest request, ChannelPruningSe
         int planned = keep.Count(k => k), count = planned;
         while (true)
         {
-            double accuracy = Evaluate(group, keep);
-            request.Logger.LogDebug("{Group}: accuracy {Accuracy:P2} with {Count} of {Channels} channels", group.Id, accuracy, count, group.Channels);
-            if (accuracy >= settings.AccuracyThreshold)
+            var score = request.Score;
+            double value = Evaluate(group, keep);
+            request.Logger.LogDebug("{Group}: {Score} with {Count} of {Channels} channels", group.Id, score.Format(value), count, group.Channels);
+            if (score.Meets(value, settings.AccuracyThreshold))
             {
                 text.Append(count == planned
-                    ? string.Create(CultureInfo.InvariantCulture, $"accuracy with the group pruned {accuracy:P2} (threshold {settings.AccuracyThreshold:P2}); ")
+                    ? string.Create(CultureInfo.InvariantCulture, $"{score.Format(value)} with the group pruned (threshold {settings.AccuracyThreshold:0.####}); ")
                     : string.Create(CultureInfo.InvariantCulture,
-                        $"kept {count} channels instead of the planned {planned} to hold accuracy at {accuracy:P2} (threshold {settings.AccuracyThreshold:P2}), above the FLOPs plan; "));
+                        $"kept {count} channels instead of the planned {planned} to hold {score.Format(value)} (threshold {settings.AccuracyThreshold:0.####}), above the FLOPs plan; "));
                 return keep;
             }
             int next = count + (int)Math.Ceiling((group.Channels - count) / 2.0);
             if (next >= group.Channels)
             {
                 text.Insert(0, string.Create(CultureInfo.InvariantCulture,
-                    $"{GroupPruner.ProducersPrefix(group)}not pruned: accuracy {accuracy:P2} with {count} of {group.Channels} channels " +
-                    $"stays under accuracy_threshold {settings.AccuracyThreshold:P2}; "));
+                    $"{GroupPruner.ProducersPrefix(group)}not pruned: {score.Format(value)} with {count} of {group.Channels} channels " +
+                    $"is not {score.ThresholdWord} accuracy_threshold {settings.AccuracyThreshold:0.####}; "));
                 return null;
             }
             count = next;
@@ -53,7 +54,7 @@ internal sealed class AccuracyGuard(CompressionRequest request, ChannelPruningSe
                 foreach (var problem in problems)
                     if (problem.Refit(keep) is { } block) refits[problem.Layer.Name] = block;
             using var trial = new MaskedTrial(request.Model, group, keep, refits);
-            return request.EvaluateAccuracy!(request.Model);
+            return request.EvaluateScore!(request.Model);
         }
         finally
         {

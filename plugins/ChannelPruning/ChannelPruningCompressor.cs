@@ -85,9 +85,9 @@ public sealed class ChannelPruningCompressor : ICompressor
         if (!(request.TargetFlopsRatio > 0 && request.TargetFlopsRatio <= 1))
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
                 $"TargetFlopsRatio is {request.TargetFlopsRatio}, but it must be in (0, 1] (the fraction of MACs to keep)."));
-        if (settings.AccuracyFirst && request.EvaluateAccuracy is null)
+        if (settings.AccuracyFirst && request.EvaluateScore is null)
             throw new ArgumentException("Compression:Settings:accuracy_first is true but the host gives no validation data " +
-                                        "(CompressionRequest.EvaluateAccuracy is null); provide validation data or set accuracy_first=false.");
+                                        "(CompressionRequest.EvaluateScore is null); provide validation data or set accuracy_first=false.");
         if (settings.Method != SelectionMethod.Lasso) return;
         var data = request.TrainingData;
         if (data is null || data.SampleCount == 0 || data.BatchCount == 0)

@@ -24,8 +24,8 @@ public enum SelectionMethod
 /// <item>max_rows: upper bound on sampled rows per layer (0: none); 0.</item>
 /// <item>ratios: "group=keepRatio,..." keep ratios in (0, 1) by group id or producer name.</item>
 /// <item>skip_layers: group ids or producer names left unpruned.</item>
-/// <item>accuracy_first + accuracy_threshold: keep more channels of a group whose pruning drops the validation accuracy
-/// under the threshold (in [0, 1]).</item>
+/// <item>accuracy_first + accuracy_threshold: keep more channels of a group whose pruning leaves the task's validation score
+/// worse than the threshold (in the score's units and direction: at least it for accuracy, at most it for an error).</item>
 /// </list>
 /// </summary>
 public sealed record ChannelPruningSettings
@@ -51,7 +51,8 @@ public sealed record ChannelPruningSettings
     /// <summary>Check each group's pruning against <see cref="AccuracyThreshold"/> before committing it.</summary>
     public bool AccuracyFirst { get; init; }
 
-    /// <summary>Lowest validation accuracy a group's pruning may leave, in [0, 1].</summary>
+    /// <summary>Worst validation score a group's pruning may leave, in the task score's units (a floor when higher is better,
+    /// a ceiling when lower is).</summary>
     public double AccuracyThreshold { get; init; }
 
     /// <summary>Reads and checks the settings; throws <see cref="ArgumentException"/> naming the key of a bad or unknown
@@ -74,7 +75,7 @@ public sealed record ChannelPruningSettings
             Ratios = reader.DoubleMap("ratios", 0, 1, minExclusive: true, maxExclusive: true),
             SkipLayers = reader.List("skip_layers"),
             AccuracyFirst = reader.Bool("accuracy_first", false),
-            AccuracyThreshold = reader.Double("accuracy_threshold", 0, 0, 1),
+            AccuracyThreshold = reader.Double("accuracy_threshold", 0, double.MinValue, double.MaxValue),
         };
         if (result.AccuracyFirst && reader.Text("accuracy_threshold") is null)
             throw new ArgumentException("Compression:Settings:accuracy_first is true but Compression:Settings:accuracy_threshold " +

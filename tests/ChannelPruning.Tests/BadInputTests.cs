@@ -17,7 +17,7 @@ public sealed class BadInputTests
     [InlineData("ratios", "conv9=0.5", "conv9")]
     [InlineData("ratios", "fc=0.5", "fc")]
     [InlineData("skip_layers", "conv1,layer4", "layer4")]
-    [InlineData("accuracy_threshold", "1.2", "accuracy_threshold")]
+    [InlineData("accuracy_threshold", "high", "accuracy_threshold")]
     [InlineData("accuracy_first", "true", "accuracy_threshold")]
     [InlineData("colour", "red", "colour")]
     public void A_bad_setting_is_named_and_nothing_changes(string key, string value, string named)

@@ -162,6 +162,24 @@ public sealed class ChannelPruningCompressorTests(ITestOutputHelper output)
         Assert.Equal(0, fixture.OutputError());
     }
 
+    [Theory]
+    [InlineData(0.2, 12, "is not at most accuracy_threshold 0.1")]   // an error of 0.2 over a ceiling of 0.1: kept whole
+    [InlineData(0.05, 6, "mse 0.05 with the group pruned")]          // under the ceiling: pruned as planned
+    public void Accuracy_first_reads_a_lower_is_better_score_as_a_ceiling(double error, int kept, string note)
+    {
+        using var fixture = new TinyFixture(seed: 4);
+        var result = new ChannelPruningCompressor().Compress(fixture.Request(new()
+        {
+            ["ratios"] = "conv2=0.5",
+            ["accuracy_first"] = "true",
+            ["accuracy_threshold"] = "0.1",
+            ["trainset_ratio"] = "0.5",
+        }, evaluate: _ => error, score: new Trainer.Abstractions.Tasks.TaskScore("mse", Trainer.Abstractions.Tasks.ScoreDirection.LowerIsBetter)));
+
+        Assert.Equal(kept, fixture.Channels()["conv2"]);
+        Assert.Contains(note, result.Layers.Single(n => n.Layer == "conv2").Note);
+    }
+
     [Fact]
     public void Accuracy_first_steps_up_the_kept_count_until_the_threshold_holds()
     {

@@ -103,7 +103,8 @@ internal sealed class TinyFixture : IDisposable
     public Tensor HeldOut { get; }
 
     public CompressionRequest Request(Dictionary<string, string> settings, double target = 1.0,
-        Func<nn.Module<Tensor, Tensor>, double>? evaluate = null, IBatchLoader? data = null, bool noData = false) => new()
+        Func<nn.Module<Tensor, Tensor>, double>? evaluate = null, IBatchLoader? data = null, bool noData = false,
+        Trainer.Abstractions.Tasks.TaskScore? score = null) => new()
     {
         Model = Model,
         ExampleInputShape = InputShape,
@@ -111,7 +112,8 @@ internal sealed class TinyFixture : IDisposable
         TargetFlopsRatio = target,
         Settings = settings,
         Editor = Editor,
-        EvaluateAccuracy = evaluate,
+        EvaluateScore = evaluate,
+        Score = score ?? Trainer.Abstractions.Tasks.TaskScore.Accuracy,
     };
 
     /// <summary>Mean squared difference between the model's and the reference's outputs on held-out inputs, relative to the

@@ -33,9 +33,17 @@ public sealed class CompressionRequest
     /// latency-aware); null lets the compressor allocate from <see cref="TargetFlopsRatio"/> and its settings.</summary>
     public IReadOnlyDictionary<string, double>? GroupKeepRatios { get; init; }
 
-    /// <summary>Validation accuracy in [0, 1] of a model on held-out data (cheap: a fixed subset); null when none is
-    /// available. Compressors with accuracy thresholds use it.</summary>
-    public Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double>? EvaluateAccuracy { get; init; }
+    /// <summary>The task's score of a model on held-out data (cheap: a fixed subset), in <see cref="Score"/>'s units and
+    /// direction; null when none is available. Compressors with score thresholds (accuracy-first modes) use it.</summary>
+    public Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double>? EvaluateScore { get; init; }
+
+    /// <summary>What <see cref="EvaluateScore"/> returns: its name and which way is better.</summary>
+    public Tasks.TaskScore Score { get; init; } = Tasks.TaskScore.Accuracy;
+
+    /// <summary>Validation accuracy in [0, 1] when the task's score is accuracy; null otherwise.</summary>
+    [Obsolete("Use EvaluateScore with Score: a task's score may be another metric, and lower may be better.")]
+    public Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double>? EvaluateAccuracy =>
+        Score.Name == Tasks.TaskScore.Accuracy.Name && Score.HigherIsBetter ? EvaluateScore : null;
 
     /// <summary>Where the compressor logs progress.</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;

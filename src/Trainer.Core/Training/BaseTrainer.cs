@@ -195,7 +195,13 @@ public abstract class BaseTrainer
     {
         var predictions = GetTrainBatchPredictions(batch);
         var losses = GetTrainLosses(predictions, batch);
-        var total = TotalLoss(losses, nameof(GetTrainLosses));
+        TotalLoss(losses, nameof(GetTrainLosses));
+        foreach (var hook in Setup.LossHooks)
+        {
+            losses = hook.Apply(new LossHookInput(Network, predictions, batch, Device, losses));
+            TotalLoss(losses, $"the loss hook '{hook.Name}'");
+        }
+        var total = losses[LossNames.Total];
         var values = losses.ToDictionary(kv => kv.Key, kv => kv.Value.item<float>() is var v ? (double)v : 0);
         if (!double.IsFinite(values[LossNames.Total]))
             throw new NonFiniteLossException(epoch, index, _context.GlobalStep + 1, values[LossNames.Total], LastCheckpointPath);

@@ -39,6 +39,10 @@ public sealed class TrainerSetup
     /// <summary>Loop settings: epochs, stop rule, clipping, checkpoint monitor.</summary>
     public TrainerSettings Settings { get; init; } = new();
 
+    /// <summary>Hooks that add terms to every training batch's losses after the trainer's own (distillation, regularisers),
+    /// applied in this order.</summary>
+    public IReadOnlyList<ILossHook> LossHooks { get; init; } = [];
+
     /// <summary>Callbacks, called in this order.</summary>
     public IReadOnlyList<TrainerCallback> Callbacks { get; init; } = [];
 

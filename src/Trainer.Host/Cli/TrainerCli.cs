@@ -63,6 +63,8 @@ public static class TrainerCli
             host.Services.GetRequiredService<IStartupValidator>().Validate();
             // The configured plugins load before any work, so a broken one stops the run here.
             host.Services.GetRequiredService<PluginLoader>();
+            // So does the task (its settings checked, its data found) for the verbs that train or score.
+            if (verb is "train" or "compress" or "quantize" or "run") _ = host.Services.GetRequiredService<Tasks.TaskProvider>().Task;
             ApplyConvKernels(host);
             switch (verb)
             {

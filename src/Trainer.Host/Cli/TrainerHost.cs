@@ -66,6 +66,9 @@ public static class TrainerHost
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<QuantizationOptions>, QuantizationOptionsValidator>();
         builder.Services.AddSingleton<PluginLoader>();
+        builder.Services.AddOptions<TaskOptions>()
+            .Bind(builder.Configuration.GetSection(TaskOptions.Section), b => b.ErrorOnUnknownConfiguration = true);
+        builder.Services.AddSingleton<Tasks.TaskProvider>();
         builder.Services.AddSingleton<IValidateOptions<AnalyzeOptions>, AnalyzeOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<TrainerOptions>, TrainerOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<DataOptions>, DataOptionsValidator>();

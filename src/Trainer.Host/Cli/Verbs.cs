@@ -37,7 +37,7 @@ public static class Verbs
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms), Data (Path, SubsetRatio), Model (Name, InputShape,
         Assembly, Type, Checkpoint, Manifest), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
-        AccuracyThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, LayerFloor,
+        ScoreThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, LayerFloor,
         RoundTo, LatencyCacheDir, MeasuredCandidates, RefineSteps, LatencyForm, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
         ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).

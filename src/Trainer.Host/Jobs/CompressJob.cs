@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Trainer.Abstractions;
 using Trainer.Abstractions.Compression;
 using Trainer.Core.Compression;
 using Trainer.Core.Data;
@@ -18,7 +19,7 @@ namespace Trainer.Host.Jobs;
 /// </summary>
 public sealed class CompressJob(
     IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, IOptions<ModelOptions> modelOptions,
-    IOptions<CompressionOptions> compressionOptions, PluginLoader plugins, TrainerFactory trainers,
+    IOptions<CompressionOptions> compressionOptions, PluginLoader plugins, Tasks.TaskProvider tasks, TrainerFactory trainers,
     CompressionStepRunner steps, ILoggerFactory loggers)
 {
     /// <summary>File name of the manifest in the stage's checkpoint folder.</summary>
@@ -41,14 +42,17 @@ public sealed class CompressJob(
                                    "Pass --resume to continue it, or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
 
-        var original = ModelLoader.LoadTrained(modelOptions.Value, _logger, "compress", checkpoint);
+        var task = tasks.Task;
+        var original = ModelLoader.LoadTrained(modelOptions.Value, _logger, "compress", task, checkpoint);
 
-        using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
-        using var trainLoader = data.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
-        using var valLoader = data.TestLoader(t.EvalBatchSize);
-        using var accuracyImages = FashionMnist.Normalize(data.TestImages.narrow(0, 0, Math.Min(o.AccuracySamples, data.TestCount)));
-        using var accuracyLabels = data.TestLabels.narrow(0, 0, Math.Min(o.AccuracySamples, data.TestCount));
-        var measure = new ModelMeasurer(original.InputShape, valLoader);
+        var trainLoader = task.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
+        using var trainLease = trainLoader as IDisposable;
+        var valLoader = task.ValidationLoader(t.EvalBatchSize);
+        using var valLease = valLoader as IDisposable;
+        // Compressors' own checks (accuracy-first modes) score on a cheap fixed subset.
+        var scoreLoader = task.ScoreLoader(o.AccuracySamples, 500);
+        using var scoreLease = scoreLoader as IDisposable;
+        var measure = new ModelMeasurer(original.InputShape, net => task.ScoreOf(net, valLoader));
 
         Directory.CreateDirectory(stage.CheckpointDir);
         var originalWeights = Path.Combine(stage.CheckpointDir, "original.weights");
@@ -83,7 +87,7 @@ public sealed class CompressJob(
             var journal = t.Resume ? IterationJournal.TryLoad(journalPath, index, target, latencyTarget, _logger) : null;
             var started = journal ?? new IterationJournal { Index = index, TargetOfOriginal = target, LatencyTargetOfOriginal = latencyTarget };
             var (compressed, result, edits, decision) = steps.Run(new CompressionStepInput(compressor, model, original, manifest, target, trainLoader,
-                net => ClassificationAccuracy.Of(net, accuracyImages, accuracyLabels), latencyTarget, journal?.Decision,
+                net => task.ScoreOf(net, scoreLoader), task.Score, latencyTarget, journal?.Decision,
                 decided => (started = started with { Allocation = decided.Allocation, TimedBy = decided.TimedBy }).Save(journalPath)));
             model = compressed;
             ModelMetrics afterCompress;
@@ -107,10 +111,10 @@ public sealed class CompressJob(
                 Finetune(model, original.Network, index, stage, trainLoader, valLoader);
                 afterFinetune = measure.Of(model, afterCompress.LatencyMs);
             }
-            if (o.AccuracyThreshold > 0 && afterFinetune.Accuracy < o.AccuracyThreshold)
+            if (o.ScoreThreshold is { } threshold && !task.Score.Meets(afterFinetune.Accuracy, threshold))
             {
-                stopReason = $"iteration {index} reached accuracy {afterFinetune.Accuracy:0.0000}, under Compression:AccuracyThreshold " +
-                             $"{o.AccuracyThreshold}; kept the model of iteration {index - 1}";
+                stopReason = $"iteration {index} reached {task.Score.Format(afterFinetune.Accuracy)}, not {task.Score.ThresholdWord} " +
+                             $"Compression:ScoreThreshold {threshold}; kept the model of iteration {index - 1}";
                 break;
             }
 
@@ -168,7 +172,7 @@ public sealed class CompressJob(
     }
 
     private void Finetune(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.nn.Module<torch.Tensor, torch.Tensor> teacher, int index,
-        RunFolders stage, TensorBatchLoader trainLoader, TensorBatchLoader valLoader)
+        RunFolders stage, IBatchLoader trainLoader, IBatchLoader valLoader)
     {
         var o = compressionOptions.Value;
         var checkpointDir = Path.Combine(stage.CheckpointDir, $"iteration-{index}");

@@ -17,14 +17,16 @@ namespace Trainer.Host.Jobs;
 /// <param name="Manifest">The manifest so far (its edits rebuild <paramref name="Model"/>'s structure).</param>
 /// <param name="TargetOfOriginal">MACs this step aims at, as a fraction of the original model's.</param>
 /// <param name="TrainingData">Batches compressors sample from.</param>
-/// <param name="EvaluateAccuracy">Cheap validation accuracy for accuracy-first compressors.</param>
+/// <param name="EvaluateScore">The task's score on a cheap validation subset, for accuracy-first compressors.</param>
+/// <param name="Score">What <paramref name="EvaluateScore"/> returns: name and direction.</param>
 /// <param name="LatencyTargetOfOriginal">A latency budget as a fraction of the original's latency; when set it replaces
 /// <paramref name="TargetOfOriginal"/> (the latency allocation sizes the layers, its MACs become the compressor's target).</param>
 /// <param name="Replay">An allocation decided by an interrupted attempt at this step, taken instead of deciding again.</param>
 /// <param name="Decided">Called with the allocation decision before the compressor runs (to record it).</param>
 public sealed record CompressionStepInput(ICompressor Compressor, torch.nn.Module<torch.Tensor, torch.Tensor> Model, LoadedModel Original,
     CompressionManifest Manifest, double TargetOfOriginal, IBatchLoader TrainingData,
-    Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> EvaluateAccuracy, double? LatencyTargetOfOriginal = null,
+    Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> EvaluateScore, Trainer.Abstractions.Tasks.TaskScore Score,
+    double? LatencyTargetOfOriginal = null,
     AllocationDecision? Replay = null, Action<AllocationDecision>? Decided = null);
 
 /// <summary>
@@ -59,7 +61,8 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             Settings = o.Settings,
             Editor = editor,
             GroupKeepRatios = allocation?.GroupKeepRatios,
-            EvaluateAccuracy = input.EvaluateAccuracy,
+            EvaluateScore = input.EvaluateScore,
+            Score = input.Score,
             Logger = loggers.CreateLogger($"Trainer.Compress.{input.Compressor.Name}"),
         };
         try

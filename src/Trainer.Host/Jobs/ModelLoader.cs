@@ -25,7 +25,8 @@ public static class ModelLoader
     /// <param name="logger">Where loading is logged.</param>
     /// <param name="checkpoint">Weights to load instead of Model:Checkpoint (a pipeline's own training stage).</param>
     /// <param name="manifest">A compression manifest to load instead of Model:Manifest (a pipeline's own compress stage).</param>
-    public static LoadedModel Load(ModelOptions options, ILogger logger, string? checkpoint = null, string? manifest = null)
+    /// <param name="taskShape">The task's example input shape, for a model whose Model:InputShape is not given.</param>
+    public static LoadedModel Load(ModelOptions options, ILogger logger, string? checkpoint = null, string? manifest = null, long[]? taskShape = null)
     {
         string name;
         Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create;
@@ -54,7 +55,7 @@ public static class ModelLoader
             throw new JobException(e.Message);
         }
 
-        var shape = options.ParseInputShape() ?? defaultShape ?? throw new JobException(
+        var shape = options.ParseInputShape() ?? defaultShape ?? taskShape ?? throw new JobException(
             string.IsNullOrWhiteSpace(options.InputShape)
                 ? $"Model:InputShape is needed for '{options.Type}', e.g. --Model:InputShape=1,3,224,224."
                 : $"Model:InputShape = '{options.InputShape}' is invalid; accepted: positive sizes separated by commas, e.g. 1,3,224,224.");
@@ -83,24 +84,37 @@ public static class ModelLoader
 
     /// <summary>
     /// Loads the trained model a pipeline stage works on (<paramref name="verb"/>: "compress", "quantize"), which must bring
-    /// weights (a checkpoint or a manifest) and take Fashion-MNIST images, the data the stages finetune on.
+    /// weights (a checkpoint or a manifest) and take the task's inputs, the data the stages finetune and score on.
     /// </summary>
-    public static LoadedModel LoadTrained(ModelOptions options, ILogger logger, string verb, string? checkpoint = null, string? manifest = null)
+    public static LoadedModel LoadTrained(ModelOptions options, ILogger logger, string verb, Core.Tasks.TrainingTask task, string? checkpoint = null,
+        string? manifest = null)
     {
-        var model = Load(options, logger, checkpoint, manifest);
+        var model = Load(options, logger, checkpoint, manifest, task.ExampleInputShape);
         if (model.Manifest is null && checkpoint is null && options.Checkpoint.Length == 0)
         {
             model.Network.Dispose();
             throw new JobException($"trainer {verb} needs a trained model: set Model:Checkpoint to a checkpoint of `trainer train` " +
                                    "(e.g. checkpoints/<run>/best.ckpt) or Model:Manifest to a model of `trainer compress`.");
         }
-        if (model.InputShape is not [_, 1, 28, 28])
+        try
+        {
+            CheckTakes(model, task);
+        }
+        catch (JobException)
         {
             model.Network.Dispose();
-            throw new JobException($"trainer {verb} finetunes on Fashion-MNIST (Data:Path), which needs a model taking [N,1,28,28] images; " +
-                                   $"'{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape).");
+            throw;
         }
         return model;
+    }
+
+    /// <summary>Refuses a model whose input shape is not the task's example input's (batch aside), naming both.</summary>
+    public static void CheckTakes(LoadedModel model, Core.Tasks.TrainingTask task)
+    {
+        if (!model.InputShape.Skip(1).SequenceEqual(task.ExampleInputShape.Skip(1)))
+            throw new JobException($"The task '{task.Name}' gives inputs of shape [N,{string.Join(",", task.ExampleInputShape.Skip(1))}], but " +
+                                   $"'{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape); set Model:InputShape " +
+                                   "or choose the task the model was built for (Task:Name, Task:Type).");
     }
 
     private static LoadedModel LoadCompressed(string manifestPath, ModelIdentity identity, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create,

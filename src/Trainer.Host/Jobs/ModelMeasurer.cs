@@ -8,13 +8,13 @@ using TorchSharp;
 
 namespace Trainer.Host.Jobs;
 
-/// <summary>Measures what a pipeline reports for a model: MACs, parameters, validation accuracy and batch-1 latency.</summary>
-public sealed class ModelMeasurer(long[] inputShape, IBatchLoader validation, int latencyRuns = 30)
+/// <summary>Measures what a pipeline reports for a model: MACs, parameters, the task's validation score and batch-1 latency.</summary>
+public sealed class ModelMeasurer(long[] inputShape, Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> score, int latencyRuns = 30)
 {
     /// <summary>All four figures for <paramref name="model"/>; the latency is timed unless <paramref name="latencyMs"/> is
     /// given (a finetuned model runs as fast as before finetuning: its structure is the same).</summary>
     public ModelMetrics Of(torch.nn.Module<torch.Tensor, torch.Tensor> model, double? latencyMs = null) =>
-        Size(model, inputShape, ClassificationAccuracy.Of(model, validation), latencyMs ?? BatchOneMs([model])[0]);
+        Size(model, inputShape, score(model), latencyMs ?? BatchOneMs([model])[0]);
 
     /// <summary>The figures of <paramref name="model"/>, its latency timed in alternating rounds with
     /// <paramref name="original"/>'s, and the speedup over it from those same rounds (drift of a shared machine touches

@@ -1,3 +1,4 @@
+using Trainer.Abstractions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Trainer.Abstractions.Quantization;
@@ -19,7 +20,7 @@ namespace Trainer.Host.Jobs;
 /// </summary>
 public sealed class QuantizeJob(
     IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, IOptions<ModelOptions> modelOptions,
-    IOptions<QuantizationOptions> quantizationOptions, PluginLoader plugins, TrainerFactory trainers, ILoggerFactory loggers)
+    IOptions<QuantizationOptions> quantizationOptions, PluginLoader plugins, Tasks.TaskProvider tasks, TrainerFactory trainers, ILoggerFactory loggers)
 {
     /// <summary>File name of the exported model in the stage's checkpoint folder.</summary>
     public const string ExportFileName = "quantized.trnq";
@@ -40,12 +41,14 @@ public sealed class QuantizeJob(
                                    "Pass --resume to keep it, or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
 
-        var model = ModelLoader.LoadTrained(modelOptions.Value, _logger, "quantize", checkpoint, manifest);
+        var task = tasks.Task;
+        var model = ModelLoader.LoadTrained(modelOptions.Value, _logger, "quantize", task, checkpoint, manifest);
 
-        using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
-        using var trainLoader = data.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
-        using var valLoader = data.TestLoader(t.EvalBatchSize);
-        var floatAccuracy = ClassificationAccuracy.Of(model.Network, valLoader);
+        var trainLoader = task.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
+        using var trainLease = trainLoader as IDisposable;
+        var valLoader = task.ValidationLoader(t.EvalBatchSize);
+        using var valLease = valLoader as IDisposable;
+        var floatAccuracy = task.ScoreOf(model.Network, valLoader);
         var floatBytes = QuantizedModelFile.Float32Size(model.Network);
 
         var plan = PlanFor(quantizer, model, trainLoader, o);
@@ -54,7 +57,7 @@ public sealed class QuantizeJob(
         {
             _logger.LogInformation("Resuming '{Run}': the quantized model '{Path}' is already there; measuring it.", stage.RunName, exportPath);
             using var reloaded = Reload(exportPath, model, mustMatch: model.Network);
-            finetuned = ClassificationAccuracy.Of(reloaded, valLoader);
+            finetuned = task.ScoreOf(reloaded, valLoader);
         }
         else
         {
@@ -68,11 +71,11 @@ public sealed class QuantizeJob(
             {
                 throw JobException.From(e, $"quantizer '{quantizer.Name}', Quantization:Settings");
             }
-            calibrated = ClassificationAccuracy.Of(model.Network, valLoader);
+            calibrated = task.ScoreOf(model.Network, valLoader);
             var board = new QuantizationTensorBoard(torch.utils.tensorboard.SummaryWriter(stage.LogDir), session.Layers);
             board.Write(0);
             if (plan.NeedsTraining && o.FinetuneEpochs > 0) Finetune(model, stage, trainLoader, valLoader, board);
-            finetuned = ClassificationAccuracy.Of(model.Network, valLoader);
+            finetuned = task.ScoreOf(model.Network, valLoader);
             Directory.CreateDirectory(stage.CheckpointDir);
             session.Export(exportPath, model.Manifest?.ToJson());
             CheckReload(exportPath, model, valLoader, o.ReloadTolerance);
@@ -100,7 +103,7 @@ public sealed class QuantizeJob(
         }
     }
 
-    private QuantizationPlan PlanFor(IQuantizer quantizer, LoadedModel model, TensorBatchLoader trainLoader, QuantizationOptions o)
+    private QuantizationPlan PlanFor(IQuantizer quantizer, LoadedModel model, IBatchLoader trainLoader, QuantizationOptions o)
     {
         try
         {
@@ -118,7 +121,7 @@ public sealed class QuantizeJob(
         }
     }
 
-    private void Finetune(LoadedModel model, RunFolders stage, TensorBatchLoader trainLoader, TensorBatchLoader valLoader, QuantizationTensorBoard board)
+    private void Finetune(LoadedModel model, RunFolders stage, IBatchLoader trainLoader, IBatchLoader valLoader, QuantizationTensorBoard board)
     {
         var o = quantizationOptions.Value;
         var checkpointDir = Path.Combine(stage.CheckpointDir, "finetune");
@@ -166,7 +169,7 @@ public sealed class QuantizeJob(
         return mine.Count == expected.state_dict().Count ? null : "the two models have different tensors";
     }
 
-    private void CheckReload(string path, LoadedModel model, TensorBatchLoader valLoader, double tolerance)
+    private void CheckReload(string path, LoadedModel model, IBatchLoader valLoader, double tolerance)
     {
         using var reloaded = Reload(path, model);
         using var scope = torch.NewDisposeScope();

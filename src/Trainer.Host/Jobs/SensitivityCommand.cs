@@ -15,7 +15,7 @@ namespace Trainer.Host.Jobs;
 /// `trainer analyze sensitivity`: prunes one layer at a time at each sparsity (L1 filters) and records the
 /// validation accuracy on Fashion-MNIST test images; writes NNI's CSV and a PNG; shards and merges.
 /// </summary>
-public sealed class SensitivityCommand(IOptions<DataOptions> dataOptions, ILoggerFactory loggers)
+public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Sensitivity");
 
@@ -23,20 +23,17 @@ public sealed class SensitivityCommand(IOptions<DataOptions> dataOptions, ILogge
     public string Run(LoadedModel model, AnalyzeOptions options)
     {
         var s = options.Sensitivity;
-        if (model.InputShape is not [_, 1, 28, 28])
-            throw new JobException($"Sensitivity measures accuracy on Fashion-MNIST, which needs a model taking [N,1,28,28] images; " +
-                                   $"'{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape).");
+        var task = tasks.Task;
+        ModelLoader.CheckTakes(model, task);
         var layers = s.ParseLayers() ?? SensitivityAnalysis.PrunableLayers(model.Network);
         if (s.ShardCount > 1) layers = SensitivityAnalysis.SelectShard(layers, s.ShardIndex, s.ShardCount);
 
-        using var data = FashionMnist.Load(dataOptions.Value.Path, _logger);
-        using var pixels = Take(data.TestImages, s.ValidationSamples);
-        using var images = FashionMnist.Normalize(pixels);
-        using var labels = Take(data.TestLabels, s.ValidationSamples);
+        var scoreLoader = task.ScoreLoader(s.ValidationSamples > 0 ? s.ValidationSamples : int.MaxValue, 500);
+        using var scoreLease = scoreLoader as IDisposable;
         SensitivityResult result;
         try
         {
-            result = new SensitivityAnalysis(model.Network, net => ClassificationAccuracy.Of(net, images, labels), sparsities: s.ParseSparsities(),
+            result = new SensitivityAnalysis(model.Network, net => task.ScoreOf(net, scoreLoader), sparsities: s.ParseSparsities(),
                 earlyStopMode: Enum.Parse<EarlyStopMode>(s.EarlyStopMode, ignoreCase: true),
                 earlyStopValue: s.EarlyStopMode.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : s.EarlyStopValue,
                 layers: layers, logger: _logger).Analyze();
@@ -88,7 +85,4 @@ public sealed class SensitivityCommand(IOptions<DataOptions> dataOptions, ILogge
                 kv => kv.Value.ToDictionary(m => m.Key.ToString(CultureInfo.InvariantCulture), m => m.Value)),
         }, new JsonSerializerOptions { WriteIndented = true });
     }
-
-    private static torch.Tensor Take(torch.Tensor t, int count) =>
-        count > 0 && count < t.shape[0] ? t.narrow(0, 0, count) : t.alias();
 }

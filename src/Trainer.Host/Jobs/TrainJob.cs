@@ -11,9 +11,9 @@ using TorchSharp;
 
 namespace Trainer.Host.Jobs;
 
-/// <summary>`trainer train`: trains the Fashion-MNIST CNN on the real data set as configured.</summary>
-public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, TrainerFactory trainers,
-    ILoggerFactory loggers)
+/// <summary>`trainer train`: trains the model of the Model section on the task's data with the task's trainer.</summary>
+public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, IOptions<ModelOptions> modelOptions,
+    Tasks.TaskProvider tasks, TrainerFactory trainers, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Train");
 
@@ -25,13 +25,17 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
         folders ??= RunFolders.Resolve(o);
         if (o.Threads > 0) torch.set_num_threads(o.Threads);
 
-        using var data = FashionMnist.Load(dataOptions.Value.Path, loggers.CreateLogger("Trainer.Data"));
-        using var trainLoader = data.TrainLoader(o.BatchSize, o.Seed, dataOptions.Value.SubsetRatio);
-        using var valLoader = data.TestLoader(o.EvalBatchSize);
+        var task = tasks.Task;
+        var trainLoader = task.TrainLoader(o.BatchSize, o.Seed, dataOptions.Value.SubsetRatio);
+        using var trainLease = trainLoader as IDisposable;
+        var valLoader = task.ValidationLoader(o.EvalBatchSize);
+        using var valLease = valLoader as IDisposable;
 
         // Seed right before building the network: the same seed gives PyTorch's initial weights.
         torch.manual_seed(o.Seed);
-        var network = new FashionCnn();
+        var model = ModelLoader.Load(modelOptions.Value, _logger, taskShape: task.ExampleInputShape);   // Model:Checkpoint = starting weights
+        ModelLoader.CheckTakes(model, task);
+        var network = model.Network;
         _logger.LogInformation("Run '{Run}': {Train} training and {Val} validation samples, {Epochs} epoch(s), device {Device}; " +
                                "TensorBoard logs in '{LogDir}', checkpoints in '{CheckpointDir}'.",
             folders.RunName, trainLoader.SampleCount, valLoader.SampleCount, o.Epochs, o.Device, folders.LogDir, folders.CheckpointDir);

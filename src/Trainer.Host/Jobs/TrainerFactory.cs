@@ -17,7 +17,7 @@ namespace Trainer.Host.Jobs;
 /// <param name="CheckpointDir">Checkpoint folder of this run.</param>
 /// <param name="Epochs">Epochs to train.</param>
 /// <param name="LearningRate">Initial learning rate.</param>
-/// <param name="Teacher">When set, the run distils from this network (<see cref="DistillerTrainer"/>).</param>
+/// <param name="Teacher">When set, the run distils from this network (<see cref="DistillationLossHook"/> on the task's trainer).</param>
 /// <param name="Distillation">Distillation settings used with <paramref name="Teacher"/>.</param>
 public sealed record TrainingRunSpec(
     torch.nn.Module<torch.Tensor, torch.Tensor> Network, IBatchLoader TrainLoader, IBatchLoader ValLoader,
@@ -25,15 +25,16 @@ public sealed record TrainingRunSpec(
     torch.nn.Module<torch.Tensor, torch.Tensor>? Teacher = null, DistillationOptions? Distillation = null);
 
 /// <summary>
-/// Builds a classification trainer from the "Trainer" section (optimizer, schedule, stopping, callbacks) for any network,
+/// Builds the task's trainer from the "Trainer" section (optimizer, schedule, stopping, callbacks) for any network,
 /// so the training job and the pipeline's finetuning stages train the same way.
 /// </summary>
-public sealed class TrainerFactory(IOptions<TrainerOptions> trainerOptions, ILoggerFactory loggers)
+public sealed class TrainerFactory(IOptions<TrainerOptions> trainerOptions, Tasks.TaskProvider tasks, ILoggerFactory loggers)
 {
-    /// <summary>Creates the trainer; <paramref name="extraCallbacks"/> run after the standard ones.</summary>
-    public ClassificationTrainer Create(TrainingRunSpec spec, IEnumerable<TrainerCallback>? extraCallbacks = null)
+    /// <summary>Creates the task's trainer; <paramref name="extraCallbacks"/> run after the standard ones.</summary>
+    public BaseTrainer Create(TrainingRunSpec spec, IEnumerable<TrainerCallback>? extraCallbacks = null)
     {
         var o = trainerOptions.Value;
+        var task = tasks.Task;
         var optimizer = OptimizerFactory.Create(new OptimizerOptions
         {
             Name = o.Optimizer, LearningRate = spec.LearningRate, Momentum = o.Momentum,
@@ -67,15 +68,15 @@ public sealed class TrainerFactory(IOptions<TrainerOptions> trainerOptions, ILog
             Settings = new TrainerSettings
             {
                 Epochs = spec.Epochs, MaxSteps = o.MaxSteps, StopLr = o.StopLr, GradientClipNorm = o.GradientClipNorm,
-                MonitorMetric = o.MonitorMetric, MonitorMode = ParseMode(o.MonitorMode),
+                MonitorMetric = o.MonitorMetric.Length > 0 ? o.MonitorMetric : "val/" + task.Score.Name,
+                MonitorMode = o.MonitorMode.Length > 0 ? ParseMode(o.MonitorMode) : task.Score.HigherIsBetter ? MetricMode.Max : MetricMode.Min,
             },
+            LossHooks = spec.Teacher is null ? [] : [new DistillationLossHook(spec.Teacher, spec.Distillation ?? new DistillationOptions())],
             Callbacks = callbacks,
             CheckpointDir = spec.CheckpointDir,
             Logger = loggers.CreateLogger("Trainer.Loop"),
         };
-        return spec.Teacher is null
-            ? new ClassificationTrainer(setup)
-            : new DistillerTrainer(setup, spec.Teacher, spec.Distillation ?? new DistillationOptions());
+        return task.CreateTrainer(setup);
     }
 
     private static MetricMode ParseMode(string mode) => mode.Equals("max", StringComparison.OrdinalIgnoreCase) ? MetricMode.Max : MetricMode.Min;

@@ -31,8 +31,9 @@ public sealed class CompressionOptions
     /// (or TargetLatencyRatio^(i/Iterations)).</summary>
     public int Iterations { get; set; } = 1;
 
-    /// <summary>Stop (keeping the previous round's model) when validation accuracy after finetuning falls under this; 0 = off.</summary>
-    public double AccuracyThreshold { get; set; }
+    /// <summary>Stop (keeping the previous round's model) when the task's score after finetuning is worse than this, in the
+    /// score's units and direction (under it when higher is better, over it when lower is); unset = off.</summary>
+    public double? ScoreThreshold { get; set; }
 
     /// <summary>Finetuning epochs after each compress step (0 = none).</summary>
     public int FinetuneEpochs { get; set; } = 1;

@@ -28,7 +28,7 @@ public sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
         Require(o.Patience >= 0, "Patience", o.Patience, "an integer >= 0");
         Require(o.StopLr >= 0, "StopLr", o.StopLr, "a number >= 0 (0 turns the rule off)");
         Require(o.GradientClipNorm >= 0, "GradientClipNorm", o.GradientClipNorm, "a number >= 0 (0 turns clipping off)");
-        Require(IsMode(o.MonitorMode), "MonitorMode", o.MonitorMode, "min, max");
+        Require(o.MonitorMode.Length == 0 || IsMode(o.MonitorMode), "MonitorMode", o.MonitorMode, "min, max, or empty (the task score's direction)");
         Require(IsMode(o.EarlyStopping.Mode), "EarlyStopping:Mode", o.EarlyStopping.Mode, "min, max");
         Require(o.EarlyStopping.Patience >= 0, "EarlyStopping:Patience", o.EarlyStopping.Patience, "an integer >= 0 (0 turns early stopping off)");
         Require(o.EarlyStopping.MinDelta >= 0, "EarlyStopping:MinDelta", o.EarlyStopping.MinDelta, "a number >= 0");
@@ -97,7 +97,7 @@ public sealed class DataOptionsValidator : IValidateOptions<DataOptions>
         if (o.SubsetRatio is <= 0 or > 1 || double.IsNaN(o.SubsetRatio))
             errors.Add($"Data:SubsetRatio = '{o.SubsetRatio}' is invalid; accepted: a number in (0, 1].");
         if (string.IsNullOrWhiteSpace(o.Path))
-            errors.Add("Data:Path is empty; accepted: the folder holding the Fashion-MNIST IDX files (apt package dataset-fashion-mnist installs /usr/share/datasets/fashion-mnist).");
+            errors.Add("Data:Path is empty; accepted: the folder of the task's data (for the fashion-mnist task the IDX files: apt package dataset-fashion-mnist installs /usr/share/datasets/fashion-mnist).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
@@ -155,8 +155,8 @@ public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOp
                        "only the latency table can size the layers to a latency budget.");
         if (o.Iterations < 1)
             errors.Add($"Compression:Iterations = {o.Iterations} is invalid; accepted: 1 or more compress → finetune rounds.");
-        if (o.AccuracyThreshold is < 0 or > 1 || double.IsNaN(o.AccuracyThreshold))
-            errors.Add($"Compression:AccuracyThreshold = {o.AccuracyThreshold} is invalid; accepted: an accuracy in [0, 1] (0 = off).");
+        if (o.ScoreThreshold is { } threshold && !double.IsFinite(threshold))
+            errors.Add($"Compression:ScoreThreshold = {threshold} is invalid; accepted: a number in the task score's units (unset = off).");
         if (o.FinetuneEpochs < 0)
             errors.Add($"Compression:FinetuneEpochs = {o.FinetuneEpochs} is invalid; accepted: 0 or more epochs.");
         if (o.FinetuneLearningRate < 0 || double.IsNaN(o.FinetuneLearningRate))

@@ -25,8 +25,10 @@ public sealed class TrainerOptions
     /// <summary>Stop once the learning rate falls below this (0 = off).</summary>
     public double StopLr { get; set; }
     public double GradientClipNorm { get; set; }
-    public string MonitorMetric { get; set; } = "val/accuracy";
-    public string MonitorMode { get; set; } = "max";
+    /// <summary>Metric the best checkpoint is chosen by; empty = the task's score ("val/&lt;score&gt;").</summary>
+    public string MonitorMetric { get; set; } = "";
+    /// <summary>"max" or "min"; empty = the task score's direction.</summary>
+    public string MonitorMode { get; set; } = "";
     public EarlyStoppingSection EarlyStopping { get; set; } = new();
     public int Seed { get; set; }
     public string Device { get; set; } = "cpu";

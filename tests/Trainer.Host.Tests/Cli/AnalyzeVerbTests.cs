@@ -119,7 +119,7 @@ public class AnalyzeVerbTests : IDisposable
     [InlineData(new[] { "flops", "--Model:Name=resnt18" }, "Unknown model 'resnt18' (Model:Name). Closest: resnet18")]
     [InlineData(new[] { "flops", "--Model:InputShape=1,3,28,28" }, "layer 'conv1' (Conv2d) failed on input [1,3,28,28]")]
     [InlineData(new[] { "sensitivity", "--Analyze:Sensitivity:Layers=conv9" }, "Unknown layer 'conv9'. Closest prunable layers: conv1, conv2, conv3")]
-    [InlineData(new[] { "sensitivity", "--Model:Name=resnet18" }, "needs a model taking [N,1,28,28] images")]
+    [InlineData(new[] { "sensitivity", "--Model:Name=resnet18" }, "gives inputs of shape [N,1,28,28], but 'resnet18' takes [1,3,224,224]")]
     [InlineData(new[] { "sensitivity", "--Analyze:Sensitivity:Sparsities=0.5,2" }, "Analyze:Sensitivity:Sparsities = '0.5,2' is invalid")]
     [InlineData(new[] { "sensitivity", "--Analyze:Sensitivity:ShardIndex=2", "--Analyze:Sensitivity:ShardCount=2" }, "ShardIndex/ShardCount = 2/2 is invalid")]
     [InlineData(new[] { "graphs" }, "trainer analyze needs a sub-command")]
