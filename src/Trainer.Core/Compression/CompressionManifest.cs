@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Trainer.Abstractions.Compression;
+using Trainer.Abstractions.Tasks;
 
 namespace Trainer.Core.Compression;
 
@@ -14,9 +15,9 @@ public sealed record ModelIdentity(string Name, string Type, string Assembly, lo
 /// <summary>Size, speed and accuracy of a model at one point of the pipeline.</summary>
 /// <param name="Macs">Conv2d/Linear multiply-accumulates for one example input.</param>
 /// <param name="Params">Parameters.</param>
-/// <param name="Accuracy">Validation accuracy (NaN when not measured).</param>
+/// <param name="Score">The task's validation score (<see cref="CompressionManifest.Score"/> names it; NaN when not measured).</param>
 /// <param name="LatencyMs">Median batch-1 latency in milliseconds on the machine of the run (NaN when not measured).</param>
-public sealed record ModelMetrics(long Macs, long Params, double Accuracy, double LatencyMs);
+public sealed record ModelMetrics(long Macs, long Params, double Score, double LatencyMs);
 
 /// <summary>One finished compress → finetune iteration.</summary>
 public sealed record CompressionIteration
@@ -57,13 +58,17 @@ public sealed record CompressionIteration
 public sealed record CompressionManifest
 {
     /// <summary>The format tag every manifest carries.</summary>
-    public const string FormatTag = "trainer.compression-manifest/1";
+    public const string FormatTag = "trainer.compression-manifest/2";
+
+    /// <summary>The first format, read and migrated: its metrics held "accuracy" where they hold the task's "score" now.</summary>
+    public const string AccuracyFormatTag = "trainer.compression-manifest/1";
 
     private static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
     };
 
     /// <summary>Format tag; <see cref="FormatTag"/>.</summary>
@@ -72,6 +77,8 @@ public sealed record CompressionManifest
     public required ModelIdentity Model { get; init; }
     /// <summary>The original model before any compression.</summary>
     public required ModelMetrics Original { get; init; }
+    /// <summary>What the metrics' score is (the task's name and direction), or null when no score was taken.</summary>
+    public TaskScore? Score { get; init; }
     /// <summary>Finished iterations, in order.</summary>
     public IReadOnlyList<CompressionIteration> Iterations { get; init; } = [];
     /// <summary>Memory layout of the conv weights after loading: "contiguous" or "channels_last" (an exported inference form).</summary>
@@ -116,7 +123,8 @@ public sealed record CompressionManifest
             {
                 var format = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("format", out var f)
                     ? f.ToString() : null;
-                if (format != FormatTag)
+                if (format == AccuracyFormatTag) json = FromAccuracyFormat(json);
+                else if (format != FormatTag)
                     throw new InvalidDataException($"{source} is not a compression manifest (expected format '{FormatTag}', found '{format}').");
             }
             manifest = JsonSerializer.Deserialize<CompressionManifest>(json, Json);
@@ -133,6 +141,27 @@ public sealed record CompressionManifest
         return manifest;
     }
 
+    /// <summary>A manifest of the first format in this one: every metrics object's "accuracy" becomes its "score", of a
+    /// classification task's accuracy.</summary>
+    private static string FromAccuracyFormat(string json)
+    {
+        var root = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        root["format"] = FormatTag;
+        root["score"] = new System.Text.Json.Nodes.JsonObject { ["name"] = TaskScore.Accuracy.Name, ["direction"] = TaskScore.Accuracy.Direction.ToString() };
+        Rename(root["original"]);
+        foreach (var iteration in root["iterations"]?.AsArray() ?? [])
+        {
+            Rename(iteration?["after_compress"]);
+            Rename(iteration?["after_finetune"]);
+        }
+        return root.ToJsonString();
+
+        static void Rename(System.Text.Json.Nodes.JsonNode? metrics)
+        {
+            if (metrics is System.Text.Json.Nodes.JsonObject o && o.Remove("accuracy", out var value)) o["score"] = value;
+        }
+    }
+
     /// <summary>
     /// The first field that cannot be right, or null. The JSON reader fills absent optional fields with defaults and
     /// accepts nulls, so without this a damaged manifest would fail later, deep in replay or loading, without naming itself.
@@ -143,6 +172,7 @@ public sealed record CompressionManifest
         if (Model.InputShape is null || Model.InputShape.Length is < 1 or > 8 || Model.InputShape.Any(d => d < 1 || d > 1 << 20))
             return $"the input shape [{string.Join(",", Model.InputShape ?? [])}] is not a shape";
         if (Original is null) return "the original model's metrics are missing";
+        if (Score is not null && (string.IsNullOrWhiteSpace(Score.Name) || !Enum.IsDefined(Score.Direction))) return "the score has no name or direction";
         if (Iterations is null) return "the iteration list is null";
         if (Weights is null || Layout is null) return "the weights file or layout is null";
         if (ContiguousLayers is null || ContiguousLayers.Any(string.IsNullOrEmpty)) return "the list of layers kept NCHW is null or has an empty name";

@@ -67,11 +67,11 @@ public sealed class CompressJob(
         else
         {
             Core.Checkpoints.CheckpointFile.SaveWeights(originalWeights, original.Network);
-            manifest = new CompressionManifest { Model = original.Identity, Original = measure.Of(original.Network) };
+            manifest = new CompressionManifest { Model = original.Identity, Original = measure.Of(original.Network), Score = task.Score };
             model = ModelCopy.Create(original.Create, original.InputShape, original.Manifest?.AllEdits ?? [], original.Network);
             if (original.Manifest is not null) manifest = manifest with { Iterations = original.Manifest.Iterations };
-            _logger.LogInformation("Original '{Name}': {Macs:N0} MACs, {Params:N0} parameters, accuracy {Accuracy:0.0000}, latency {Latency:0.000} ms.",
-                original.Name, manifest.Original.Macs, manifest.Original.Params, manifest.Original.Accuracy, manifest.Original.LatencyMs);
+            _logger.LogInformation("Original '{Name}': {Macs:N0} MACs, {Params:N0} parameters, {Score}, latency {Latency:0.000} ms.",
+                original.Name, manifest.Original.Macs, manifest.Original.Params, task.Score.Format(manifest.Original.Score), manifest.Original.LatencyMs);
         }
 
         var board = new CompressionBoard(stage.LogDir);
@@ -103,7 +103,7 @@ public sealed class CompressJob(
                 (afterCompress, speedup) = measure.OfAgainst(original.Network, model);
                 (started with { AfterCompress = afterCompress, Speedup = speedup }).Save(journalPath);
             }
-            _logger.LogInformation("Iteration {Index}: {Summary} Accuracy before finetuning {Accuracy:0.0000}.", index, result.Summary, afterCompress.Accuracy);
+            _logger.LogInformation("Iteration {Index}: {Summary} Before finetuning: {Score}.", index, result.Summary, task.Score.Format(afterCompress.Score));
 
             var afterFinetune = afterCompress;
             if (o.FinetuneEpochs > 0)
@@ -111,9 +111,9 @@ public sealed class CompressJob(
                 Finetune(model, original.Network, index, stage, trainLoader, valLoader);
                 afterFinetune = measure.Of(model, afterCompress.LatencyMs);
             }
-            if (o.ScoreThreshold is { } threshold && !task.Score.Meets(afterFinetune.Accuracy, threshold))
+            if (o.ScoreThreshold is { } threshold && !task.Score.Meets(afterFinetune.Score, threshold))
             {
-                stopReason = $"iteration {index} reached {task.Score.Format(afterFinetune.Accuracy)}, not {task.Score.ThresholdWord} " +
+                stopReason = $"iteration {index} reached {task.Score.Format(afterFinetune.Score)}, not {task.Score.ThresholdWord} " +
                              $"Compression:ScoreThreshold {threshold}; kept the model of iteration {index - 1}";
                 break;
             }

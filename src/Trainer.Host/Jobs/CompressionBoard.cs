@@ -19,8 +19,8 @@ public sealed class CompressionBoard(string logDir)
         _writer.add_scalar("compress/macs", metrics.Macs, step);
         _writer.add_scalar("compress/params", metrics.Params, step);
         _writer.add_scalar("compress/latency_ms", (float)metrics.LatencyMs, step);
-        _writer.add_scalar("compress/accuracy_after_finetune", (float)metrics.Accuracy, step);
-        _writer.add_scalar("compress/accuracy_before_finetune", (float)(iteration?.AfterCompress.Accuracy ?? metrics.Accuracy), step);
+        _writer.add_scalar("compress/score_after_finetune", (float)metrics.Score, step);
+        _writer.add_scalar("compress/score_before_finetune", (float)(iteration?.AfterCompress.Score ?? metrics.Score), step);
         _writer.add_scalar("compress/speedup", (float)(iteration?.Speedup ?? 1), step);
         if (iteration is null) return;
         foreach (var (layer, channels) in iteration.Channels) _writer.add_scalar($"channels/{layer}", channels, step);

@@ -26,9 +26,9 @@ public sealed class ModelMeasurer(long[] inputShape, Func<torch.nn.Module<torch.
         return (Of(model, ms[1]), ms[0] / ms[1]);
     }
 
-    /// <summary>MACs and parameters of <paramref name="model"/>, with the given accuracy and latency.</summary>
-    public static ModelMetrics Size(torch.nn.Module<torch.Tensor, torch.Tensor> model, long[] inputShape, double accuracy, double latencyMs) =>
-        new(FlopsCounter.Count(model, inputShape).TotalFlops, model.parameters().Sum(p => p.numel()), accuracy, latencyMs);
+    /// <summary>MACs and parameters of <paramref name="model"/>, with the given score and latency.</summary>
+    public static ModelMetrics Size(torch.nn.Module<torch.Tensor, torch.Tensor> model, long[] inputShape, double score, double latencyMs) =>
+        new(FlopsCounter.Count(model, inputShape).TotalFlops, model.parameters().Sum(p => p.numel()), score, latencyMs);
 
     /// <summary>Median batch-1 milliseconds of each model, in alternating rounds of ten forward passes each (a small
     /// model's pass is well under a millisecond: ten per round weigh timer resolution and one-off stalls less).</summary>

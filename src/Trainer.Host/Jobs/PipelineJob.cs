@@ -12,7 +12,7 @@ namespace Trainer.Host.Jobs;
 /// --resume continues every stage where it stopped.
 /// </summary>
 public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOptions<TrainerOptions> trainerOptions,
-    TrainJob train, CompressJob compress, ExportJob export, QuantizeJob quantize, ILoggerFactory loggers)
+    TrainJob train, CompressJob compress, ExportJob export, QuantizeJob quantize, Tasks.TaskProvider tasks, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Pipeline");
 
@@ -23,7 +23,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
         var folders = RunFolders.Resolve(trainerOptions.Value);
         _logger.LogInformation("Pipeline '{Run}': {Stages}.", folders.RunName, string.Join(" → ", stages));
         string? checkpoint = null;
-        double? trainedAccuracy = null;
+        double? trainedScore = null;
         CompressionManifest? manifest = null;
         QuantizationSummary? quantized = null;
         ExportSummary? exported = null;
@@ -34,7 +34,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
                 case "train":
                     var result = train.Run(folders: folders);
                     checkpoint = Path.Combine(folders.CheckpointDir, "best.ckpt");
-                    trainedAccuracy = result.Metrics.GetValueOrDefault("val/accuracy", double.NaN);
+                    trainedScore = result.Metrics.GetValueOrDefault("val/" + tasks.Task.Score.Name, double.NaN);
                     break;
                 case "compress":
                     manifest = compress.Run(folders, checkpoint);
@@ -47,7 +47,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
                     break;
             }
         }
-        Report(folders, trainedAccuracy, manifest, quantized, exported);
+        Report(folders, tasks.Task.Score.Name, trainedScore, manifest, quantized, exported);
         return manifest;
     }
 
@@ -55,26 +55,26 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
     private static string? CompressedManifest(RunFolders folders, CompressionManifest? manifest) =>
         manifest is null ? null : Path.Combine(folders.CheckpointDir, "compress", CompressJob.ManifestFileName);
 
-    private static void Report(RunFolders folders, double? trainedAccuracy, CompressionManifest? manifest, QuantizationSummary? quantized,
+    private static void Report(RunFolders folders, string scoreName, double? trainedScore, CompressionManifest? manifest, QuantizationSummary? quantized,
         ExportSummary? exported)
     {
         var table = new Table().Title($"Pipeline {Markup.Escape(folders.RunName)}").AddColumn("stage")
-            .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned())
+            .AddColumn(new TableColumn(Markup.Escape(scoreName)).RightAligned()).AddColumn(new TableColumn("MACs").RightAligned())
             .AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("batch-1 speedup").RightAligned())
             .AddColumn(new TableColumn("weights bytes").RightAligned());
         // Speedups are timed against the stage before in alternating rounds (separate medians minutes apart drift too
         // much on a shared machine); the export's is on top of the compressed model's.
         double compressedSpeedup = manifest?.Iterations.LastOrDefault()?.Speedup ?? 1;
         var compressDir = Path.Combine(folders.CheckpointDir, "compress");
-        if (trainedAccuracy is { } accuracy && manifest is null)
-            table.AddRow("trained", $"{accuracy:0.0000}", "", "", "", Bytes(Path.Combine(folders.CheckpointDir, "best.ckpt")));
+        if (trainedScore is { } score && manifest is null)
+            table.AddRow("trained", $"{score:0.0000}", "", "", "", Bytes(Path.Combine(folders.CheckpointDir, "best.ckpt")));
         if (manifest is not null)
         {
             var o = manifest.Original;
-            table.AddRow("trained", $"{o.Accuracy:0.0000}", $"{o.Macs:N0}", $"{o.Params:N0}", "1.00x",
+            table.AddRow("trained", $"{o.Score:0.0000}", $"{o.Macs:N0}", $"{o.Params:N0}", "1.00x",
                 Bytes(Path.Combine(compressDir, "original.weights")));
             var c = manifest.Current;
-            table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Accuracy:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}",
+            table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Score:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}",
                 $"{compressedSpeedup:0.00}x", Bytes(Path.Combine(compressDir, manifest.Weights)));
         }
         if (exported is not null)
@@ -82,7 +82,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
                 $"{compressedSpeedup * exported.Speedup:0.00}x", Bytes(Path.Combine(folders.CheckpointDir, "export", ExportJob.WeightsFileName)));
         if (quantized is not null)
             table.AddRow($"quantized ({Markup.Escape(quantized.Quantizer)}, {quantized.SizeRatio:0.000} of the float size)",
-                $"{quantized.QuantizedAccuracy:0.0000}", "", "", "", $"{quantized.ExportBytes:N0}");
+                $"{quantized.QuantizedScore:0.0000}", "", "", "", $"{quantized.ExportBytes:N0}");
         AnsiConsole.Write(table);
     }
 

@@ -48,7 +48,7 @@ public sealed class QuantizeJob(
         using var trainLease = trainLoader as IDisposable;
         var valLoader = task.ValidationLoader(t.EvalBatchSize);
         using var valLease = valLoader as IDisposable;
-        var floatAccuracy = task.ScoreOf(model.Network, valLoader);
+        var floatScore = task.ScoreOf(model.Network, valLoader);
         var floatBytes = QuantizedModelFile.Float32Size(model.Network);
 
         var plan = PlanFor(quantizer, model, trainLoader, o);
@@ -81,7 +81,7 @@ public sealed class QuantizeJob(
             CheckReload(exportPath, model, valLoader, o.ReloadTolerance);
         }
 
-        var summary = new QuantizationSummary(quantizer.Name, exportPath, floatAccuracy, calibrated, finetuned, floatBytes, new FileInfo(exportPath).Length,
+        var summary = new QuantizationSummary(quantizer.Name, exportPath, task.Score, floatScore, calibrated, finetuned, floatBytes, new FileInfo(exportPath).Length,
             plan.Layers.Count, plan.Summary);
         QuantizationReport.Write(stage, summary, _logger);
         return summary;

@@ -45,7 +45,7 @@ public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory 
 
         var suffix = s.ShardCount > 1 ? $"-shard{s.ShardIndex}-of-{s.ShardCount}" : "";
         var csv = Path.Combine(options.OutputDir, $"{model.Name}-sensitivity{suffix}.csv");
-        return Report(result, csv, $"{model.Name}, baseline accuracy {result.Baseline:0.0000}");
+        return Report(result, csv, $"{model.Name}, baseline {task.Score.Format(result.Baseline)}", task.Score.Name);
     }
 
     /// <summary>Merges the shard CSVs named in Analyze:Sensitivity:MergeFiles; returns the merged figures as JSON.</summary>
@@ -62,10 +62,10 @@ public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory 
         {
             throw new JobException(e.Message);
         }
-        return Report(SensitivityCsv.Read(options.Sensitivity.MergeOutput), options.Sensitivity.MergeOutput, $"merged from {files.Length} files", writeCsv: false);
+        return Report(SensitivityCsv.Read(options.Sensitivity.MergeOutput), options.Sensitivity.MergeOutput, $"merged from {files.Length} files", "score", writeCsv: false);
     }
 
-    private string Report(SensitivityResult result, string csv, string title, bool writeCsv = true)
+    private string Report(SensitivityResult result, string csv, string title, string scoreName, bool writeCsv = true)
     {
         var table = new Table().Title(Markup.Escape(title)).AddColumn("layer");
         foreach (var sparsity in result.Sparsities) table.AddColumn(new TableColumn(sparsity.ToString("0.##", CultureInfo.InvariantCulture)).RightAligned());
@@ -75,7 +75,7 @@ public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory 
 
         if (writeCsv) SensitivityCsv.Write(csv, result);
         var png = Path.ChangeExtension(csv, ".png");
-        SensitivityPlot.Save(result, png, metricName: "Validation accuracy");
+        SensitivityPlot.Save(result, png, metricName: $"Validation {scoreName}");
         _logger.LogInformation("Sensitivity CSV in '{Csv}', plot in '{Png}'.", csv, png);
         return JsonSerializer.Serialize(new
         {

@@ -62,12 +62,12 @@ public class CompressVerbTests : IDisposable
         Assert.Equal(30_735_360, manifest.Original.Macs);               // rounding keeps the structure
         Assert.Equal(manifest.Original.Macs, manifest.Current.Macs);
         Assert.Equal(1_701_578, manifest.Current.Params);
-        Assert.InRange(manifest.Current.Accuracy, 0.3, 1.0);             // the synthetic set is learnable
+        Assert.InRange(manifest.Current.Score, 0.3, 1.0);             // the synthetic set is learnable
         Assert.Equal(32, manifest.Current.LatencyMs > 0 ? manifest.Iterations[1].Channels["conv1"] : -1);
         Assert.Equal("iteration-2.weights", manifest.Weights);
         Assert.True(File.Exists(Path.Combine(StageDir("ckpt"), "iteration-2.weights")));
         Assert.True(File.Exists(Path.Combine(StageDir("ckpt"), "iteration-1", "last.ckpt")));   // finetuning checkpoints
-        Assert.True(new FileInfo(Path.Combine(StageDir("runs"), "accuracy-vs-macs.png")).Length > 1000);
+        Assert.True(new FileInfo(Path.Combine(StageDir("runs"), "score-vs-macs.png")).Length > 1000);
 
         var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(StageDir("runs"), "summary.json"))).RootElement;
         Assert.Equal(2, summary.GetProperty("iterations").GetInt32());
@@ -77,7 +77,7 @@ public class CompressVerbTests : IDisposable
         var events = TfEventReader.ReadDirectory(StageDir("runs"));
         long[] StepsOf(string tag) => events.Where(e => e.Values.Any(v => v.Tag == tag)).Select(e => e.Step).Order().ToArray();
         Assert.Equal([0, 1, 2], StepsOf("compress/macs"));
-        Assert.Equal([0, 1, 2], StepsOf("compress/accuracy_after_finetune"));
+        Assert.Equal([0, 1, 2], StepsOf("compress/score_after_finetune"));
         Assert.Equal([1, 2], StepsOf("channels/fc1"));
         Assert.NotEmpty(TfEventReader.ReadDirectory(Path.Combine(StageDir("runs"), "iteration-1")));  // finetuning curves
     }

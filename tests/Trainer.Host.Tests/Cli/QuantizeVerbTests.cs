@@ -26,7 +26,7 @@ public class QuantizeVerbTests : IDisposable
         Assert.Equal("observer", s.GetProperty("quantizer").GetString());
         Assert.InRange(s.GetProperty("size_ratio").GetDouble(), 0.2, 0.27);
         Assert.Equal(5, s.GetProperty("layers").GetInt32());                      // 3 convs + 2 linears
-        Assert.InRange(s.GetProperty("accuracy_change").GetDouble(), -0.05, 0.05); // int8 keeps the float accuracy
+        Assert.InRange(s.GetProperty("score_change").GetDouble(), -0.05, 0.05); // int8 keeps the float accuracy
         Assert.True(File.Exists(Path.Combine(_cli.Work, "ckpt", "r", "quantize", "quantized.trnq")));
     }
 
@@ -41,12 +41,12 @@ public class QuantizeVerbTests : IDisposable
         var export = Path.Combine(_cli.Work, "ckpt", "r", "quantize", "quantized.trnq");
         var written = File.GetLastWriteTimeUtc(export);
         Assert.True(File.Exists(Path.Combine(_cli.Work, "ckpt", "r", "quantize", "finetune", "last.ckpt")));
-        var first = Summary().GetProperty("quantized_accuracy").GetDouble();
+        var first = Summary().GetProperty("quantized_score").GetDouble();
 
         (code, _, err) = Run([.. stages, "--resume"]);
         Assert.True(code == 0, err);
         Assert.Equal(written, File.GetLastWriteTimeUtc(export));                       // not redone
-        Assert.Equal(first, Summary().GetProperty("quantized_accuracy").GetDouble(), 6); // the reloaded export measures the same
+        Assert.Equal(first, Summary().GetProperty("quantized_score").GetDouble(), 6); // the reloaded export measures the same
     }
 
     [Fact]
