@@ -2,7 +2,7 @@
 # Makes TorchSharp's native glue load on systems whose libstdc++ predates GLIBCXX_3.4.32
 # (Debian 12). Runs after every build/publish on the output folder given as $1; idempotent;
 # does nothing where the system libstdc++ is new enough or the output has no TorchSharp natives.
-# See README ("Why the build patches libLibTorchSharp.so").
+# See docs/build-and-backends.md ("Why the build patches libLibTorchSharp.so").
 set -euo pipefail
 out="${1:?usage: apply.sh <output folder>}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
