@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
+using Trainer.Core.Models;
 using Trainer.Host.Jobs;
 using Trainer.Host.Options;
 using Trainer.Host.Plugins;
@@ -74,7 +75,6 @@ public static class TrainerHost
         builder.Services.AddSingleton<IValidateOptions<DataOptions>, DataOptionsValidator>();
         builder.Services.AddTransient<TrainerFactory>();
         builder.Services.AddTransient<TrainJob>();
-        builder.Services.AddTransient<CompressionStepRunner>();
         builder.Services.AddTransient<CompressJob>();
         builder.Services.AddTransient<QuantizeJob>();
         builder.Services.AddTransient<ExportJob>();

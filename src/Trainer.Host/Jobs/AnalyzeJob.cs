@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
+using Trainer.Core.Models;
 using Trainer.Core.Analysis;
 using Trainer.Core.IO;
 using Trainer.Host.Options;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
+using Trainer.Core.Models;
 using Trainer.Core.Analysis;
 using Trainer.Core.Graph;
 using Trainer.Core.IO;

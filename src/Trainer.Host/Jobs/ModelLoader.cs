@@ -7,16 +7,6 @@ using TorchSharp;
 
 namespace Trainer.Host.Jobs;
 
-/// <summary>A model a job works on, with its input shape, a name for files and tables, and how to build its architecture afresh.</summary>
-/// <param name="Name">Catalog name or the user's class name.</param>
-/// <param name="Network">The model, with the configured weights loaded.</param>
-/// <param name="InputShape">Example input shape, batch included.</param>
-/// <param name="Identity">What a compression manifest records about the architecture.</param>
-/// <param name="Create">Builds a new instance of the original (uncompressed) architecture with fresh weights.</param>
-/// <param name="Manifest">The compression manifest the model was rebuilt from, when Model:Manifest was set.</param>
-public sealed record LoadedModel(string Name, torch.nn.Module<torch.Tensor, torch.Tensor> Network, long[] InputShape,
-    ModelIdentity Identity, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Create, CompressionManifest? Manifest = null);
-
 /// <summary>Builds the model the "Model" section names and loads its checkpoint or compression manifest, if any.</summary>
 public static class ModelLoader
 {

@@ -1,3 +1,4 @@
+using Trainer.Core.Models;
 using Trainer.Abstractions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

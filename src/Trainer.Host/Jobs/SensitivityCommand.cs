@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
+using Trainer.Core.Models;
 using Trainer.Core.Analysis.Sensitivity;
 using Trainer.Core.Data;
 using Trainer.Core.Training;

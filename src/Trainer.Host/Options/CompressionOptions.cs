@@ -83,4 +83,14 @@ public sealed class CompressionOptions
 
     /// <summary>Settings handed to the compressor as they are (its documentation lists the keys).</summary>
     public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The session options these keys describe (everything but the plugins and the compressor's name).</summary>
+    public Core.Compression.CompressionSessionOptions ToSession() => new()
+    {
+        TargetFlopsRatio = TargetFlopsRatio, TargetLatencyRatio = TargetLatencyRatio, Iterations = Iterations, ScoreThreshold = ScoreThreshold,
+        FinetuneEpochs = FinetuneEpochs, FinetuneLearningRate = FinetuneLearningRate, Distill = Distill,
+        Distillation = new Core.Training.DistillationOptions(DistillTemperature, DistillAlpha), Allocation = Allocation, LayerFloor = LayerFloor,
+        RoundTo = RoundTo, LatencyCacheDir = LatencyCacheDir, MeasuredCandidates = MeasuredCandidates, LatencyForm = LatencyForm,
+        RefineSteps = RefineSteps, AccuracySamples = AccuracySamples, Settings = Settings,
+    };
 }

@@ -29,6 +29,9 @@ public sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
         Require(o.StopLr >= 0, "StopLr", o.StopLr, "a number >= 0 (0 turns the rule off)");
         Require(o.GradientClipNorm >= 0, "GradientClipNorm", o.GradientClipNorm, "a number >= 0 (0 turns clipping off)");
         Require(o.MonitorMode.Length == 0 || IsMode(o.MonitorMode), "MonitorMode", o.MonitorMode, "min, max, or empty (the task score's direction)");
+        if (o.MonitorMetric.Length > 0 && o.MonitorMode.Length == 0)
+            errors.Add($"Trainer:MonitorMode is empty while Trainer:MonitorMetric names '{o.MonitorMetric}'; set it to max or min " +
+                       "(both empty = the task's score in its direction).");
         Require(IsMode(o.EarlyStopping.Mode), "EarlyStopping:Mode", o.EarlyStopping.Mode, "min, max");
         Require(o.EarlyStopping.Patience >= 0, "EarlyStopping:Patience", o.EarlyStopping.Patience, "an integer >= 0 (0 turns early stopping off)");
         Require(o.EarlyStopping.MinDelta >= 0, "EarlyStopping:MinDelta", o.EarlyStopping.MinDelta, "a number >= 0");

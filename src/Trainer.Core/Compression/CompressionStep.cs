@@ -1,14 +1,12 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Trainer.Abstractions;
 using Trainer.Abstractions.Compression;
-using Trainer.Core.Compression;
 using Trainer.Core.Latency;
 using Trainer.Core.Pruning;
-using Trainer.Host.Options;
+using Trainer.Core.Models;
 using TorchSharp;
 
-namespace Trainer.Host.Jobs;
+namespace Trainer.Core.Compression;
 
 /// <summary>One compress step's inputs.</summary>
 /// <param name="Compressor">The compressor to run.</param>
@@ -33,7 +31,7 @@ public sealed record CompressionStepInput(ICompressor Compressor, torch.nn.Modul
 /// Runs one compress step: a reference copy of the model for the compressor's sampling, the core's editor (which records
 /// every structural edit), the per-group keep ratios of the configured allocation, then the compressor itself.
 /// </summary>
-public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressionOptions, ILoggerFactory loggers)
+public sealed class CompressionStepRunner(CompressionSessionOptions options, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Compress");
 
@@ -41,7 +39,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
     public (torch.nn.Module<torch.Tensor, torch.Tensor> Model, CompressionResult Result, IReadOnlyList<ModelEdit> Edits, AllocationDecision Decision)
         Run(CompressionStepInput input)
     {
-        var o = compressionOptions.Value;
+        var o = options;
         var shape = input.Original.InputShape;
         using var reference = ModelCopy.Create(input.Original.Create, shape, input.Manifest.AllEdits, input.Model);
         var editor = new ModelEditor(input.Model, shape, new ShrinkOptions { RoundTo = o.RoundTo }, reference, input.TrainingData,
@@ -72,7 +70,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
         }
         catch (ArgumentException e)
         {
-            throw JobException.From(e, $"compressor '{input.Compressor.Name}', Compression:Settings");
+            throw new CompressionSettingsException("Settings", $"compressor '{input.Compressor.Name}': {e.Message}", e);
         }
     }
 
@@ -84,7 +82,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
             var groups = editor.Graph.Groups.ToDictionary(g => g.Producers[0], g => (int)g.Channels);
             var wrong = a.GroupChannels.Where(g => !groups.TryGetValue(g.Key, out var c) || c != g.Value).Select(g => g.Key).ToList();
             if (wrong.Count > 0)
-                throw new JobException($"The recorded allocation of this iteration names groups the model does not have ({string.Join(", ", wrong)}): " +
+                throw new InvalidDataException($"The recorded allocation of this iteration names groups the model does not have ({string.Join(", ", wrong)}): " +
                                        "its journal belongs to another model; delete the iteration's journal file to decide again.");
             _logger.LogInformation("Channel allocation replayed from the interrupted attempt: {Allocation}", a);
         }
@@ -93,11 +91,11 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
 
     private AllocationDecision Allocate(CompressionStepInput input, ModelEditor editor, double targetOfCurrent)
     {
-        var o = compressionOptions.Value;
+        var o = options;
         if (o.Allocation.Equals("compressor", StringComparison.OrdinalIgnoreCase)) return AllocationDecision.None;
         var keys = input.LatencyTargetOfOriginal is null
-            ? $"Compression:Allocation = {o.Allocation}, Compression:TargetFlopsRatio, Compression:LayerFloor"
-            : "Compression:TargetLatencyRatio, Compression:LayerFloor";
+            ? $"Allocation = {o.Allocation}, TargetFlopsRatio, LayerFloor"
+            : "TargetLatencyRatio, LayerFloor";
         try
         {
             if (o.Allocation.Equals("uniform", StringComparison.OrdinalIgnoreCase))
@@ -106,7 +104,7 @@ public sealed class CompressionStepRunner(IOptions<CompressionOptions> compressi
         }
         catch (ArgumentException e)
         {
-            throw JobException.From(e, keys);
+            throw new CompressionSettingsException(keys, e.Message, e);
         }
     }
 }

@@ -6,7 +6,7 @@ using Trainer.Core.Models;
 using Trainer.Core.Training;
 using TorchSharp;
 
-namespace Trainer.Host.Jobs;
+namespace Trainer.Core.Compression;
 
 /// <summary>Measures what a pipeline reports for a model: MACs, parameters, the task's validation score and batch-1 latency.</summary>
 public sealed class ModelMeasurer(long[] inputShape, Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> score, int latencyRuns = 30)

@@ -4,17 +4,16 @@ using Trainer.Core.Graph;
 using Trainer.Core.Inference;
 using Trainer.Core.Latency;
 using Trainer.Core.Pruning;
-using Trainer.Host.Options;
 using TorchSharp;
 
-namespace Trainer.Host.Jobs;
+namespace Trainer.Core.Latency;
 
 /// <summary>
 /// The latency-aware allocation of one compress step: the latency table of the current model (as it is, or in the
 /// inference form `trainer export` ships with Compression:LatencyForm = inference), the table's candidates under the
 /// MACs target timed against each other (and refined by measured moves), or the most MACs within a latency budget.
 /// </summary>
-public sealed class LatencyAllocation(CompressionOptions options, ILogger logger)
+public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger logger)
 {
     /// <summary>Chooses the widths of the step's model (keyed by the groups of <paramref name="graph"/>) and says which
     /// timings decided them.</summary>
@@ -78,12 +77,12 @@ public sealed class LatencyAllocation(CompressionOptions options, ILogger logger
             if (candidates.Count > 1)
             {
                 chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: logger)[0].Allocation;
-                timedBy.Add($"the widths among the table's {candidates.Count} best: the fastest when timed now (Compression:MeasuredCandidates " +
+                timedBy.Add($"the widths among the table's {candidates.Count} best: the fastest when timed now (MeasuredCandidates " +
                             $"= {o.MeasuredCandidates}; 1 takes the table's pick, the same on every run)");
             }
             if (o.RefineSteps > 0)
             {
-                timedBy.Add($"up to {o.RefineSteps} measured moves after that (Compression:RefineSteps; 0 = none)");
+                timedBy.Add($"up to {o.RefineSteps} measured moves after that (RefineSteps; 0 = none)");
                 chosen = MeasuredChoice.Refine(chosen,
                     a => LatencyAwareAllocator.Neighbours(timedModel, timedGraph, table, a, targetOfCurrent, floor, o.RoundTo, count: 10),
                     Narrowed, MeasuredChoice.ForwardTimer(shape, rounds: 9), o.RefineSteps, logger: logger).Allocation;

@@ -2,7 +2,7 @@ using System.Globalization;
 using Trainer.Core.Compression;
 using TorchSharp;
 
-namespace Trainer.Host.Jobs;
+namespace Trainer.Core.Compression;
 
 /// <summary>
 /// TensorBoard scalars of the compression stage, one step per iteration (0 = the original): MACs, parameters, latency,

@@ -1,0 +1,128 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Plugins.ChannelPruning;
+using Trainer.Abstractions;
+using Trainer.Abstractions.Tasks;
+using Trainer.Core.Compression;
+using Trainer.Core.Data;
+using Trainer.Core.Models;
+using Trainer.Core.Tasks;
+using Trainer.Core.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ChannelPruning.Tests;
+
+/// <summary>The compress loop as library calls: a task of the test's own (its trainer, a lower-is-better score), a plugin,
+/// the core's session.</summary>
+public sealed class CompressionSessionTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "trainer-session-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>5 classes of 8x8 RGB inputs whose label is the channel-mean pattern's argmax: learnable in an epoch or two.</summary>
+    private sealed class TinyTask : TrainingTask
+    {
+        private Tensor? _x, _y, _vx, _vy;
+
+        public override string Name => "tiny";
+        public override TaskScore Score { get; } = new("error", ScoreDirection.LowerIsBetter);
+        public override long[] ExampleInputShape => [1, 3, 8, 8];
+
+        public override void Configure(TaskContext context)
+        {
+            using var gen = new Generator(7);
+            (_x, _y) = Make(256, gen);
+            (_vx, _vy) = Make(128, gen);
+
+            static (Tensor, Tensor) Make(int n, Generator gen)
+            {
+                var x = randn([n, 3, 8, 8], generator: gen);
+                var y = x.mean([1, 2]).narrow(1, 0, 5).argmax(1);
+                return (x.DetachFromDisposeScope(), y.DetachFromDisposeScope());
+            }
+        }
+
+        public override IBatchLoader TrainLoader(int batchSize, long seed, double subsetRatio) =>
+            new TensorBatchLoader(_x!, _y!, batchSize, shuffle: true, seed, subsetRatio: subsetRatio);
+
+        public override IBatchLoader ValidationLoader(int batchSize) => new TensorBatchLoader(_vx!, _vy!, batchSize, shuffle: false);
+
+        public override BaseTrainer CreateTrainer(TrainerSetup setup) => new ErrorTrainer(setup);
+
+        protected override double Evaluate(nn.Module<Tensor, Tensor> model, IBatchLoader data) => 1 - ClassificationAccuracy.Of(model, data);
+
+        protected override void Dispose(bool disposing)
+        {
+            foreach (var t in new[] { _x, _y, _vx, _vy }) t?.Dispose();
+        }
+    }
+
+    /// <summary>The user's trainer: cross-entropy, and the task's score logged under its own name.</summary>
+    private sealed class ErrorTrainer(TrainerSetup setup) : ClassificationTrainer(setup)
+    {
+        protected override IReadOnlyDictionary<string, double> GetValBatchMetrics(Tensor predictions, Batch batch) =>
+            new Dictionary<string, double> { ["error"] = 1 - base.GetValBatchMetrics(predictions, batch)["accuracy"] };
+    }
+
+    private (TinyTask Task, LoadedModel Model, TrainerRecipe Recipe) Trained()
+    {
+        var task = new TinyTask();
+        task.Configure(TaskContext.Empty);
+        torch.manual_seed(1);
+        var model = LoadedModel.Of("tiny-net", () => new TinyNet(), task.ExampleInputShape);
+        var recipe = new TrainerRecipe();
+        var result = recipe.Create(task, new TrainingRunSpec(model.Network, task.TrainLoader(32, 0, 1), task.ValidationLoader(64),
+            Path.Combine(_dir, "runs", "train"), Path.Combine(_dir, "ckpt", "train"), Epochs: 2, LearningRate: 0.05), NullLoggerFactory.Instance).Run();
+        Assert.True(result.Metrics.ContainsKey("val/error"));
+        return (task, model, recipe);
+    }
+
+    private CompressionSession Session(TinyTask task, TrainerRecipe recipe, double? threshold = null) => new(task, new ChannelPruningCompressor(),
+        new CompressionSessionOptions { TargetFlopsRatio = 0.8, ScoreThreshold = threshold, Settings = new Dictionary<string, string> { ["method"] = "l1" } },
+        recipe, NullLoggerFactory.Instance);
+
+    [Fact]
+    public void A_session_cuts_the_macs_to_its_target_finetunes_with_the_tasks_trainer_and_saves_a_manifest_that_reloads_the_same_model()
+    {
+        var (task, model, recipe) = Trained();
+        using var taskLease = task;
+        var run = new CompressionRun(Path.Combine(_dir, "ckpt", "compress"), Path.Combine(_dir, "runs", "compress"), BatchSize: 32, EvalBatchSize: 64);
+
+        var outcome = Session(task, recipe).Run(model, run);
+
+        var manifest = outcome.Manifest;
+        Assert.Equal(task.Score, manifest.Score);
+        Assert.Single(manifest.Iterations);
+        Assert.True(manifest.Current.Macs <= 0.8 * manifest.Original.Macs, $"{manifest.Current.Macs} of {manifest.Original.Macs}");
+        Assert.InRange(manifest.Current.Score, 0, 1);
+        Assert.True(File.Exists(Path.Combine(run.CheckpointDir, "iteration-1", "best.ckpt")));      // finetuned by the task's trainer
+        using var reloaded = CompressedModel.Load(outcome.ManifestPath, model.Create, out _);
+        using var x = randn([4, 3, 8, 8], generator: new Generator(3));
+        outcome.Model.eval();
+        reloaded.eval();
+        Assert.Equal(0, (reloaded.call(x) - outcome.Model.call(x)).abs().max().item<float>(), 6);
+
+        var again = Assert.Throws<InvalidOperationException>(() => Session(task, recipe).Run(model, run));
+        Assert.Contains("already holds compression results", again.Message);
+    }
+
+    [Fact]
+    public void A_lower_is_better_threshold_is_a_ceiling_and_a_round_over_it_keeps_the_model_before()
+    {
+        var (task, model, recipe) = Trained();
+        using var taskLease = task;
+        var run = new CompressionRun(Path.Combine(_dir, "ckpt", "strict"), Path.Combine(_dir, "runs", "strict"), BatchSize: 32, EvalBatchSize: 64);
+
+        // No error at all is allowed: the first round is over the ceiling.
+        var outcome = Session(task, recipe, threshold: 0.0).Run(model, run);
+
+        Assert.Empty(outcome.Manifest.Iterations);
+        Assert.Contains("not at most the score threshold 0", outcome.StopReason);
+        Assert.Contains("kept the model of iteration 0", outcome.StopReason);
+        Assert.Equal(outcome.Manifest.Original.Macs, Trainer.Core.Analysis.FlopsCounter.Count(outcome.Model, task.ExampleInputShape).TotalFlops);
+    }
+}
