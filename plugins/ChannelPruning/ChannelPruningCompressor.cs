@@ -20,6 +20,12 @@ public sealed class ChannelPruningCompressor : ICompressor
     public string Name => "channel-pruning";
 
     /// <inheritdoc />
+    public bool UsesGroupKeepRatios => true;
+
+    /// <inheritdoc />
+    public void CheckSettings(IReadOnlyDictionary<string, string> settings) => ChannelPruningSettings.Read(settings, Name);
+
+    /// <inheritdoc />
     public CompressionResult Compress(CompressionRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -30,6 +30,9 @@ public sealed class LowRankCompressor : ICompressor
     public string Name => "low-rank";
 
     /// <inheritdoc />
+    public void CheckSettings(IReadOnlyDictionary<string, string> settings) => LowRankSettings.Read(settings, Name);
+
+    /// <inheritdoc />
     public CompressionResult Compress(CompressionRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -20,4 +20,14 @@ public interface ICompressor
     /// Throws when the request cannot be honoured (unsupported layer, bad setting), with a message naming why.
     /// </summary>
     CompressionResult Compress(CompressionRequest request);
+
+    /// <summary>True when the compressor honours <see cref="CompressionRequest.GroupKeepRatios"/>: the host prepares a core
+    /// allocation (and the latency table it may need) only for compressors that use it.</summary>
+    bool UsesGroupKeepRatios => false;
+
+    /// <summary>Checks the settings before any work is spent (latency tables, sampling); throws
+    /// <see cref="ArgumentException"/> naming an unknown or bad key. By default accepts anything.</summary>
+    void CheckSettings(IReadOnlyDictionary<string, string> settings)
+    {
+    }
 }

@@ -55,6 +55,15 @@ public sealed class CompressionSession(TrainingTask task, ICompressor compressor
         if (resuming && !run.Resume)
             throw new InvalidOperationException($"'{manifestPath}' already holds compression results; resume, or compress into another folder.");
 
+        try
+        {
+            compressor.CheckSettings(o.Settings);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CompressionSettingsException("Settings", $"compressor '{compressor.Name}': {e.Message}", e);
+        }
+
         var trainLoader = task.TrainLoader(run.BatchSize, run.Seed, run.SubsetRatio);
         using var trainLease = trainLoader as IDisposable;
         var valLoader = task.ValidationLoader(run.EvalBatchSize);

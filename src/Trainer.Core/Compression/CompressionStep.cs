@@ -93,6 +93,15 @@ public sealed class CompressionStepRunner(CompressionSessionOptions options, ILo
     {
         var o = options;
         if (o.Allocation.Equals("compressor", StringComparison.OrdinalIgnoreCase)) return AllocationDecision.None;
+        if (!input.Compressor.UsesGroupKeepRatios)
+        {
+            if (input.LatencyTargetOfOriginal is not null)
+                throw new CompressionSettingsException("TargetLatencyRatio",
+                    $"compressor '{input.Compressor.Name}' sizes its layers itself, so it cannot be held to a latency budget; use a MACs target");
+            _logger.LogInformation("Compressor '{Compressor}' sizes its layers itself: no {Allocation} allocation is prepared for it.",
+                input.Compressor.Name, o.Allocation);
+            return AllocationDecision.None;
+        }
         var keys = input.LatencyTargetOfOriginal is null
             ? $"Allocation = {o.Allocation}, TargetFlopsRatio, LayerFloor"
             : "TargetLatencyRatio, LayerFloor";

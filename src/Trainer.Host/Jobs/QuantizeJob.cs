@@ -110,7 +110,7 @@ public sealed class QuantizeJob(
         {
             var plan = quantizer.Plan(new QuantizationRequest
             {
-                Model = model.Network, ExampleInputShape = model.InputShape, CalibrationData = trainLoader, Settings = o.Settings,
+                Model = model.Network, ExampleInputShape = model.InputShape, CalibrationData = trainLoader, Settings = o.EffectiveSettings,
                 Logger = loggers.CreateLogger($"Trainer.Quantize.{quantizer.Name}"),
             });
             _logger.LogInformation("{Quantizer}: {Summary}", quantizer.Name, plan.Summary);

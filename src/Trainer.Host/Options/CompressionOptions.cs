@@ -81,8 +81,25 @@ public sealed class CompressionOptions
     /// <summary>Validation images compressors may use to check accuracy while they work (accuracy-first modes).</summary>
     public int AccuracySamples { get; set; } = 2000;
 
-    /// <summary>Settings handed to the compressor as they are (its documentation lists the keys).</summary>
+    /// <summary>Settings handed to the configured compressor as they are (its documentation lists the keys), over those of
+    /// its own section in <see cref="Compressors"/>.</summary>
     public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Each compressor's own settings, by compressor name ("channel-pruning": {"method": "lasso"}): only the
+    /// configured compressor's section is handed over, so switching compressors does not carry another's keys.</summary>
+    public Dictionary<string, Dictionary<string, string>> Compressors { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The settings the configured compressor gets: its section of <see cref="Compressors"/>, then <see cref="Settings"/>.</summary>
+    public IReadOnlyDictionary<string, string> EffectiveSettings
+    {
+        get
+        {
+            var merged = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            if (Compressors.TryGetValue(Compressor, out var own)) foreach (var (k, v) in own) merged[k] = v;
+            foreach (var (k, v) in Settings) merged[k] = v;
+            return merged;
+        }
+    }
 
     /// <summary>The session options these keys describe (everything but the plugins and the compressor's name).</summary>
     public Core.Compression.CompressionSessionOptions ToSession() => new()
@@ -91,6 +108,6 @@ public sealed class CompressionOptions
         FinetuneEpochs = FinetuneEpochs, FinetuneLearningRate = FinetuneLearningRate, Distill = Distill,
         Distillation = new Core.Training.DistillationOptions(DistillTemperature, DistillAlpha), Allocation = Allocation, LayerFloor = LayerFloor,
         RoundTo = RoundTo, LatencyCacheDir = LatencyCacheDir, MeasuredCandidates = MeasuredCandidates, LatencyForm = LatencyForm,
-        RefineSteps = RefineSteps, AccuracySamples = AccuracySamples, Settings = Settings,
+        RefineSteps = RefineSteps, AccuracySamples = AccuracySamples, Settings = EffectiveSettings,
     };
 }

@@ -21,8 +21,24 @@ public sealed class QuantizationOptions
     /// <summary>Largest output difference tolerated between the exported file reloaded and the simulated model.</summary>
     public double ReloadTolerance { get; set; } = 1e-5;
 
-    /// <summary>Settings handed to the quantizer as they are (plugins/README.md lists the keys).</summary>
+    /// <summary>Settings handed to the configured quantizer as they are (plugins/README.md lists the keys), over those of its
+    /// own section in <see cref="Quantizers"/>.</summary>
     public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Each quantizer's own settings, by quantizer name: only the configured quantizer's section is handed over.</summary>
+    public Dictionary<string, Dictionary<string, string>> Quantizers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The settings the configured quantizer gets: its section of <see cref="Quantizers"/>, then <see cref="Settings"/>.</summary>
+    public IReadOnlyDictionary<string, string> EffectiveSettings
+    {
+        get
+        {
+            var merged = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            if (Quantizers.TryGetValue(Quantizer, out var own)) foreach (var (k, v) in own) merged[k] = v;
+            foreach (var (k, v) in Settings) merged[k] = v;
+            return merged;
+        }
+    }
 }
 
 /// <summary>Checks the "Quantization" section before any work starts.</summary>
