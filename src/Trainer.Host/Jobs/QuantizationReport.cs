@@ -8,8 +8,9 @@ namespace Trainer.Host.Jobs;
 /// <param name="Quantizer">The quantizer's name.</param>
 /// <param name="ExportPath">The exported file.</param>
 /// <param name="FloatAccuracy">Validation accuracy of the float model.</param>
-/// <param name="CalibratedAccuracy">Accuracy of the simulated-quantized model before finetuning (NaN on resume).</param>
-/// <param name="QuantizedAccuracy">Accuracy of the final simulated-quantized model.</param>
+/// <param name="CalibratedAccuracy">Accuracy of the simulated-quantized model before finetuning (on resume: as recorded by the run
+/// that made the export; NaN when it has no record).</param>
+/// <param name="QuantizedAccuracy">Accuracy of the exported model, reloaded.</param>
 /// <param name="FloatBytes">Size of the float weights as TorchSharp saves them.</param>
 /// <param name="ExportBytes">Size of the exported file.</param>
 /// <param name="Layers">Quantized layers.</param>
