@@ -23,6 +23,10 @@ public sealed record CheckpointState
     /// <summary>Each callback's state, by its state key.</summary>
     public Dictionary<string, JsonObject> Callbacks { get; init; } = new();
 
+    /// <summary>The stop a callback had requested by the end of this epoch (e.g. early stopping), or null: a resumed run stops
+    /// where the unbroken one did.</summary>
+    public string? StopRequested { get; init; }
+
     /// <summary>The global torch random generator's state (dropout and other random layers).</summary>
     public required byte[] RngState { get; init; }
 }

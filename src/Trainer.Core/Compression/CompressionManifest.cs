@@ -101,6 +101,22 @@ public sealed record CompressionManifest
     [JsonIgnore]
     public ModelMetrics Current => Iterations.Count > 0 ? Iterations[^1].AfterFinetune : Original;
 
+    /// <summary>
+    /// This manifest without what was timed on the machine of the run: every <see cref="ModelMetrics.LatencyMs"/> NaN and every
+    /// <see cref="CompressionIteration.Speedup"/> null. A file that embeds the manifest for its architecture (quantized.trnq)
+    /// carries this form, so the same model gives the same bytes however fast the machine was at the time.
+    /// </summary>
+    public CompressionManifest WithoutTimings() => this with
+    {
+        Original = Original with { LatencyMs = double.NaN },
+        Iterations = Iterations.Select(i => i with
+        {
+            AfterCompress = i.AfterCompress with { LatencyMs = double.NaN },
+            AfterFinetune = i.AfterFinetune with { LatencyMs = double.NaN },
+            Speedup = null,
+        }).ToList(),
+    };
+
     /// <summary>Writes the manifest (temporary file renamed into place).</summary>
     public void Save(string path) => IO.AtomicFile.WriteAllText(path, ToJson());
 

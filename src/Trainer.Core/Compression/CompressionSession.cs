@@ -98,7 +98,10 @@ public sealed class CompressionSession(TrainingTask task, ICompressor compressor
         board.Log(0, manifest.Original, null);
         var stopReason = $"all {o.Iterations} iteration(s) ran";
         bool byLatency = o.TargetLatencyRatio > 0;
-        for (var index = manifest.Iterations.Count + 1; index <= o.Iterations; index++)
+        // A resumed session whose last finished round met its target stops for the reason the unbroken one did.
+        var done = resuming && manifest.Iterations.Count > (original.Manifest?.Iterations.Count ?? 0) ? TargetMet(manifest, manifest.Iterations[^1]) : null;
+        if (done is not null) stopReason = done;
+        for (var index = manifest.Iterations.Count + 1; done is null && index <= o.Iterations; index++)
         {
             var target = Math.Pow(o.TargetFlopsRatio, (double)index / o.Iterations);
             double? latencyTarget = byLatency ? Math.Pow(o.TargetLatencyRatio, (double)index / o.Iterations) : null;
@@ -153,21 +156,29 @@ public sealed class CompressionSession(TrainingTask task, ICompressor compressor
             manifest = CompressedModel.Save(manifestPath, Path.Combine(run.CheckpointDir, $"iteration-{index}.weights"),
                 manifest with { Iterations = [.. manifest.Iterations, iteration] }, model);
             board.Log(index, afterFinetune, iteration);
-            if (byLatency)
+            if (TargetMet(manifest, iteration) is { } met)
             {
-                if (1 / speedup > o.TargetLatencyRatio) continue;
-                stopReason = $"the latency target was met ({1 / speedup:0.000} of the original's, measured alternately; target {o.TargetLatencyRatio})";
-                break;
-            }
-            if (afterFinetune.Macs <= o.TargetFlopsRatio * manifest.Original.Macs)
-            {
-                stopReason = $"the MACs target was met ({(double)afterFinetune.Macs / manifest.Original.Macs:0.000} of the original, " +
-                             $"target {o.TargetFlopsRatio})";
+                stopReason = met;
                 break;
             }
         }
         _logger.LogInformation("Compression stopped: {Reason}. Manifest: '{Manifest}'.", stopReason, manifestPath);
         return new CompressionOutcome(manifest, manifestPath, model, stopReason);
+    }
+
+    /// <summary>Why the rounds stop after <paramref name="iteration"/>, or null to go on: the latency target met (by the speedup
+    /// measured against the original) or, under a MACs target, the MACs target met.</summary>
+    private string? TargetMet(CompressionManifest manifest, CompressionIteration iteration)
+    {
+        var o = options;
+        if (o.TargetLatencyRatio > 0)
+            return iteration.Speedup is { } speedup && 1 / speedup <= o.TargetLatencyRatio
+                ? $"the latency target was met ({1 / speedup:0.000} of the original's, measured alternately; target {o.TargetLatencyRatio})"
+                : null;
+        var macs = iteration.AfterFinetune.Macs;
+        return macs <= o.TargetFlopsRatio * manifest.Original.Macs
+            ? $"the MACs target was met ({(double)macs / manifest.Original.Macs:0.000} of the original, target {o.TargetFlopsRatio})"
+            : null;
     }
 
     /// <summary>What timings decided in an iteration, for its manifest entry and the report.</summary>

@@ -33,42 +33,49 @@ public static class GraphRenderer
             return false;
         }
 
-        var full = Path.GetFullPath(outputPath);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        string? error = null;
         try
         {
-            var start = new ProcessStartInfo(dot)
+            IO.AtomicFile.Write(outputPath, temp =>
             {
-                RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false,
-            };
-            start.ArgumentList.Add("-T" + format);
-            start.ArgumentList.Add("-o");
-            start.ArgumentList.Add(temp);
-            using var process = Process.Start(start)!;
-            var errors = process.StandardError.ReadToEndAsync();
-            process.StandardInput.Write(dotText);
-            process.StandardInput.Close();
-            if (!process.WaitForExit(Timeout))
-            {
-                process.Kill(entireProcessTree: true);
-                failure = $"dot did not finish within {Timeout.TotalSeconds:0} s";
-                return false;
-            }
-            if (process.ExitCode != 0 || !File.Exists(temp))
-            {
-                failure = $"dot exited with code {process.ExitCode}: {errors.Result.Trim()}";
-                return false;
-            }
-            File.Move(temp, full, overwrite: true);
-            failure = null;
-            return true;
+                error = RunDot(dot, format, dotText, temp);
+                if (error is not null) throw new NotRendered();
+            });
         }
-        finally
+        catch (NotRendered)
         {
-            if (File.Exists(temp)) File.Delete(temp);
+            // error says why; the temporary file is gone and the output untouched.
         }
+        failure = error;
+        return error is null;
     }
+
+    /// <summary>Runs dot writing <paramref name="temp"/>; returns why it failed, or null.</summary>
+    private static string? RunDot(string dot, string format, string dotText, string temp)
+    {
+        var start = new ProcessStartInfo(dot)
+        {
+            RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-T" + format);
+        start.ArgumentList.Add("-o");
+        start.ArgumentList.Add(temp);
+        using var process = Process.Start(start)!;
+        var errors = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Write(dotText);
+        process.StandardInput.Close();
+        if (!process.WaitForExit(Timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            return $"dot did not finish within {Timeout.TotalSeconds:0} s";
+        }
+        if (process.ExitCode != 0 || !File.Exists(temp))
+            return $"dot exited with code {process.ExitCode}: {errors.Result.Trim()}";
+        return null;
+    }
+
+    /// <summary>Stops <see cref="IO.AtomicFile.Write"/> before the rename when dot failed.</summary>
+    private sealed class NotRendered : Exception;
 
     /// <summary>The full path of Graphviz's dot on PATH, or null.</summary>
     public static string? FindDot()

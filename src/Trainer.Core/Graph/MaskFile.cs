@@ -21,18 +21,7 @@ public static class MaskFile
         foreach (var (layer, mask) in masks) body[layer] = new string(mask.Select(k => k ? '1' : '0').ToArray());
         var root = new JsonObject { ["format"] = Format, ["masks"] = body };
 
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            File.WriteAllText(temp, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        IO.AtomicFile.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>Reads masks written by <see cref="Save"/>.</summary>

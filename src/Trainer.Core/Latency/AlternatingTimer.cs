@@ -43,8 +43,8 @@ public static class AlternatingTimer
     }
 
     /// <summary>
-    /// Median milliseconds of one forward pass of each model on a random input of <paramref name="inputShape"/>, the models
-    /// in alternating rounds, each in eval mode (restored afterwards) and inference mode, every pass in its own dispose scope.
+    /// Median milliseconds of one forward pass of each model on a random input of <paramref name="inputShape"/> (from a
+    /// generator of its own: torch's global one is left as it was), the models in alternating rounds, each in eval mode (restored afterwards) and inference mode, every pass in its own dispose scope.
     /// </summary>
     /// <param name="models">The models to time.</param>
     /// <param name="inputShape">Input shape, batch included.</param>
@@ -58,7 +58,10 @@ public static class AlternatingTimer
         var modes = models.Select(m => new Models.EvalModeScope(m)).ToList();
         try
         {
-            using var input = TorchSharp.torch.randn(inputShape);
+            // Its own generator: timing never moves the global one, which a run's training draws from (a run that reuses a
+            // cached measurement then draws the same numbers as the run that measured).
+            using var generator = new TorchSharp.torch.Generator(0);
+            using var input = TorchSharp.torch.randn(inputShape, generator: generator);
             return MedianMs(models.Select(m => (Action)(() =>
             {
                 using var mode = TorchSharp.torch.inference_mode();

@@ -18,6 +18,9 @@ internal static class LatencyMeasurer
     {
         var unique = pieces.GroupBy(p => p.Signature).Select(g => g.First()).ToList();
         var grids = new Dictionary<string, double[][]>();
+        // Random inputs and weights from a generator of its own: measuring never moves torch's global generator, which a
+        // run's training draws from (a run that reuses a cached table then draws the same numbers as the run that measured it).
+        using var generator = new Generator(0);
         using var mode = inference_mode();
         using var evalMode = new Models.EvalModeScope(model);
         foreach (var piece in unique)
@@ -27,7 +30,7 @@ internal static class LatencyMeasurer
             {
                 foreach (var kin in piece.InCounts)
                     foreach (var kout in piece.OutCounts)
-                        jobs.Add(new Job(piece, kin, kout, options.Layout));
+                        jobs.Add(new Job(piece, kin, kout, options.Layout, generator));
                 var ms = AlternatingTimer.QuantileMs(jobs.Select(j => (Action)j.Run).ToList(), options.Rounds, options.Quantile, warmupRounds: 1, callsPerRound: 2);
                 grids[piece.Signature] = piece.InCounts.Select((_, i) => ms.Skip(i * piece.OutCounts.Length).Take(piece.OutCounts.Length).ToArray()).ToArray();
             }
@@ -38,10 +41,10 @@ internal static class LatencyMeasurer
         }
 
         // Final batch: the whole model against every piece shape at full width, alternating.
-        var finals = unique.Select(p => new Job(p, p.InCounts[^1], p.OutCounts[^1], options.Layout)).ToList();
+        var finals = unique.Select(p => new Job(p, p.InCounts[^1], p.OutCounts[^1], options.Layout, generator)).ToList();
         try
         {
-            using var input = randn(inputShape);
+            using var input = randn(inputShape, generator: generator);
             var actions = new List<Action>
             {
                 () =>
@@ -75,17 +78,19 @@ internal static class LatencyMeasurer
         private readonly Tensor input, weight;
         private readonly Tensor? bias, mean, variance, gamma, beta;
 
-        public Job(LatencyPiece piece, int inCount, int outCount, MemoryLayout layout)
+        public Job(LatencyPiece piece, int inCount, int outCount, MemoryLayout layout, Generator generator)
         {
             this.piece = piece;
             long inWidth = inCount * piece.InBlock;
             var shape = piece.Producer.InputShape.ToArray();
             shape[1] = inWidth;
+            Tensor Normal(params long[] size) => randn(size, generator: generator);
+            Tensor Uniform(params long[] size) => rand(size, generator: generator);
             if (piece.Module is Conv2d conv)
             {
-                input = randn(shape);
-                weight = randn(outCount, inWidth, conv.kernel_size[0], conv.kernel_size[1]).mul_(0.05);
-                if (conv.bias is not null) bias = randn(outCount);
+                input = Normal(shape);
+                weight = Normal(outCount, inWidth, conv.kernel_size[0], conv.kernel_size[1]).mul_(0.05);
+                if (conv.bias is not null) bias = Normal(outCount);
                 // The model keeps a conv NCHW where channels-last is wrong on this CPU (ChannelsLastGuard): so is its piece.
                 if (layout == MemoryLayout.ChannelsLast && ChannelsLastIsRight(conv))
                 {
@@ -96,16 +101,16 @@ internal static class LatencyMeasurer
             else
             {
                 shape[^1] = inWidth;
-                input = randn(shape);
-                weight = randn(outCount, inWidth).mul_(0.05);
-                if (((Linear)piece.Module).bias is not null) bias = randn(outCount);
+                input = Normal(shape);
+                weight = Normal(outCount, inWidth).mul_(0.05);
+                if (((Linear)piece.Module).bias is not null) bias = Normal(outCount);
             }
             if (piece.Norm is not null)
             {
-                mean = randn(outCount);
-                variance = rand(outCount).add_(0.5);
-                gamma = rand(outCount).add_(0.5);
-                beta = randn(outCount);
+                mean = Normal(outCount);
+                variance = Uniform(outCount).add_(0.5);
+                gamma = Uniform(outCount).add_(0.5);
+                beta = Normal(outCount);
             }
         }
 

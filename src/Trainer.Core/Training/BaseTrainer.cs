@@ -120,6 +120,13 @@ public abstract class BaseTrainer
         if (Setup.Settings.ReuseNativeMemory) Runtime.NativeAllocator.KeepFreedMemoryForReuse(Logger);
         Network.to(Device);
         var startEpoch = resume ? Resume() : 0;
+        // The stop check the unbroken run made after the checkpoint's epoch, made again: a run that had stopped there
+        // (epochs done, a callback's request, StopLr, MaxSteps) ends as it did, with the same reason.
+        if (startEpoch > 0 && ShouldStop(_context) is { } stopped)
+        {
+            Logger.LogInformation("Nothing to train: the checkpoint's run had stopped after epoch {Epoch}: {Reason}.", startEpoch, stopped);
+            return Finish(stopped, startEpoch);
+        }
         if (startEpoch >= Setup.Settings.Epochs)
         {
             var reason = $"the checkpoint already completed {startEpoch} of {Setup.Settings.Epochs} epochs";
@@ -278,6 +285,7 @@ public abstract class BaseTrainer
         var state = new CheckpointState
         {
             Epoch = epoch,
+            StopRequested = _context.StopReason,
             GlobalStep = _context.GlobalStep,
             Metrics = new Dictionary<string, double>(_context.Metrics),
             BestMetric = _best,
@@ -286,8 +294,15 @@ public abstract class BaseTrainer
                 .Where(s => s.State is not null).ToDictionary(s => s.StateKey, s => s.State!),
             RngState = RandomState.Capture(),
         };
-        CheckpointFile.Save(LastCheckpointPath!, state, Network, Setup.Optimizer);
-        if (improved) IO.AtomicFile.Copy(LastCheckpointPath!, BestCheckpointPath!);
+        // Best before last: a crash between the two leaves the previous "last", so a resumed run redoes this epoch and
+        // writes the same "best" again. The other order could leave a "last" of this epoch without its "best".
+        if (improved)
+        {
+            CheckpointFile.Save(BestCheckpointPath!, state, Network, Setup.Optimizer);
+            IO.AtomicFile.Copy(BestCheckpointPath!, LastCheckpointPath!);
+        }
+        else
+            CheckpointFile.Save(LastCheckpointPath!, state, Network, Setup.Optimizer);
         Logger.LogDebug("Checkpoint written for epoch {Epoch} ({Monitor}={Value:g5}, best {Best:g5}).",
             epoch + 1, monitor, value, _best);
     }
@@ -307,6 +322,8 @@ public abstract class BaseTrainer
         foreach (var callback in _callbacks)
             if (state.Callbacks.TryGetValue(callback.StateKey, out var s)) callback.LoadState(s);
         RandomState.Restore(state.RngState);
+        _context.Epoch = state.Epoch;
+        if (state.StopRequested is { } requested) _context.RequestStop(requested);
         _context.GlobalStep = state.GlobalStep;
         _context.SetMetrics(state.Metrics);
         _best = state.BestMetric;

@@ -40,6 +40,13 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         var stage = (folders ?? RunFolders.Resolve(t, stage: "export")).Stage("export");
         var manifestPath = Path.Combine(stage.CheckpointDir, ManifestFileName);
         var exists = Trainer.Core.IO.FileBytes.Exists(manifestPath, "Export manifest", message => new InvalidDataException(message));
+        if (exists && t.Resume && !File.Exists(Path.Combine(stage.LogDir, "summary.json")))
+        {
+            // Interrupted between the export and its report: exported again (the layout replays), so the report is the one an
+            // unbroken run writes.
+            _logger.LogInformation("Resuming '{Run}': the export's report is missing, so the export is made again.", stage.RunName);
+            exists = false;
+        }
         if (exists && !t.Resume)
             throw new JobException($"The run '{stage.RunName}' already has an export in '{manifestPath}'. " +
                                    "Pass --resume to keep it, or choose another --Trainer:RunName.");

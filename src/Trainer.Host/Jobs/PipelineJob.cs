@@ -20,7 +20,7 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
     public CompressionManifest? Run()
     {
         var stages = pipelineOptions.Value.EffectiveStages;
-        var folders = RunFolders.Resolve(trainerOptions.Value);
+        var folders = RunFolders.Resolve(trainerOptions.Value, logger: _logger);
         _logger.LogInformation("Pipeline '{Run}': {Stages}.", folders.RunName, string.Join(" → ", stages));
         string? checkpoint = null;
         double? trainedScore = null;

@@ -9,8 +9,9 @@ namespace Trainer.Host.Jobs;
 /// <param name="ExportPath">The exported file.</param>
 /// <param name="Score">The task's score the three figures are in.</param>
 /// <param name="FloatScore">Validation score of the float model.</param>
-/// <param name="CalibratedScore">Score of the simulated-quantized model before finetuning (NaN on resume).</param>
-/// <param name="QuantizedScore">Score of the final simulated-quantized model.</param>
+/// <param name="CalibratedScore">Score of the simulated-quantized model before finetuning (on resume: as recorded by the run
+/// that made the export; NaN when it has no record).</param>
+/// <param name="QuantizedScore">Score of the exported model, reloaded.</param>
 /// <param name="FloatBytes">Size of the float weights as TorchSharp saves them.</param>
 /// <param name="ExportBytes">Size of the exported file.</param>
 /// <param name="Layers">Quantized layers.</param>

@@ -34,7 +34,7 @@ public sealed class QuantizeJob(
         var o = quantizationOptions.Value;
         var t = trainerOptions.Value;
         var quantizer = FindQuantizer(o);
-        var stage = (folders ?? RunFolders.Resolve(t, stage: "quantize")).Stage("quantize");
+        var stage = (folders ?? RunFolders.Resolve(t, stage: "quantize", logger: _logger)).Stage("quantize");
         var exportPath = Path.Combine(stage.CheckpointDir, ExportFileName);
         var exists = Core.IO.FileBytes.Exists(exportPath, "Quantized model file", message => new InvalidDataException(message));
         if (exists && !t.Resume)
@@ -59,6 +59,7 @@ public sealed class QuantizeJob(
             _logger.LogInformation("Resuming '{Run}': the quantized model '{Path}' is already there; measuring it.", stage.RunName, exportPath);
             using var reloaded = Reload(exportPath, model, mustMatch: model.Network);
             finetuned = task.ScoreOf(reloaded, valLoader);
+            calibrated = CalibrationRecord.Read(stage.CheckpointDir);
         }
         else
         {
@@ -76,10 +77,12 @@ public sealed class QuantizeJob(
             var board = new QuantizationTensorBoard(torch.utils.tensorboard.SummaryWriter(stage.LogDir), session.Layers);
             board.Write(0);
             if (plan.NeedsTraining && o.FinetuneEpochs > 0) Finetune(model, stage, trainLoader, valLoader, board);
-            finetuned = task.ScoreOf(model.Network, valLoader);
             Directory.CreateDirectory(stage.CheckpointDir);
-            session.Export(exportPath, model.Manifest?.ToJson());
-            CheckReload(exportPath, model, valLoader, o.ReloadTolerance);
+            CalibrationRecord.Write(stage.CheckpointDir, calibrated);
+            // The architecture travels with the export, its timings do not: the same model gives the same file on every run.
+            session.Export(exportPath, model.Manifest?.WithoutTimings().ToJson());
+            // Measured on the export as reloaded, the model a resumed stage measures: both report the same accuracy.
+            finetuned = CheckReload(exportPath, model, valLoader, o.ReloadTolerance, task);
         }
 
         var summary = new QuantizationSummary(quantizer.Name, exportPath, task.Score, floatScore, calibrated, finetuned, floatBytes, new FileInfo(exportPath).Length,
@@ -170,17 +173,21 @@ public sealed class QuantizeJob(
         return mine.Count == expected.state_dict().Count ? null : "the two models have different tensors";
     }
 
-    private void CheckReload(string path, LoadedModel model, IBatchLoader valLoader, double tolerance)
+    /// <summary>Reloads the export, checks its outputs against the simulated model's on one batch and returns the task's score of it.</summary>
+    private double CheckReload(string path, LoadedModel model, IBatchLoader valLoader, double tolerance, Core.Tasks.TrainingTask task)
     {
         using var reloaded = Reload(path, model);
-        using var scope = torch.NewDisposeScope();
-        var batch = valLoader.GetBatches(0).First();
-        model.Network.eval();
-        using var _ = torch.inference_mode();
-        var difference = (model.Network.call(batch.Inputs) - reloaded.call(batch.Inputs)).abs().max().item<float>();
-        if (!(difference <= tolerance))
-            throw new InvalidDataException($"The exported model '{path}' reloads with outputs up to {difference:G3} away from the simulated " +
-                                           $"model's (Quantization:ReloadTolerance {tolerance:G3}); the export is not faithful.");
-        _logger.LogInformation("Reloaded '{Path}': outputs within {Difference:G3} of the simulated model.", path, difference);
+        using (var scope = torch.NewDisposeScope())
+        {
+            var batch = valLoader.GetBatches(0).First();
+            model.Network.eval();
+            using var _ = torch.inference_mode();
+            var difference = (model.Network.call(batch.Inputs) - reloaded.call(batch.Inputs)).abs().max().item<float>();
+            if (!(difference <= tolerance))
+                throw new InvalidDataException($"The exported model '{path}' reloads with outputs up to {difference:G3} away from the simulated " +
+                                               $"model's (Quantization:ReloadTolerance {tolerance:G3}); the export is not faithful.");
+            _logger.LogInformation("Reloaded '{Path}': outputs within {Difference:G3} of the simulated model.", path, difference);
+        }
+        return task.ScoreOf(reloaded, valLoader);
     }
 }

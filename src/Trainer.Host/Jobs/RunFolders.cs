@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Trainer.Core.IO;
 using Trainer.Host.Options;
 
 namespace Trainer.Host.Jobs;
@@ -13,7 +15,10 @@ public sealed record RunFolders(string RunName, string LogDir, string Checkpoint
     /// <param name="options">The Trainer section.</param>
     /// <param name="stage">For a pipeline stage run on its own (e.g. "compress"): the stage keeps its own results under
     /// &lt;CheckpointDir&gt;/&lt;RunName&gt;/&lt;stage&gt; and checks them itself, so an existing training run may be named.</param>
-    public static RunFolders Resolve(TrainerOptions options, string? stage = null)
+    /// <param name="logger">Where the removal of a killed run's temporary files is reported.</param>
+    /// <remarks>A resumed run first removes the temporary files a killed process of this run left (see
+    /// <see cref="RemoveStaleTemps"/>): the whole run's folders, or the stage's alone for a stage.</remarks>
+    public static RunFolders Resolve(TrainerOptions options, string? stage = null, ILogger? logger = null)
     {
         var marker = stage is null ? "last.ckpt" : Path.Combine(stage, "manifest.json");
         var name = options.RunName;
@@ -35,7 +40,19 @@ public sealed record RunFolders(string RunName, string LogDir, string Checkpoint
         if (stage is null && !options.Resume && File.Exists(Path.Combine(folders.CheckpointDir, "last.ckpt")))
             throw new JobException($"The run '{name}' already has checkpoints in '{folders.CheckpointDir}'. " +
                                    "Pass --resume to continue it, or choose another --Trainer:RunName.");
+        if (options.Resume) (stage is null ? folders : folders.Stage(stage)).RemoveStaleTemps(logger);
         return folders;
+    }
+
+    /// <summary>Deletes the temporary files of interrupted writes (<see cref="AtomicFile.IsTempName"/>) under both folders, their
+    /// sub-folders included: what a process of this run killed while writing left. Returns how many were removed.</summary>
+    public int RemoveStaleTemps(ILogger? logger = null)
+    {
+        var removed = AtomicFile.RemoveStaleTemps(LogDir).Concat(AtomicFile.RemoveStaleTemps(CheckpointDir)).ToList();
+        if (removed.Count > 0)
+            logger?.LogInformation("Removed {Count} temporary file(s) an interrupted run left: {Files}.", removed.Count,
+                string.Join(", ", removed.Select(Path.GetFileName)));
+        return removed.Count;
     }
 
     /// <summary>The folders of pipeline stage <paramref name="stage"/> inside this run.</summary>

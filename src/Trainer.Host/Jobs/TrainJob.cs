@@ -22,7 +22,11 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
     public TrainResult Run(IEnumerable<TrainerCallback>? extraCallbacks = null, RunFolders? folders = null)
     {
         var o = trainerOptions.Value;
-        folders ??= RunFolders.Resolve(o);
+        // A pipeline resumed before its training stage wrote a checkpoint (killed in the first epoch) trains from the start.
+        bool resume = o.Resume && (folders is null || HasCheckpoint(folders));
+        if (o.Resume && !resume)
+            _logger.LogInformation("Resuming '{Run}': its training stage has no checkpoint yet; training from the start.", folders!.RunName);
+        folders ??= RunFolders.Resolve(o, logger: _logger);
         if (o.Threads > 0) torch.set_num_threads(o.Threads);
 
         var task = tasks.Task;
@@ -42,8 +46,15 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
 
         var trainer = trainers.Create(new TrainingRunSpec(network, trainLoader, valLoader, folders.LogDir, folders.CheckpointDir,
             o.Epochs, o.LearningRate), extraCallbacks);
-        var result = trainer.Run(o.Resume);
+        var result = trainer.Run(resume);
         RunReport.Write(folders, result, _logger);
         return result;
+    }
+
+    /// <summary>True when the run's training stage has a "last" checkpoint (or something in its place, which the trainer then names).</summary>
+    private static bool HasCheckpoint(RunFolders folders)
+    {
+        var last = Path.Combine(folders.CheckpointDir, "last.ckpt");
+        return File.Exists(last) || Directory.Exists(last);
     }
 }

@@ -48,6 +48,26 @@ public sealed class LatencyTableTests : IDisposable
     }
 
     [Fact]
+    public void MeasuringLeavesTheGlobalRandomGeneratorAsItWas()
+    {
+        // Training draws from the global generator: a run that measures the table and one that reuses it must draw alike.
+        var model = new TinyResNet();
+        var graph = ModelGraph.Build(model, TinyShape);
+        torch.manual_seed(3);
+        var before = RandomBytes();
+        LatencyTable.LoadOrMeasure(model, TinyShape, graph, new LatencyTableOptions { CacheDir = cacheDir, Rounds = 1, GridPoints = 2 },
+            NullLogger.Instance);
+        AlternatingTimer.ForwardMs([model], TinyShape, rounds: 1);
+        Assert.Equal(before, RandomBytes());
+
+        static byte[] RandomBytes()
+        {
+            using var state = torch.random.get_rng_state();
+            return state.data<byte>().ToArray();
+        }
+    }
+
+    [Fact]
     public void MeasuresOnceThenReusesTheCachedTable()
     {
         var model = new TinyResNet();
