@@ -90,6 +90,8 @@ public static class CompressedModel
     public static torch.nn.Module<torch.Tensor, torch.Tensor> Rebuild(CompressionManifest manifest, string source,
         Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create)
     {
+        // The weights are loaded over the fresh ones: rebuilding must not move the training's random generator.
+        using var rng = Training.RandomState.Preserve();
         var model = create();
         try
         {

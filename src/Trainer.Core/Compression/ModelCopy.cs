@@ -20,6 +20,8 @@ public static class ModelCopy
     {
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(source);
+        // A copy's initial weights are overwritten: building it must not move the training's random generator.
+        using var rng = Training.RandomState.Preserve();
         var copy = factory() ?? throw new ArgumentException("the model factory returned null", nameof(factory));
         if (ReferenceEquals(copy, source))
         {

@@ -253,7 +253,13 @@ public abstract class BaseTrainer
                 TotalLoss(losses, nameof(GetValLosses));
                 foreach (var (name, value) in losses)
                     sums[name] = sums.GetValueOrDefault(name) + value.item<float>() * batch.Size;
-                foreach (var (name, value) in GetValBatchMetrics(predictions, batch))
+                var metrics = GetValBatchMetrics(predictions, batch);
+                // One name, one figure: a metric named like a loss would be summed into it.
+                if (metrics.Keys.FirstOrDefault(losses.ContainsKey) is { } clash)
+                    throw new InvalidOperationException(
+                        $"{nameof(GetValBatchMetrics)} returned the metric \"{clash}\", which {nameof(GetValLosses)} also returns as a loss; " +
+                        $"both would be logged as \"{prefix}/{clash}\". Rename one, or leave the term out of {nameof(GetValLosses)}.");
+                foreach (var (name, value) in metrics)
                     sums[name] = sums.GetValueOrDefault(name) + value * batch.Size;
                 samples += batch.Size;
             }

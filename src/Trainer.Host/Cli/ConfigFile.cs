@@ -16,8 +16,8 @@ public static class ConfigFile
     /// <summary>The top-level sections a configuration file may hold: the host's option sections and Logging.</summary>
     public static readonly IReadOnlyList<string> Sections =
     [
-        TrainerOptions.Section, DataOptions.Section, ModelOptions.Section, AnalyzeOptions.Section, CompressionOptions.Section,
-        PipelineOptions.Section, QuantizationOptions.Section, "Logging",
+        TrainerOptions.Section, DataOptions.Section, TaskOptions.Section, ModelOptions.Section, AnalyzeOptions.Section,
+        CompressionOptions.Section, PipelineOptions.Section, QuantizationOptions.Section, "Logging",
     ];
 
     // What Microsoft.Extensions.Configuration.Json accepts.

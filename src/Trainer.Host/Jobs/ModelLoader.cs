@@ -45,11 +45,14 @@ public static class ModelLoader
             throw new JobException(e.Message);
         }
 
-        var shape = options.ParseInputShape() ?? defaultShape ?? taskShape ?? throw new JobException(
-            string.IsNullOrWhiteSpace(options.InputShape)
+        // A manifest records the input shape it was made for, so loading one needs no shape from elsewhere.
+        var fromManifest = manifest is not null || options.Manifest.Length > 0;
+        var shape = options.ParseInputShape() ?? defaultShape ?? taskShape;
+        if (shape is null && (!string.IsNullOrWhiteSpace(options.InputShape) || !fromManifest))
+            throw new JobException(string.IsNullOrWhiteSpace(options.InputShape)
                 ? $"Model:InputShape is needed for '{options.Type}', e.g. --Model:InputShape=1,3,224,224."
                 : $"Model:InputShape = '{options.InputShape}' is invalid; accepted: positive sizes separated by commas, e.g. 1,3,224,224.");
-        var identity = new ModelIdentity(name, options.Type, options.Assembly, shape);
+        var identity = new ModelIdentity(name, options.Type, options.Assembly, shape ?? []);
 
         if (manifest is not null)
         {
@@ -69,7 +72,7 @@ public static class ModelLoader
             var state = CheckpointFile.LoadWeights(checkpoint, network);
             logger.LogInformation("Loaded the weights of '{Checkpoint}' (epoch {Epoch}).", checkpoint, state.Epoch + 1);
         }
-        return new LoadedModel(name, network, shape, identity, create);
+        return new LoadedModel(name, network, shape!, identity, create);   // set: no manifest was loaded
     }
 
     /// <summary>

@@ -26,6 +26,22 @@ public class LoopBehaviourTests
         }
     }
 
+    private sealed class MetricNamedLikeALossTrainer(TrainerSetup setup) : ClassificationTrainer(setup)
+    {
+        protected override IReadOnlyDictionary<string, double> GetValBatchMetrics(torch.Tensor p, Batch b) =>
+            new Dictionary<string, double> { [LossNames.Total] = 1 };
+    }
+
+    [Fact]
+    public void A_validation_metric_named_like_a_loss_is_an_error_naming_both()
+    {
+        // Summed into one figure, "val/total_loss" would be the loss plus the metric: refused instead.
+        var error = Assert.Throws<InvalidOperationException>(() => new MetricNamedLikeALossTrainer(Fixtures.Setup(new SmallNet())).Run());
+        Assert.Contains("\"total_loss\"", error.Message);
+        Assert.Contains("GetValBatchMetrics", error.Message);
+        Assert.Contains("GetValLosses", error.Message);
+    }
+
     [Fact]
     public void Missing_total_loss_is_an_error_naming_the_hook_and_the_keys()
     {

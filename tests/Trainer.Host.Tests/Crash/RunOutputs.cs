@@ -18,6 +18,7 @@ internal sealed partial class RunOutputs
     {
         "latency_ms",              // manifests (original, after_compress, after_finetune)
         "LatencyMs",               // compress summary.json (original, compressed: the metrics record as it is)
+        "Speedup",                 // iteration journals (the speedup measured right after the compress step)
         "speedup",                 // manifests (each iteration, timed alternately) and export summary.json
         "latency_speedup",         // compress summary.json
         "latency_ms_before",       // export summary.json
