@@ -44,6 +44,12 @@ public sealed class QuantizeJob(
 
         var task = tasks.Task;
         var model = ModelLoader.LoadTrained(modelOptions.Value, _logger, "quantize", task, checkpoint, manifest);
+        if (Core.Inference.ChannelsLast.RestoreConvWeights(model.Network) > 0)
+        {
+            // Quantizers read and pack NCHW weights; the quantized file records its model in that layout.
+            _logger.LogInformation("'{Name}' is a channels-last export: its conv weights are quantized in NCHW.", model.Name);
+            model = model with { Manifest = model.Manifest! with { Layout = CompressionManifest.ContiguousLayout, ContiguousLayers = [] } };
+        }
 
         var trainLoader = task.TrainLoader(t.BatchSize, t.Seed, dataOptions.Value.SubsetRatio);
         using var trainLease = trainLoader as IDisposable;

@@ -31,6 +31,22 @@ public class QuantizeVerbTests : IDisposable
     }
 
     [Fact]
+    public void A_channels_last_export_quantizes_like_the_model_it_was_made_from()
+    {
+        var (code, _, err) = Run("--Pipeline:Stages:0=train", "--Pipeline:Stages:1=export");
+        Assert.True(code == 0, err);
+        var export = Path.Combine(_cli.Work, "ckpt", "r", "export", "manifest.json");
+
+        (code, _, err) = _cli.Cli("quantize", "--Compression:Plugins:0=Quantizers", "--Quantization:Quantizer=observer",
+            "--Quantization:Settings:calibration_batches=2", $"--Model:Manifest={export}");
+
+        Assert.True(code == 0, err);
+        var s = Summary();
+        Assert.InRange(s.GetProperty("size_ratio").GetDouble(), 0.2, 0.3);
+        Assert.InRange(s.GetProperty("score_change").GetDouble(), -0.05, 0.05);
+    }
+
+    [Fact]
     public void A_quantizer_that_trains_finetunes_after_compression_and_resume_keeps_the_export()
     {
         string[] stages = ["--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress", "--Pipeline:Stages:2=quantize",
