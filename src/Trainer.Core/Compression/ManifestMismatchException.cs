@@ -4,6 +4,11 @@ namespace Trainer.Core.Compression;
 public sealed class ManifestMismatchException : ArgumentException
 {
     /// <summary>Creates the exception for edit <paramref name="editIndex"/> on <paramref name="layer"/>.</summary>
+    /// <param name="editIndex">Position of the edit in the list.</param>
+    /// <param name="edit">The edit that does not fit.</param>
+    /// <param name="layer">The layer it names.</param>
+    /// <param name="mismatch">What does not fit.</param>
+    /// <param name="inner">The error the replay hit, if any.</param>
     /// <param name="file">The file the edits came from (a compression manifest), named first in the message when given.</param>
     public ManifestMismatchException(int editIndex, ModelEdit edit, string layer, string mismatch, Exception? inner = null, string? file = null)
         : base((file is null ? "" : $"'{file}': ") + $"edit {editIndex} ({edit}) does not fit the model at '{layer}': {mismatch}. " +

@@ -7,7 +7,7 @@ namespace Trainer.Core.IO;
 /// <summary>
 /// Reads a whole input file for a reader that must report every problem as one error naming the file: nothing there, a
 /// directory in its place, no read permission, an I/O error, or (for text formats) bytes that are not UTF-8. Each reader
-/// passes the exception type it documents (<paramref name="fail"/>), so callers keep catching what they caught before.
+/// passes the exception type it documents (its <c>fail</c> argument), so callers keep catching what they caught before.
 /// </summary>
 public static class FileBytes
 {

@@ -78,7 +78,7 @@ public static class ChannelsLast
     {
         ArgumentNullException.ThrowIfNull(conv);
         if (IsPinned(conv)) return;
-        var hook = conv.register_forward_pre_hook((_, x) => IsChannelsLast(x) ? x.contiguous() : null);
+        var hook = conv.register_forward_pre_hook((_, x) => IsChannelsLast(x) ? x.contiguous() : null!);   // null: the input as it is
         Pinned.Add(conv, hook.remove);
         RestoreWeight(conv);
     }

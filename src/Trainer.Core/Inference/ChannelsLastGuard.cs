@@ -146,7 +146,7 @@ public static class ChannelsLastGuard
             var copy = x.contiguous().clone().DetachFromDisposeScope();
             if (!inputs.TryGetValue(c.conv, out var list)) inputs[c.conv] = list = [];
             list.Add(copy);
-            return null;
+            return null!;   // null: the input as it is
         })).ToList();
         try
         {

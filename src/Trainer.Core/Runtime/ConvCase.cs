@@ -78,7 +78,7 @@ internal static class ConvCase
         var hooks = model.named_modules().Where(m => m.module is Conv2d).Select(m => ((Conv2d)m.module).register_forward_pre_hook((_, x) =>
         {
             shapes.Add(ConvShape.Of(m.name, (Conv2d)m.module, x.shape));
-            return null;
+            return null!;   // null: the input as it is
         })).ToList();
         try
         {
