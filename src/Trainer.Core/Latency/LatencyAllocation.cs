@@ -48,7 +48,7 @@ public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger
         tableOptions = tableOptions with { Layout = layout };
         var table = LatencyTable.LoadOrMeasure(timedModel, shape, timedGraph, tableOptions, logger);
         // Stable words (no times, no dates): a resumed or repeated run on this machine records the same decision.
-        timedBy.Add($"the widths: predicted by this machine's latency table ({LatencyTableKey.For(timedModel.GetType().Name, timedGraph, tableOptions).FileName()}; " +
+        timedBy.Add($"the widths: predicted by this machine's latency table ({table.Key.FileName()}; " +
                     "another machine, or a table measured again, may choose others)");
 
         ChannelAllocation chosen;

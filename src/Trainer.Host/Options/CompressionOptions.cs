@@ -7,7 +7,7 @@ public sealed class CompressionOptions
     public const string Section = "Compression";
 
     /// <summary>Accepted values of <see cref="Allocation"/>.</summary>
-    public static readonly IReadOnlyList<string> Allocations = ["compressor", "uniform", "latency"];
+    public static IReadOnlyList<string> Allocations => Core.Compression.CompressionSessionOptions.Allocations;
 
     /// <summary>Folder holding one sub-folder per plugin; relative paths start at the current directory.</summary>
     public string PluginsDir { get; set; } = "plugins/bin";
@@ -72,7 +72,7 @@ public sealed class CompressionOptions
     public string LatencyForm { get; set; } = "trained";
 
     /// <summary>Forms <see cref="LatencyForm"/> accepts.</summary>
-    public static readonly IReadOnlyList<string> LatencyForms = ["trained", "inference"];
+    public static IReadOnlyList<string> LatencyForms => Core.Compression.CompressionSessionOptions.LatencyForms;
 
     /// <summary>Under the latency allocation with a MACs target: measured local moves after that choice (each times about ten
     /// neighbouring allocations against the incumbent and takes a clear winner); 0 = none.</summary>
@@ -90,16 +90,7 @@ public sealed class CompressionOptions
     public Dictionary<string, Dictionary<string, string>> Compressors { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The settings the configured compressor gets: its section of <see cref="Compressors"/>, then <see cref="Settings"/>.</summary>
-    public IReadOnlyDictionary<string, string> EffectiveSettings
-    {
-        get
-        {
-            var merged = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-            if (Compressors.TryGetValue(Compressor, out var own)) foreach (var (k, v) in own) merged[k] = v;
-            foreach (var (k, v) in Settings) merged[k] = v;
-            return merged;
-        }
-    }
+    public IReadOnlyDictionary<string, string> EffectiveSettings => PluginSettings.Merge(Compressors, Compressor, Settings);
 
     /// <summary>The session options these keys describe (everything but the plugins and the compressor's name).</summary>
     public Core.Compression.CompressionSessionOptions ToSession() => new()

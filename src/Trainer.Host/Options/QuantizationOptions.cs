@@ -29,16 +29,7 @@ public sealed class QuantizationOptions
     public Dictionary<string, Dictionary<string, string>> Quantizers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The settings the configured quantizer gets: its section of <see cref="Quantizers"/>, then <see cref="Settings"/>.</summary>
-    public IReadOnlyDictionary<string, string> EffectiveSettings
-    {
-        get
-        {
-            var merged = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-            if (Quantizers.TryGetValue(Quantizer, out var own)) foreach (var (k, v) in own) merged[k] = v;
-            foreach (var (k, v) in Settings) merged[k] = v;
-            return merged;
-        }
-    }
+    public IReadOnlyDictionary<string, string> EffectiveSettings => PluginSettings.Merge(Quantizers, Quantizer, Settings);
 }
 
 /// <summary>Checks the "Quantization" section before any work starts.</summary>

@@ -16,11 +16,14 @@ public sealed class AllocatorTests
     /// A synthetic table: every conv costs 0.001 ms per (input width × output width), and the producers of the
     /// <paramref name="expensive"/> group 1 ms more per output channel; a fixed rest of 1 ms.
     /// </summary>
-    internal static LatencyTable Table(string expensive)
+    internal static LatencyTable Table(string expensive) =>
+        Table((i, o, outGroup) => i * o * 0.001 + (outGroup == expensive ? o : 0));
+
+    /// <summary>The TinyResNet's pieces, each timed by <paramref name="ms"/>(input width, output width, output group); a rest of 1 ms.</summary>
+    private static LatencyTable Table(Func<int, int, string?, double> ms)
     {
         LatencyUnit Unit(string producer, string? inGroup, int[] ins, string? outGroup, int[] outs) =>
-            new(producer, [producer], inGroup, outGroup, ins, outs,
-                ins.Select(i => outs.Select(o => i * o * 0.001 + (outGroup == expensive ? o : 0)).ToArray()).ToArray());
+            new(producer, [producer], inGroup, outGroup, ins, outs, ins.Select(i => outs.Select(o => ms(i, o, outGroup)).ToArray()).ToArray());
         int[] c16 = [8, 16], c32 = [16, 32];
         return new LatencyTable(Key,
         [
@@ -168,19 +171,7 @@ public sealed class AllocatorTests
         var model = new TinyResNet();
         var graph = ModelGraph.Build(model, TinyShape);
         // A table measured on a busy machine: every piece timed slower narrow than wide.
-        LatencyUnit Inverted(string producer, string? inGroup, int[] ins, string? outGroup, int[] outs) =>
-            new(producer, [producer], inGroup, outGroup, ins, outs, ins.Select(i => outs.Select(o => 10.0 / (i * o)).ToArray()).ToArray());
-        int[] c16 = [8, 16], c32 = [16, 32];
-        var noisy = new LatencyTable(Key,
-        [
-            Inverted("conv1", null, [3], "conv1", c16),
-            Inverted("layer1.conv1", "conv1", c16, "layer1.conv1", c16),
-            Inverted("layer1.conv2", "layer1.conv1", c16, "conv1", c16),
-            Inverted("layer2.downsample.0", "conv1", c16, "layer2.downsample.0", c32),
-            Inverted("layer2.conv1", "conv1", c16, "layer2.conv1", c32),
-            Inverted("layer2.conv2", "layer2.conv1", c32, "layer2.downsample.0", c32),
-            Inverted("fc", "layer2.downsample.0", c32, null, [10]),
-        ], 1, 0, 0, DateTimeOffset.UnixEpoch);
+        var noisy = Table((i, o, _) => 10.0 / (i * o));
 
         var atFloor = LatencyAwareAllocator.AtFloor(model, graph, noisy, floor: 0.5, roundTo: 8);
 
