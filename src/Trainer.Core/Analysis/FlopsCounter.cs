@@ -143,10 +143,18 @@ public static class FlopsCounter
             Flow.AfterLeaf(spec, inShape, output, outShape, inState);
         }
 
+        /// <summary>The input a Conv or Linear layer takes, read from its weight; null for other layers.</summary>
+        private static string? Takes(LayerSpec spec) => spec.WeightShape.Length == 0 ? null : spec.Kind switch
+        {
+            LayerKind.Linear => $"[..., {spec.InputChannels}]",
+            LayerKind.Conv => $"[N,{spec.InputChannels}{string.Concat(Enumerable.Repeat(",*", spec.WeightShape.Length - 2))}]",
+            _ => null,
+        };
+
         public ModelAnalysisException Failure(Exception e, LayerSpec root, long[] inputShape)
         {
             var (spec, shape) = running.Count > 0 ? running.Peek() : (root, inputShape);
-            return new ModelAnalysisException(spec.Name, spec.Type, shape, e);
+            return new ModelAnalysisException(spec.Name, spec.Type, shape, e, Takes(spec));
         }
     }
 }

@@ -11,8 +11,10 @@ public sealed class ModelAnalysisException : Exception
     /// <param name="layerType">Class name of the failing module.</param>
     /// <param name="inputShape">Shape of the input the failing module received.</param>
     /// <param name="inner">The original error.</param>
-    public ModelAnalysisException(string layerName, string layerType, long[] inputShape, Exception inner)
-        : base($"layer '{layerName}' ({layerType}) failed on input [{string.Join(",", inputShape)}]: {inner.Message}", inner)
+    /// <param name="takes">What the layer takes, when known (e.g. "[N,64,H,W]"), so the message shows both shapes.</param>
+    public ModelAnalysisException(string layerName, string layerType, long[] inputShape, Exception inner, string? takes = null)
+        : base($"layer '{layerName}' ({layerType}) failed on input [{string.Join(",", inputShape)}]" +
+               (takes is null ? "" : $"; it takes {takes}") + $": {inner.Message}", inner)
     {
         LayerName = layerName;
         LayerType = layerType;

@@ -64,6 +64,7 @@ public sealed class CompressionSession(TrainingTask task, ICompressor compressor
             throw new CompressionSettingsException("Settings", $"compressor '{compressor.Name}': {e.Message}", e);
         }
 
+        Tasks.ExampleInputCheck.Ensure(original.Network, original.Name, original.InputShape, task);
         var trainLoader = task.TrainLoader(run.BatchSize, run.Seed, run.SubsetRatio);
         using var trainLease = trainLoader as IDisposable;
         var valLoader = task.ValidationLoader(run.EvalBatchSize);

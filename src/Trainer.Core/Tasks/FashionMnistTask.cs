@@ -18,6 +18,7 @@ public sealed class FashionMnistTask : TrainingTask
     public const string TaskName = "fashion-mnist";
 
     private FashionMnistData? _data;
+    private TaskContext? _context;
 
     /// <inheritdoc />
     public override string Name => TaskName;
@@ -28,7 +29,10 @@ public sealed class FashionMnistTask : TrainingTask
     /// <inheritdoc />
     public override long[] ExampleInputShape => [1, 1, FashionMnist.ImageSize, FashionMnist.ImageSize];
 
-    private FashionMnistData Data => _data ?? throw new InvalidOperationException($"The task '{Name}' is not configured: call Configure first.");
+    // Read on first use, so that verbs that need only the model (analyze, export) run without the data.
+    private FashionMnistData Data => _data ??= _context is { } c
+        ? FashionMnist.Load(c.DataPath.Length > 0 ? c.DataPath : FashionMnist.DefaultDirectory, c.Logger)
+        : throw new InvalidOperationException($"The task '{Name}' is not configured: call Configure first.");
 
     /// <inheritdoc />
     public override void Configure(TaskContext context)
@@ -37,11 +41,16 @@ public sealed class FashionMnistTask : TrainingTask
         if (context.Settings.Count > 0)
             throw new ArgumentException($"The task '{Name}' has no settings, but Task:Settings names {string.Join(", ", context.Settings.Keys.Select(k => $"Task:Settings:{k}"))}; remove them.");
         _data?.Dispose();
-        _data = FashionMnist.Load(context.DataPath.Length > 0 ? context.DataPath : FashionMnist.DefaultDirectory, context.Logger);
+        _data = null;
+        _context = context;
     }
 
     /// <inheritdoc />
     public override nn.Module<Tensor, Tensor> CreateModel() => new FashionCnn();
+
+    /// <inheritdoc />
+    /// <remarks>The catalog's name of the same model, so its manifests load with or without the task.</remarks>
+    public override string ModelName => "fashion-cnn";
 
     /// <inheritdoc />
     public override IBatchLoader TrainLoader(int batchSize, long seed, double subsetRatio) => Data.TrainLoader(batchSize, seed, subsetRatio);

@@ -38,8 +38,13 @@ public abstract class TrainingTask : IDisposable
     /// <exception cref="ArgumentException">A setting the task does not know or cannot accept: the message names the key.</exception>
     public abstract void Configure(TaskContext context);
 
-    /// <summary>The task's own model, for when the configuration names none; null when the task has no default.</summary>
+    /// <summary>The task's own model, for when the configuration names none; null when the task has no default. Called after
+    /// <see cref="Configure"/>, so the model can fit the data (classes, features, image size).</summary>
     public virtual nn.Module<Tensor, Tensor>? CreateModel() => null;
+
+    /// <summary>The name the task's own model is recorded under in manifests and reports (default: "&lt;task name&gt;-model");
+    /// a manifest of that name is rebuilt with <see cref="CreateModel"/> of the same task, configured alike.</summary>
+    public virtual string ModelName => $"{Name}-model";
 
     /// <summary>Training batches; the same seed gives the same batches for each epoch.</summary>
     public abstract IBatchLoader TrainLoader(int batchSize, long seed, double subsetRatio);

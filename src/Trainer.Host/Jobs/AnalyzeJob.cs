@@ -14,6 +14,7 @@ public sealed class AnalyzeJob(
     IOptions<AnalyzeOptions> analyzeOptions,
     SensitivityCommand sensitivity,
     GraphCommands graphs,
+    Tasks.TaskProvider tasks,
     ILoggerFactory loggers)
 {
     /// <summary>Sub-commands and what they do.</summary>
@@ -37,7 +38,8 @@ public sealed class AnalyzeJob(
             WriteJson(jsonPath, sensitivity.Merge(options));
             return;
         }
-        var model = ModelLoader.Load(modelOptions.Value, _logger);
+        // The task is configured only when the model is the task's own or takes the task's input shape.
+        var model = ModelLoader.Load(modelOptions.Value, _logger, () => tasks.Task);
         var json = subCommand switch
         {
             "flops" => Flops(model, options),

@@ -12,23 +12,21 @@ using TorchSharp;
 namespace Trainer.Host.Jobs;
 
 /// <summary>
-/// `trainer export`: puts a trained or compressed model in its inference form (BatchNorm folded into the convs, the
-/// faster memory layout, output checked) and saves it as a compression manifest with one more step, "inference-form",
-/// whose edits are the folds, plus its weights: any verb reloads it with Model:Manifest. The original form and the
-/// inference form are timed in alternating rounds; the export is reloaded and must give the same outputs. --resume
-/// keeps an export that is already there.
+/// `trainer export`: maps the configuration to Core's <see cref="InferenceExport"/> (BatchNorm folded, the faster memory
+/// layout, output checked, saved as a manifest with an "inference-form" step that any verb reloads with Model:Manifest)
+/// and prints its report. --resume keeps an export that is already there.
 /// </summary>
 public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions,
-    IOptions<CompressionOptions> compressionOptions, ILoggerFactory loggers)
+    IOptions<CompressionOptions> compressionOptions, Tasks.TaskProvider tasks, ILoggerFactory loggers)
 {
     /// <summary>The compressor name of the inference-form step in the exported manifest.</summary>
-    public const string Step = "inference-form";
+    public const string Step = InferenceExport.Step;
 
     /// <summary>File names in the stage's checkpoint folder.</summary>
-    public const string ManifestFileName = "manifest.json", WeightsFileName = "inference.weights";
+    public const string ManifestFileName = InferenceExport.ManifestFileName, WeightsFileName = InferenceExport.WeightsFileName;
 
     /// <summary>The memory layout chosen by timing, recorded before the export is written so a resumed run replays it.</summary>
-    public const string LayoutFileName = "layout.txt";
+    public const string LayoutFileName = InferenceExport.LayoutFileName;
 
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Export");
 
@@ -50,119 +48,45 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         if (exists && !t.Resume)
             throw new JobException($"The run '{stage.RunName}' already has an export in '{manifestPath}'. " +
                                    "Pass --resume to keep it, or choose another --Trainer:RunName.");
+        var export = new InferenceExport(_logger);
         if (exists)
         {
-            var kept = CompressionManifest.Load(manifestPath);
-            var step = kept.Iterations.LastOrDefault(i => i.Compressor == Step)
-                       ?? throw new InvalidDataException($"'{manifestPath}' has no '{Step}' step, so it is not an export; move it away and export again.");
-            // Kept only if it still loads: a damaged or foreign weights file is found now, not by the next verb.
-            using (CompressedModel.Load(manifestPath, ModelLoader.Creator(kept.Model, manifestPath), out _)) { }
-            _logger.LogInformation("Resuming '{Run}': the export '{Path}' is already there; keeping it.", stage.RunName, manifestPath);
-            double after = step.AfterFinetune.LatencyMs;
-            return new ExportSummary(manifestPath, step.Edits.Count, kept.Layout, after * (step.Speedup ?? 1), after);
+            var kept = export.Kept(stage.CheckpointDir, ModelLoader.Creator(CompressionManifest.Load(manifestPath).Model, manifestPath, () => tasks.Task));
+            return new ExportSummary(kept.ManifestPath, kept.FoldedBatchNorms, kept.Manifest.Layout, kept.LatencyMsBefore, kept.LatencyMsAfter);
         }
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
         var o = modelOptions.Value;
         if (o.Checkpoint.Length == 0 && o.Manifest.Length == 0 && checkpoint is null && manifest is null)
             throw new JobException("trainer export needs weights: set Model:Checkpoint (a checkpoint of `trainer train`) or " +
                                    "Model:Manifest (a model of `trainer compress`).");
-        var model = ModelLoader.Load(o, _logger, checkpoint, manifest);
+        var model = ModelLoader.Load(o, _logger, () => tasks.Task, checkpoint, manifest);
         if (model.Manifest?.Iterations.Any(i => i.Compressor == Step) == true)
+        {
+            model.Network.Dispose();
             throw new JobException($"'{o.Manifest}' is already an inference form (it has an '{Step}' step); export its source instead.");
-        var shape = model.InputShape;
-        var source = model.Manifest ?? new CompressionManifest { Model = model.Identity, Original = ModelMeasurer.Size(model.Network, shape, double.NaN, double.NaN) };
-
-        using var before = ModelCopy.Create(model.Create, shape, source.AllEdits, model.Network);
-        InferenceFormReport report;
+        }
         var cacheDir = compressionOptions.Value.LatencyCacheDir is { Length: > 0 } dir ? dir : LatencyTableOptions.DefaultCacheDir();
-        var choicePath = LayoutChoiceCache.PathFor(cacheDir, model.Network, shape, _logger);
+        ExportOutcome outcome;
         try
         {
-            // An interrupted export's choice first, then this machine's earlier choice for this model: timing only the first time.
-            var recorded = RecordedLayout(stage);
-            var cached = recorded is null ? LayoutChoiceCache.TryLoad(choicePath, _logger) : null;
-            if (cached is not null) _logger.LogInformation("Export layout {Layout}: chosen by timing on this machine earlier ('{Path}').", cached, choicePath);
-            report = InferenceForm.Apply(model.Network, shape, new InferenceFormOptions { Layout = recorded ?? cached ?? MemoryLayout.Fastest }, _logger);
-            RecordLayout(stage, report.Layout);
-            if (recorded is null && cached is null) LayoutChoiceCache.Save(choicePath, report.Layout, _logger);
+            outcome = export.Export(model, stage.CheckpointDir, cacheDir);
         }
         catch (InvalidOperationException e)
         {
             throw new JobException($"The inference form of '{model.Name}' does not compute what the model did: {e.Message}");
         }
-        var (beforeMs, afterMs) = TimeBoth(before, model.Network, shape);
-
-        var metrics = ModelMeasurer.Size(model.Network, shape, double.NaN, afterMs);
-        var iteration = new CompressionIteration
+        finally
         {
-            Index = source.Iterations.Count + 1, Compressor = Step, Edits = report.Edits,
-            TargetMacsRatio = (double)metrics.Macs / source.Original.Macs, AfterCompress = metrics, AfterFinetune = metrics,
-            Channels = ModelMeasurer.Channels(model.Network, shape), Speedup = beforeMs / afterMs,
-            Summary = $"inference form: {report}",
-            TimingDecisions = [$"the memory layout: the faster of the two when first timed on this machine (cached in '{Path.GetFileName(choicePath)}')"],
-        };
-        var layout = report.Layout == MemoryLayout.ChannelsLast ? CompressionManifest.ChannelsLastLayout : CompressionManifest.ContiguousLayout;
-        Directory.CreateDirectory(stage.CheckpointDir);
-        var saved = CompressedModel.Save(manifestPath, Path.Combine(stage.CheckpointDir, WeightsFileName),
-            source with
-            {
-                Iterations = [.. source.Iterations, iteration], Layout = layout,
-                ContiguousLayers = report.ContiguousLayers.Select(f => f.Layer).ToList(),
-            }, model.Network);
-
-        double reloadDiff = ReloadDifference(manifestPath, model, shape);
-        if (!(reloadDiff <= 1e-5))
-            throw new JobException($"The export '{manifestPath}' does not reload to the same model (max |diff| {reloadDiff:g3}).");
-        Report(stage, manifestPath, saved, report, beforeMs, afterMs, reloadDiff);
-        model.Network.Dispose();
-        return new ExportSummary(manifestPath, report.FoldedPairs.Count, saved.Layout, beforeMs, afterMs);
+            model.Network.Dispose();
+        }
+        Report(stage, outcome);
+        return new ExportSummary(outcome.ManifestPath, outcome.FoldedBatchNorms, outcome.Manifest.Layout, outcome.LatencyMsBefore, outcome.LatencyMsAfter);
     }
 
-    /// <summary>The layout an earlier, interrupted export of this run chose by timing; null when none was recorded.</summary>
-    private MemoryLayout? RecordedLayout(RunFolders stage)
+    private void Report(RunFolders stage, ExportOutcome outcome)
     {
-        var path = Path.Combine(stage.CheckpointDir, LayoutFileName);
-        if (!File.Exists(path)) return null;
-        var text = File.ReadAllText(path).Trim();
-        if (!Enum.TryParse<MemoryLayout>(text, out var layout) || layout == MemoryLayout.Fastest)
-            throw new JobException($"'{path}' should name the export's memory layout (Contiguous or ChannelsLast), not '{text}'; delete it to time the layouts again.");
-        _logger.LogInformation("Export layout {Layout} replayed from '{Path}' (chosen by timing in an earlier run).", layout, path);
-        return layout;
-    }
-
-    private static void RecordLayout(RunFolders stage, MemoryLayout layout)
-    {
-        Directory.CreateDirectory(stage.CheckpointDir);
-        Trainer.Core.IO.AtomicFile.WriteAllText(Path.Combine(stage.CheckpointDir, LayoutFileName), layout.ToString());
-    }
-
-    /// <summary>Median batch-1 milliseconds of the two models, timed in alternating rounds.</summary>
-    private static (double Before, double After) TimeBoth(torch.nn.Module<torch.Tensor, torch.Tensor> before,
-        torch.nn.Module<torch.Tensor, torch.Tensor> after, long[] shape)
-    {
-        var ms = AlternatingTimer.ForwardMs([before, after], [1, .. shape.Skip(1)], rounds: 30, callsPerRound: 5, warmupRounds: 3);
-        return (ms[0], ms[1]);
-    }
-
-    /// <summary>Largest output difference between the exported model reloaded from disk and the model in memory, at batch 1
-    /// and at a batch of 4 (oneDNN picks other kernels for batches).</summary>
-    private double ReloadDifference(string manifestPath, LoadedModel model, long[] shape)
-    {
-        using var reloaded = CompressedModel.Load(manifestPath, model.Create, out _, _logger);
-        using var evalReloaded = new EvalModeScope(reloaded);
-        using var evalModel = new EvalModeScope(model.Network);
-        using var scope = torch.NewDisposeScope();
-        using var mode = torch.inference_mode();
-        return new long[] { shape[0], 4 }.Max(batch =>
-        {
-            var input = torch.randn([batch, .. shape.Skip(1)], generator: new torch.Generator(1));
-            return (reloaded.call(input) - model.Network.call(input)).abs().max().item<float>();
-        });
-    }
-
-    private void Report(RunFolders stage, string manifestPath, CompressionManifest saved, InferenceFormReport report, double beforeMs,
-        double afterMs, double reloadDiff)
-    {
+        var (saved, report, manifestPath) = (outcome.Manifest, outcome.Form!, outcome.ManifestPath);
+        var (beforeMs, afterMs, reloadDiff) = (outcome.LatencyMsBefore, outcome.LatencyMsAfter, outcome.ReloadMaxAbsDifference);
         var table = new Table().Title($"Inference form of {Markup.Escape(saved.Model.Name)} (run {Markup.Escape(stage.RunName)})")
             .AddColumn("").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("BatchNorms folded", report.FoldedPairs.Count.ToString());
@@ -189,8 +113,7 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             max_abs_difference = report.MaxAbsDifference,
             reload_max_abs_difference = reloadDiff,
         }, new JsonSerializerOptions { WriteIndented = true }));
-        _logger.LogInformation("Exported the inference form to '{Manifest}' ({Speedup:0.00}x); summary '{Json}'.", manifestPath,
-            beforeMs / afterMs, json);
+        _logger.LogInformation("Export report: '{Json}'.", json);
     }
 }
 

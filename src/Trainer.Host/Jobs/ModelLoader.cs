@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Trainer.Core.Checkpoints;
 using Trainer.Core.Compression;
 using Trainer.Core.Models;
+using Trainer.Core.Tasks;
 using Trainer.Host.Options;
 using TorchSharp;
 
@@ -11,12 +12,13 @@ namespace Trainer.Host.Jobs;
 public static class ModelLoader
 {
     /// <summary>Builds the configured model; configuration mistakes become <see cref="JobException"/>s naming the key.</summary>
-    /// <param name="options">The Model section.</param>
+    /// <param name="options">The Model section: a catalog model (Model:Name), a user's class (Model:Assembly + Model:Type), or,
+    /// when both are empty, the task's own model.</param>
     /// <param name="logger">Where loading is logged.</param>
+    /// <param name="task">The configured task, asked only when the model is the task's or needs the task's input shape.</param>
     /// <param name="checkpoint">Weights to load instead of Model:Checkpoint (a pipeline's own training stage).</param>
     /// <param name="manifest">A compression manifest to load instead of Model:Manifest (a pipeline's own compress stage).</param>
-    /// <param name="taskShape">The task's example input shape, for a model whose Model:InputShape is not given.</param>
-    public static LoadedModel Load(ModelOptions options, ILogger logger, string? checkpoint = null, string? manifest = null, long[]? taskShape = null)
+    public static LoadedModel Load(ModelOptions options, ILogger logger, Func<TrainingTask>? task = null, string? checkpoint = null, string? manifest = null)
     {
         string name;
         Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create;
@@ -30,14 +32,27 @@ public static class ModelLoader
                 network = ModelCatalog.CreateFromAssembly(options.Assembly, options.Type);
                 create = () => ModelCatalog.CreateFromAssembly(options.Assembly, options.Type);
                 name = options.Type.Split('.')[^1];
+                defaultShape = options.ParseInputShape() is null && task is not null ? task().ExampleInputShape : null;
             }
-            else
+            else if (options.Name.Length > 0)
             {
                 var entry = ModelCatalog.Get(options.Name);
                 create = entry.Create;
                 network = create();
                 name = entry.Name;
                 defaultShape = entry.DefaultInputShape;
+            }
+            else
+            {
+                var owner = task?.Invoke() ?? throw new JobException(
+                    "Model:Name is empty, which means the task's own model, but this command has no task; set Model:Name to a catalog model " +
+                    "or Model:Assembly and Model:Type to a class of yours.");
+                create = () => owner.CreateModel() ?? throw new JobException(
+                    $"Model:Name is empty, which means the task's own model, but the task '{owner.Name}' has none; set Model:Name to a " +
+                    $"catalog model ({string.Join(", ", ModelCatalog.Names.Take(4))}, ...) or Model:Assembly and Model:Type to a class of yours.");
+                network = create();
+                name = owner.ModelName;
+                defaultShape = owner.ExampleInputShape;
             }
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or BadImageFormatException)
@@ -47,7 +62,7 @@ public static class ModelLoader
 
         // A manifest records the input shape it was made for, so loading one needs no shape from elsewhere.
         var fromManifest = manifest is not null || options.Manifest.Length > 0;
-        var shape = options.ParseInputShape() ?? defaultShape ?? taskShape;
+        var shape = options.ParseInputShape() ?? defaultShape;
         if (shape is null && (!string.IsNullOrWhiteSpace(options.InputShape) || !fromManifest))
             throw new JobException(string.IsNullOrWhiteSpace(options.InputShape)
                 ? $"Model:InputShape is needed for '{options.Type}', e.g. --Model:InputShape=1,3,224,224."
@@ -79,10 +94,10 @@ public static class ModelLoader
     /// Loads the trained model a pipeline stage works on (<paramref name="verb"/>: "compress", "quantize"), which must bring
     /// weights (a checkpoint or a manifest) and take the task's inputs, the data the stages finetune and score on.
     /// </summary>
-    public static LoadedModel LoadTrained(ModelOptions options, ILogger logger, string verb, Core.Tasks.TrainingTask task, string? checkpoint = null,
+    public static LoadedModel LoadTrained(ModelOptions options, ILogger logger, string verb, TrainingTask task, string? checkpoint = null,
         string? manifest = null)
     {
-        var model = Load(options, logger, checkpoint, manifest, task.ExampleInputShape);
+        var model = Load(options, logger, () => task, checkpoint, manifest);
         if (model.Manifest is null && checkpoint is null && options.Checkpoint.Length == 0)
         {
             model.Network.Dispose();
@@ -101,13 +116,18 @@ public static class ModelLoader
         return model;
     }
 
-    /// <summary>Refuses a model whose input shape is not the task's example input's (batch aside), naming both.</summary>
-    public static void CheckTakes(LoadedModel model, Core.Tasks.TrainingTask task)
+    /// <summary>Refuses a model that does not take the task's example input: another input shape (both named), or a layer that
+    /// rejects it in a forward pass (its path, type and both shapes).</summary>
+    public static void CheckTakes(LoadedModel model, TrainingTask task)
     {
-        if (!model.InputShape.Skip(1).SequenceEqual(task.ExampleInputShape.Skip(1)))
-            throw new JobException($"The task '{task.Name}' gives inputs of shape [N,{string.Join(",", task.ExampleInputShape.Skip(1))}], but " +
-                                   $"'{model.Name}' takes [{string.Join(",", model.InputShape)}] (Model:InputShape); set Model:InputShape " +
-                                   "or choose the task the model was built for (Task:Name, Task:Type).");
+        try
+        {
+            ExampleInputCheck.Ensure(model.Network, model.Name, model.InputShape, task);
+        }
+        catch (ArgumentException e)
+        {
+            throw new JobException(e.Message);
+        }
     }
 
     private static LoadedModel LoadCompressed(string manifestPath, ModelIdentity identity, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create,
@@ -132,18 +152,21 @@ public static class ModelLoader
 
     /// <summary>
     /// Builds fresh instances of the architecture a manifest names (a catalog model, or a user's class); a name this build
-    /// cannot build is an <see cref="InvalidDataException"/> naming <paramref name="source"/>, the file it was read from.
+    /// cannot build is an <see cref="InvalidDataException"/> naming <paramref name="source"/>, the file it was read from. A task's
+    /// own model is built by <paramref name="task"/>, asked only then.
     /// </summary>
-    public static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Creator(ModelIdentity identity, string source)
+    public static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Creator(ModelIdentity identity, string source, Func<TrainingTask>? task = null)
     {
         if (identity.Type.Length > 0) return () => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type);
-        try
+        if (ModelCatalog.Names.Contains(identity.Name, StringComparer.OrdinalIgnoreCase)) return ModelCatalog.Get(identity.Name).Create;
+        var owner = task?.Invoke();
+        if (owner is not null && owner.ModelName == identity.Name && owner.CreateModel() is { } probe)
         {
-            return ModelCatalog.Get(identity.Name).Create;
+            probe.Dispose();
+            return () => owner.CreateModel()!;
         }
-        catch (ArgumentException e)
-        {
-            throw new InvalidDataException($"'{source}' names a model this build cannot build: {e.Message}");
-        }
+        throw new InvalidDataException($"'{source}' names the model '{identity.Name}', which is no catalog model" +
+                                       (owner is null ? "" : $" and not the task '{owner.Name}''s own ('{owner.ModelName}')") +
+                                       "; configure the task that made it (Task:Name, or Task:Assembly and Task:Type, with its Task:Settings).");
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
 using Trainer.Core.Compression;
+using Trainer.Core.Quantization;
 using Trainer.Host.Options;
 
 namespace Trainer.Host.Jobs;

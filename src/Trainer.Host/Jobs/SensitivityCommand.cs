@@ -14,7 +14,7 @@ namespace Trainer.Host.Jobs;
 
 /// <summary>
 /// `trainer analyze sensitivity`: prunes one layer at a time at each sparsity (L1 filters) and records the
-/// validation accuracy on Fashion-MNIST test images; writes NNI's CSV and a PNG; shards and merges.
+/// task's score on its fixed validation subset (Core's <see cref="TaskSensitivity"/>); writes NNI's CSV and a PNG; shards and merges.
 /// </summary>
 public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory loggers)
 {
@@ -28,16 +28,12 @@ public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory 
         ModelLoader.CheckTakes(model, task);
         var layers = s.ParseLayers() ?? SensitivityAnalysis.PrunableLayers(model.Network);
         if (s.ShardCount > 1) layers = SensitivityAnalysis.SelectShard(layers, s.ShardIndex, s.ShardCount);
-
-        var scoreLoader = task.ScoreLoader(s.ValidationSamples > 0 ? s.ValidationSamples : int.MaxValue, 500);
-        using var scoreLease = scoreLoader as IDisposable;
         SensitivityResult result;
         try
         {
-            result = new SensitivityAnalysis(model.Network, net => task.ScoreOf(net, scoreLoader), sparsities: s.ParseSparsities(),
-                earlyStopMode: Enum.Parse<EarlyStopMode>(s.EarlyStopMode, ignoreCase: true),
-                earlyStopValue: s.EarlyStopMode.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : s.EarlyStopValue,
-                layers: layers, logger: _logger).Analyze();
+            result = TaskSensitivity.Analyze(task, model.Network, model.Name, model.InputShape, s.ValidationSamples, s.ParseSparsities(),
+                Enum.Parse<EarlyStopMode>(s.EarlyStopMode, ignoreCase: true),
+                s.EarlyStopMode.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : s.EarlyStopValue, layers, _logger);
         }
         catch (ArgumentException e)
         {

@@ -37,7 +37,7 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
 
         // Seed right before building the network: the same seed gives PyTorch's initial weights.
         torch.manual_seed(o.Seed);
-        var model = ModelLoader.Load(modelOptions.Value, _logger, taskShape: task.ExampleInputShape);   // Model:Checkpoint = starting weights
+        var model = ModelLoader.Load(modelOptions.Value, _logger, () => task);   // Model:Checkpoint = starting weights
         ModelLoader.CheckTakes(model, task);
         var network = model.Network;
         _logger.LogInformation("Run '{Run}': {Train} training and {Val} validation samples, {Epochs} epoch(s), device {Device}; " +

@@ -6,8 +6,9 @@ public sealed class ModelOptions
     /// <summary>Configuration section name.</summary>
     public const string Section = "Model";
 
-    /// <summary>A catalog name (fashion-cnn, resnet18, mobilenet_v2, ...); ignored when Type is set.</summary>
-    public string Name { get; set; } = "fashion-cnn";
+    /// <summary>A catalog name (fashion-cnn, resnet18, mobilenet_v2, ...); ignored when Type is set. Empty (the default): the
+    /// task's own model.</summary>
+    public string Name { get; set; } = "";
 
     /// <summary>Input shape as comma-separated sizes ("1,3,224,224"); empty = the model's default.</summary>
     public string InputShape { get; set; } = "";

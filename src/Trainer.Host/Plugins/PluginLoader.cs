@@ -103,28 +103,9 @@ public sealed class PluginLoader
                 $"file not found; looked for {path} (Compression:PluginsDir = '{pluginsDir}'). " +
                 $"Build the plugin so that its output lands in {folder}, or set Compression:PluginsDir.");
 
-        var bundled = SharedFiles.Where(f => File.Exists(System.IO.Path.Combine(folder, f))).ToList();
-        if (bundled.Count > 0)
-            throw new PluginLoadException(fileName,
-                $"its folder {folder} holds its own {string.Join(" and ", bundled)}; the host provides these and a plugin must not bundle them " +
-                "(its tensors and interfaces would not be the host's). In the plugin's project, reference Trainer.Abstractions with " +
-                "<Private>false</Private> and TorchSharp with ExcludeAssets=\"runtime\", rebuild, and delete the copies from the folder.");
-
-        // Read and checked before the runtime sees it: an unreadable, empty, truncated or damaged file is refused by name.
-        var bytes = Trainer.Core.IO.FileBytes.Read(path, "the plugin file", message => new PluginLoadException(fileName, message));
-        if (PluginFile.Problem(bytes) is { } problem) throw new PluginLoadException(fileName, $"not a loadable .NET assembly ({path}): {problem}.");
-
-        McMasterLoader loader;
-        Assembly assembly;
-        try
-        {
-            loader = McMasterLoader.CreateFromAssemblyFile(path, sharedTypes: SharedTypes, config => config.PreferSharedTypes = true);
-            assembly = loader.LoadDefaultAssembly();
-        }
-        catch (Exception e) when (e is BadImageFormatException or FileLoadException or IOException or InvalidOperationException)
-        {
-            throw new PluginLoadException(fileName, $"not a loadable .NET assembly ({path}): {e.Message}");
-        }
+        var (loader, assembly) = IsolatedAssembly.Load(path, "plugin", SharedFiles, SharedTypes,
+            "In the plugin's project, reference Trainer.Abstractions with <Private>false</Private> and TorchSharp with ExcludeAssets=\"runtime\"",
+            message => new PluginLoadException(fileName, message));
 
         Type[] types;
         try

@@ -62,29 +62,21 @@ public sealed class TaskProvider(IOptions<TaskOptions> taskOptions, IOptions<Dat
             throw new JobException("A task of your own needs both Task:Assembly (the .dll) and Task:Type (the class's full name); " +
                                    $"got Task:Assembly = '{o.Assembly}', Task:Type = '{o.Type}'.");
         var path = Path.GetFullPath(o.Assembly);
-        var folder = Path.GetDirectoryName(path)!;
         if (!File.Exists(path))
             throw new JobException($"Task:Assembly = '{o.Assembly}': no file at {path}; build your task project and point Task:Assembly at its .dll.");
-        var bundled = SharedFiles.Where(f => File.Exists(Path.Combine(folder, f))).ToList();
-        if (bundled.Count > 0)
-            throw new JobException($"Task:Assembly = '{o.Assembly}': its folder {folder} holds its own {string.Join(", ", bundled)}; the host provides " +
-                                   "these and a task must not bundle them (its tensors and base classes would not be the host's). Reference " +
-                                   "Trainer.Core and Trainer.Abstractions with <Private>false</Private> and TorchSharp with ExcludeAssets=\"runtime\", " +
-                                   "rebuild, and delete the copies.");
-        var bytes = Core.IO.FileBytes.Read(path, "Task:Assembly", message => new JobException(message));
-        if (PluginFile.Problem(bytes) is { } problem) throw new JobException($"Task:Assembly = '{o.Assembly}' is not a loadable .NET assembly: {problem}.");
-
+        JobException Refused(string message) => new($"Task:Assembly = '{o.Assembly}': {message}");
+        var (loader, assembly) = IsolatedAssembly.Load(path, "task", SharedFiles, [.. PluginLoader.SharedTypes, typeof(TrainingTask)],
+            "In the task's project, reference Trainer.Core and Trainer.Abstractions with <Private>false</Private> and TorchSharp with " +
+            "ExcludeAssets=\"runtime\"", Refused);
+        _loader = loader;
         Type? type;
         try
         {
-            _loader = McMasterLoader.CreateFromAssemblyFile(path, sharedTypes: [.. PluginLoader.SharedTypes, typeof(TrainingTask)],
-                config => config.PreferSharedTypes = true);
-            type = _loader.LoadDefaultAssembly().GetType(o.Type, throwOnError: false);
+            type = assembly.GetType(o.Type, throwOnError: false);
         }
-        catch (Exception e) when (e is BadImageFormatException or FileLoadException or IOException or InvalidOperationException
-                                      or TypeLoadException or ReflectionTypeLoadException)
+        catch (Exception e) when (e is FileLoadException or IOException or TypeLoadException or ReflectionTypeLoadException or BadImageFormatException)
         {
-            throw new JobException($"Task:Assembly = '{o.Assembly}' cannot be loaded: {e.Message}");
+            throw Refused($"its types cannot be loaded: {e.Message}");
         }
         if (type is null)
             throw new JobException($"Task:Type = '{o.Type}' is not a type of {Path.GetFileName(path)}; give the class's full name (namespace included).");

@@ -217,14 +217,14 @@ public class FlopsCounterTests(ResNet18Counts resnet) : IClassFixture<ResNet18Co
     public void A_wrong_input_shape_names_the_failing_layer()
     {
         var error = Assert.Throws<ModelAnalysisException>(() => FlopsCounter.Count(resnet.Model, [1, 3, 10]));
-        Assert.StartsWith("layer 'conv1' (Conv2d) failed on input [1,3,10]: ", error.Message);
+        Assert.StartsWith("layer 'conv1' (Conv2d) failed on input [1,3,10]; it takes [N,3,*,*]: ", error.Message);
         Assert.NotNull(error.InnerException);
         Assert.True(resnet.Model.training);
 
         using var model = new FashionCnn();
         var late = Assert.Throws<ModelAnalysisException>(() => FlopsCounter.Count(model, [1, 1, 32, 32]));
         Assert.Equal("fc1", late.LayerName);
-        Assert.StartsWith("layer 'fc1' (Linear) failed on input [1,8192]: ", late.Message);
+        Assert.StartsWith("layer 'fc1' (Linear) failed on input [1,8192]; it takes [..., 6272]: ", late.Message);
         // The hooks were removed: a later count is unaffected.
         Assert.Equal(30_735_360, FlopsCounter.Count(model, FashionInput).TotalFlops);
     }

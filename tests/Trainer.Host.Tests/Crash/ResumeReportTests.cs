@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Trainer.Core.Quantization;
 using Trainer.Host.Jobs;
 using Trainer.Host.Options;
 using Trainer.Host.Tests.Cli;

@@ -17,7 +17,8 @@ namespace Trainer.Host.Tests.Tasks;
 
 /// <summary>
 /// A task of one's own through every verb: examples/DenoisingTask (noisy Fashion-MNIST in, clean image out, scored by
-/// per-pixel MSE, lower is better) loaded by Task:Assembly + Task:Type, its model by Model:Assembly + Model:Type. Nothing
+/// per-pixel MSE, lower is better) loaded by Task:Assembly + Task:Type, its model by Model:Assembly + Model:Type or, with
+/// the Model section empty, the task's own. Nothing
 /// in the host may assume classification: the best checkpoint, the compress, export and quantize stages and their
 /// figures all follow the task's score.
 /// </summary>
@@ -36,10 +37,13 @@ public sealed class DenoisingTaskTests : IDisposable
 
     public void Dispose() => _cli.Dispose();
 
-    private (int Code, string Out, string Err) Cli(string verb, params string[] extra) => _cli.Cli(verb,
+    private (int Code, string Out, string Err) Cli(string verb, params string[] extra) =>
+        TaskCli(verb, [$"--Model:Assembly={TaskAssembly}", $"--Model:Type={ModelType}", .. extra]);
+
+    /// <summary>The task's verbs with no Model section: the model is the task's own.</summary>
+    private (int Code, string Out, string Err) TaskCli(string verb, params string[] extra) => _cli.Cli(verb,
     [
-        $"--Task:Assembly={TaskAssembly}", $"--Task:Type={TaskType}", $"--Model:Assembly={TaskAssembly}", $"--Model:Type={ModelType}",
-        "--Trainer:LearningRate=0.01", .. extra,
+        $"--Task:Assembly={TaskAssembly}", $"--Task:Type={TaskType}", "--Trainer:LearningRate=0.01", .. extra,
     ]);
 
     private string Work(params string[] parts) => Path.Combine([_cli.Work, .. parts]);
@@ -103,14 +107,15 @@ public sealed class DenoisingTaskTests : IDisposable
     }
 
     [Fact]
-    public void Low_rank_factorizes_the_convs_and_its_manifest_reloads_without_an_input_shape()
+    public void Low_rank_factorizes_the_tasks_own_model_and_its_manifest_reloads_through_the_task()
     {
-        var (code, _, err) = Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
+        var (code, _, err) = TaskCli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
             "--Compression:Plugins:0=LowRank", "--Compression:Compressor=low-rank", "--Compression:Allocation=compressor");
         Assert.True(code == 0, err);
 
         var manifestPath = Work("ckpt", "r", "compress", CompressJob.ManifestFileName);
         var manifest = CompressionManifest.Load(manifestPath);
+        Assert.Equal(("fashion-denoising-model", ""), (manifest.Model.Name, manifest.Model.Type));   // the task's model, by the task's name
         var iteration = manifest.Iterations.Single();
         Assert.Equal("low-rank", iteration.Compressor);
         Assert.NotEmpty(iteration.Edits);
@@ -118,9 +123,9 @@ public sealed class DenoisingTaskTests : IDisposable
         var (original, finetuned) = ScoresIn(manifestPath);
         Assert.All(new[] { original, finetuned }, s => Assert.True(double.IsFinite(s) && s > 0, $"score {s}"));
 
-        // The manifest records the input shape, so a user's model reloads from it without Model:InputShape.
+        // The manifest names the task's model and records the input shape: the configured task rebuilds it, no Model section.
         var json = Work("reloaded.json");
-        (code, _, err) = Cli("analyze flops", $"--Model:Manifest={manifestPath}", $"--Analyze:OutputDir={Work("reports")}", "--json", json);
+        (code, _, err) = TaskCli("analyze flops", $"--Model:Manifest={manifestPath}", $"--Analyze:OutputDir={Work("reports")}", "--json", json);
         Assert.True(code == 0, err);
         Assert.Equal(manifest.Current.Macs, JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("total_flops").GetInt64());
     }

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Trainer.Core.IO;
 
-namespace Trainer.Host.Jobs;
+namespace Trainer.Core.Quantization;
 
 /// <summary>
 /// The quantize stage's score before finetuning, written beside the export before it: a resumed stage that keeps the
