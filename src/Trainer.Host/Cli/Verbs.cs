@@ -7,7 +7,7 @@ public static class Verbs
     {
         ["train"] = "Train the configured model (default job: the Fashion-MNIST CNN) with TensorBoard logs and checkpoints.",
         ["run"] = "Run the pipeline of Pipeline:Stages in one run folder (default job: train, compress with finetuning, export, report).",
-        ["compress"] = "Compress a trained model (Model:Checkpoint or Model:Manifest): compress → finetune iterations, manifest, report.",
+        ["compress"] = "Compress a trained model (Model:Checkpoint, Model:Manifest or Model:PyTorchWeights): compress → finetune iterations, manifest, report.",
         ["quantize"] = "Quantize a trained or compressed model with a quantizer plugin (Quantization:Quantizer), finetune if it trains, export int8.",
         ["export"] = "Export a trained or compressed model in inference form (BatchNorm folded, faster layout) as a manifest any verb reloads.",
         ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
