@@ -54,7 +54,8 @@ public static class PyTorchWeights
     /// <summary>
     /// The tensors of the state_dict in <paramref name="path"/> by name, on the CPU. Throws <see cref="InvalidDataException"/>
     /// naming the file when it is missing, unreadable, damaged, in PyTorch's pre-1.6 format, or holds something other than a
-    /// state_dict (a whole pickled model, a bare tensor, a checkpoint dictionary holding a state_dict).
+    /// state_dict (a whole pickled model, a bare tensor, a checkpoint dictionary holding a state_dict). The caller owns the
+    /// tensors: dispose them, or call this inside a dispose scope.
     /// </summary>
     /// <param name="path">A file written by <c>torch.save</c>.</param>
     public static Dictionary<string, Tensor> Read(string path)

@@ -82,6 +82,7 @@ public class PyTorchWeightsTests
     {
         using var model = new SmallConvNet();
         PyTorchWeights.Load(Reference("small_conv.pt"), model);
+        using var scope = NewDisposeScope();   // the file's tensors
         var file = PyTorchWeights.Read(Reference("small_conv.pt"));
         var state = model.state_dict();
         foreach (var name in new[] { "features.1.running_mean", "features.1.running_var", "features.5.running_mean", "features.5.running_var" })
@@ -110,6 +111,7 @@ public class PyTorchWeightsTests
         using var model = new SmallConvNet();
         var copied = PyTorchWeights.Load(Reference("no_counters.pt"), model);
         Assert.Equal(14, copied);
+        using var scope = NewDisposeScope();   // the file's tensors
         var file = PyTorchWeights.Read(Reference("small_conv.pt"));
         var state = model.state_dict();
         Assert.True(state["features.5.running_var"].eq(file["features.5.running_var"]).all().item<bool>());
@@ -120,6 +122,7 @@ public class PyTorchWeightsTests
     public void A_missing_tensor_is_named_with_its_shape()
     {
         using var model = new SmallConvNet();
+        using var scope = NewDisposeScope();   // the file's tensors
         var file = PyTorchWeights.Read(Reference("small_conv.pt"));
         file.Remove("features.4.weight");
         Assert.Equal("missing from the file: features.4.weight (model [16,8,3,3])", PyTorchWeights.Mismatch(file, model.state_dict()));
@@ -148,6 +151,7 @@ public class PyTorchWeightsTests
     public void Another_architecture_lists_a_few_names_of_each_kind_and_counts_the_rest()
     {
         using var model = new FashionCnn();
+        using var scope = NewDisposeScope();   // the file's tensors
         var mismatch = PyTorchWeights.Mismatch(PyTorchWeights.Read(Reference("small_conv.pt")), model.state_dict());
         // FashionCnn has 22 tensors besides its 3 counters; the file's 16 names are all foreign to it.
         Assert.Equal("missing from the file: conv1.weight (model [32,1,3,3]), conv1.bias (model [32]), conv2.weight (model [64,32,3,3]), " +
@@ -185,6 +189,14 @@ public class PyTorchWeightsTests
         var error = Assert.Throws<InvalidDataException>(() => PyTorchWeights.Read(Reference("legacy_format.pt")));
         Assert.Contains($"PyTorch state_dict '{Reference("legacy_format.pt")}' cannot be loaded: ", error.Message);
         Assert.Contains("re-save using the new PyTorch format", error.Message);
+    }
+
+    [Fact]
+    public void A_whole_pickled_model_is_refused_with_the_fix()
+    {
+        var error = Assert.Throws<InvalidDataException>(() => PyTorchWeights.Read(Reference("whole_model.pt")));
+        Assert.Contains($"PyTorch state_dict '{Reference("whole_model.pt")}' cannot be loaded: ", error.Message);
+        Assert.Contains("torch.save(model.state_dict(), ...)", error.Message);
     }
 
     [Fact]

@@ -10,6 +10,7 @@ Writes (all small enough to check in):
   not_a_state_dict.pt    torch.save of a bare tensor (a file PyTorch wrote that is not a state_dict)
   checkpoint_dict.pt     torch.save of {"model": state_dict, "epoch": 3} (a training checkpoint, not a state_dict)
   legacy_format.pt       the state_dict saved with _use_new_zipfile_serialization=False (PyTorch < 1.6's format)
+  whole_model.pt         torch.save(model): the pickled module, not its state_dict
   no_counters.pt         the state_dict without BatchNorm's num_batches_tracked (as PyTorch < 0.4.1 saved it)
 """
 import os
@@ -69,6 +70,7 @@ def main():
     torch.save(torch.zeros(3), "not_a_state_dict.pt")
     torch.save({"model": state, "epoch": 3}, "checkpoint_dict.pt")
     torch.save(state, "legacy_format.pt", _use_new_zipfile_serialization=False)
+    torch.save(model, "whole_model.pt")
     torch.save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, "no_counters.pt")
 
     for name, tensor in state.items():
