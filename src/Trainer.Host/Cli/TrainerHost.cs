@@ -50,7 +50,9 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(DataOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddOptions<ModelOptions>()
-            .Bind(builder.Configuration.GetSection(ModelOptions.Section), b => b.ErrorOnUnknownConfiguration = true);
+            .Bind(builder.Configuration.GetSection(ModelOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ModelOptions>, ModelOptionsValidator>();
         builder.Services.AddOptions<AnalyzeOptions>()
             .Bind(builder.Configuration.GetSection(AnalyzeOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();

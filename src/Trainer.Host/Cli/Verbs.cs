@@ -7,7 +7,7 @@ public static class Verbs
     {
         ["train"] = "Train the configured model (default job: the Fashion-MNIST CNN) with TensorBoard logs and checkpoints.",
         ["run"] = "Run the pipeline of Pipeline:Stages in one run folder (default job: train, compress with finetuning, export, report).",
-        ["compress"] = "Compress a trained model (Model:Checkpoint or Model:Manifest): compress → finetune iterations, manifest, report.",
+        ["compress"] = "Compress a trained model (Model:Checkpoint, Model:Manifest or Model:PyTorchWeights): compress → finetune iterations, manifest, report.",
         ["quantize"] = "Quantize a trained or compressed model with a quantizer plugin (Quantization:Quantizer), finetune if it trains, export int8.",
         ["export"] = "Export a trained or compressed model in inference form (BatchNorm folded, faster layout) as a manifest any verb reloads.",
         ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
@@ -36,7 +36,7 @@ public static class Verbs
         Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms), Task (Name, Assembly, Type, Settings:{"{"}<task's keys>{"}"}), Data (Path, SubsetRatio), Model (Name, InputShape,
-        Assembly, Type, Checkpoint, Manifest), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
+        Assembly, Type, Checkpoint, Manifest, PyTorchWeights), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
         ScoreThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, LayerFloor,
         RoundTo, LatencyCacheDir, MeasuredCandidates, RefineSteps, LatencyForm, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}, Compressors:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
         ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}, Quantizers:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,

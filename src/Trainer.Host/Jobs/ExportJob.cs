@@ -56,9 +56,9 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
         var o = modelOptions.Value;
-        if (o.Checkpoint.Length == 0 && o.Manifest.Length == 0 && checkpoint is null && manifest is null)
-            throw new JobException("trainer export needs weights: set Model:Checkpoint (a checkpoint of `trainer train`) or " +
-                                   "Model:Manifest (a model of `trainer compress`).");
+        if (o.Checkpoint.Length == 0 && o.Manifest.Length == 0 && o.PyTorchWeights.Length == 0 && checkpoint is null && manifest is null)
+            throw new JobException("trainer export needs weights: set Model:Checkpoint (a checkpoint of `trainer train`), " +
+                                   "Model:Manifest (a model of `trainer compress`) or Model:PyTorchWeights (a state_dict saved by PyTorch).");
         var model = ModelLoader.Load(o, _logger, () => tasks.Task, checkpoint, manifest);
         if (model.Manifest?.Iterations.Any(i => i.Compressor == Step) == true)
         {

@@ -8,7 +8,7 @@ using TorchSharp;
 
 namespace Trainer.Host.Jobs;
 
-/// <summary>Builds the model the "Model" section names and loads its checkpoint or compression manifest, if any.</summary>
+/// <summary>Builds the model the "Model" section names and loads its checkpoint, compression manifest or PyTorch weights, if any.</summary>
 public static class ModelLoader
 {
     /// <summary>Builds the configured model; configuration mistakes become <see cref="JobException"/>s naming the key.</summary>
@@ -87,6 +87,7 @@ public static class ModelLoader
             var state = CheckpointFile.LoadWeights(checkpoint, network);
             logger.LogInformation("Loaded the weights of '{Checkpoint}' (epoch {Epoch}).", checkpoint, state.Epoch + 1);
         }
+        else if (options.PyTorchWeights.Length > 0) LoadPyTorchWeights(options.PyTorchWeights, network, logger);
         return new LoadedModel(name, network, shape!, identity, create);   // set: no manifest was loaded
     }
 
@@ -98,11 +99,12 @@ public static class ModelLoader
         string? manifest = null)
     {
         var model = Load(options, logger, () => task, checkpoint, manifest);
-        if (model.Manifest is null && checkpoint is null && options.Checkpoint.Length == 0)
+        if (model.Manifest is null && checkpoint is null && options.Checkpoint.Length == 0 && options.PyTorchWeights.Length == 0)
         {
             model.Network.Dispose();
             throw new JobException($"trainer {verb} needs a trained model: set Model:Checkpoint to a checkpoint of `trainer train` " +
-                                   "(e.g. checkpoints/<run>/best.ckpt) or Model:Manifest to a model of `trainer compress`.");
+                                   "(e.g. checkpoints/<run>/best.ckpt), Model:Manifest to a model of `trainer compress`, " +
+                                   "or Model:PyTorchWeights to a state_dict saved by PyTorch.");
         }
         try
         {
@@ -114,6 +116,21 @@ public static class ModelLoader
             throw;
         }
         return model;
+    }
+
+    /// <summary>Loads Model:PyTorchWeights into <paramref name="network"/>; a file that is not a fitting state_dict is a JobException naming the key.</summary>
+    private static void LoadPyTorchWeights(string path, torch.nn.Module network, ILogger logger)
+    {
+        try
+        {
+            var count = PyTorchWeights.Load(path, network);
+            logger.LogInformation("Loaded {Count} tensors of the PyTorch state_dict '{File}'.", count, path);
+        }
+        catch (InvalidDataException e)
+        {
+            network.Dispose();
+            throw new JobException($"{e.Message} (Model:PyTorchWeights)");
+        }
     }
 
     /// <summary>Refuses a model that does not take the task's example input: another input shape (both named), or a layer that

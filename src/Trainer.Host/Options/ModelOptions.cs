@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Trainer.Host.Options;
 
 /// <summary>The "Model" configuration section: which model a job works on.</summary>
@@ -25,11 +27,38 @@ public sealed class ModelOptions
     /// <summary>A compression manifest of `trainer compress` (manifest.json): rebuilds the compressed model and loads its weights.</summary>
     public string Manifest { get; set; } = "";
 
+    /// <summary>
+    /// A state_dict saved by PyTorch's <c>torch.save(model.state_dict(), file)</c> to load into the model (optional): its names
+    /// must be the model's (the catalog's TorchVision models use PyTorch's). `trainer train` starts from these weights;
+    /// `trainer compress` and `trainer quantize` take them as the trained model.
+    /// </summary>
+    public string PyTorchWeights { get; set; } = "";
+
     /// <summary>Parses <see cref="InputShape"/>; null when empty.</summary>
     public long[]? ParseInputShape()
     {
         if (string.IsNullOrWhiteSpace(InputShape)) return null;
         var parts = InputShape.Split(',', StringSplitOptions.TrimEntries);
         return parts.All(p => long.TryParse(p, out var d) && d > 0) ? parts.Select(long.Parse).ToArray() : null;
+    }
+}
+
+/// <summary>Checks the "Model" section before any work starts.</summary>
+public sealed class ModelOptionsValidator : IValidateOptions<ModelOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ModelOptions o)
+    {
+        var errors = new List<string>();
+        if (o.PyTorchWeights.Length > 0)
+        {
+            if (!File.Exists(o.PyTorchWeights))
+                errors.Add($"Model:PyTorchWeights = '{o.PyTorchWeights}' is not a file; accepted: a state_dict saved by torch.save " +
+                           "(torch.save(model.state_dict(), 'weights.pt')).");
+            foreach (var (key, value) in new[] { ("Model:Checkpoint", o.Checkpoint), ("Model:Manifest", o.Manifest) })
+                if (value.Length > 0)
+                    errors.Add($"Model:PyTorchWeights and {key} are both set; each brings the model's weights, so set only one.");
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
