@@ -69,7 +69,7 @@ public static class EditReplay
         foreach (var (producer, kept) in edit.KeptChannelsByProducer)
         {
             if (!producers.Contains(producer))
-                throw new ManifestMismatchException(index, edit, producer, "the model has no such producer; closest: " +
+                throw new ManifestMismatchException(index, edit, producer, "the model has no such convolution or Linear producer; closest: " +
                     string.Join(", ", NameSuggestions.Closest(producer, graph.Producers)));
             long channels = graph.GroupOf(producer).SliceOf(producer).Count;
             if (kept < 1 || kept > channels)

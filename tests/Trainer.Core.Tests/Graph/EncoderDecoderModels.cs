@@ -113,7 +113,16 @@ internal sealed class NormFollowersNet : nn.Module<Tensor, Tensor>
     private readonly LayerNorm layerNorm = nn.LayerNorm(12);
     private readonly ReLU relu = nn.ReLU();
 
-    public NormFollowersNet() : base(nameof(NormFollowersNet)) => RegisterComponents();
+    public NormFollowersNet() : base(nameof(NormFollowersNet))
+    {
+        // TorchSharp 0.107's GroupNorm leaves its affine parameters uninitialised (PyTorch sets 1 and 0).
+        using (torch.no_grad())
+        {
+            groupNorm.weight!.fill_(1);
+            groupNorm.bias!.zero_();
+        }
+        RegisterComponents();
+    }
 
     public override Tensor forward(Tensor x)
     {

@@ -8,7 +8,7 @@ namespace Trainer.Core.Tests.Pruning;
 /// <summary>Builds twin models, random group masks, and the masked (zeroed) reference of a shrink.</summary>
 internal static class PruningFixtures
 {
-    /// <summary>Two identical models: same seed, BatchNorm statistics and affine parameters randomised alike.</summary>
+    /// <summary>Two identical models: same seed, BatchNorm statistics and norms' affine parameters randomised alike.</summary>
     public static (T A, T B) Twins<T>(Func<T> create) where T : nn.Module<Tensor, Tensor> => (Seeded(create), Seeded(create));
 
     private static T Seeded<T>(Func<T> create) where T : nn.Module<Tensor, Tensor>
@@ -23,6 +23,11 @@ internal static class PruningFixtures
                 norm.bias?.copy_(torch.randn(norm.num_features) * 0.1);
                 norm.running_mean?.copy_(torch.randn(norm.num_features) * 0.1);
                 norm.running_var?.copy_(torch.rand(norm.num_features) + 0.5);
+            }
+            else if (m is GroupNorm or LayerNorm)
+            {
+                foreach (var (name, p) in m.named_parameters(recurse: false))
+                    p.copy_(name == "weight" ? torch.rand(p.shape) + 0.5 : torch.randn(p.shape) * 0.1);
             }
         return model;
     }
