@@ -51,6 +51,13 @@ internal static class ChannelGroupCatalog
             return $"'{output}' produces the model's output (ShrinkOptions.AllowOutputLayer allows shrinking it)";
         if (group.Channels <= 1)
             return "it has a single channel, which must stay";
+        // The compressor contract describes whole-width Conv2d/Linear producers; ChannelShrinker handles the rest directly.
+        if (group.Producers.FirstOrDefault(p => graph.Layer(p).Type is not ("Conv2d" or "Linear")) is { } other)
+            return $"its producer '{other}' is a {graph.Layer(other).Type}; compressors see Conv2d and Linear producers only " +
+                   "(ChannelShrinker shrinks it directly)";
+        if (group.IsSliced)
+            return $"its producers cover different slices of its {group.Channels} channels (a concatenation meets a full-width tensor); " +
+                   "compressors see whole-width groups only (ChannelShrinker shrinks it directly, each producer by its slice)";
         long divisor = CountMasks.Divisor(graph, group);
         if (divisor >= group.Channels)
             return $"grouped convs or GroupNorm need its {group.Channels} channels in multiples of {divisor}";

@@ -84,7 +84,8 @@ internal static class MaskValidator
         string members = string.Join(", ", group.Producers);
         if (group.Problems.Count > 0)
             throw new ArgumentException($"cannot shrink {members}: " +
-                string.Join("; ", group.Problems.Select(p => p.Message).Distinct()), "keptOutputChannels");
+                // One sentence per layer and kind of problem, however many producers of the group reach it.
+                string.Join("; ", group.Problems.GroupBy(p => (p.Kind, p.Layer)).Select(g => g.First().Message)), "keptOutputChannels");
         int kept = axis.Count(k => k);
         if (kept == 0)
             throw new ArgumentException($"the mask of {members} keeps no channel", "keptOutputChannels");
