@@ -34,10 +34,36 @@ internal static class CountMasks
         return mask;
     }
 
-    /// <summary>One mask per producer of <paramref name="group"/>, all keeping <paramref name="kept"/> channels.</summary>
-    public static IEnumerable<KeyValuePair<string, bool[]>> ForGroup(ModelGraph graph, DependencyGroup group, long kept)
+    /// <summary>One mask per producer of <paramref name="group"/>, cut from a group mask keeping <paramref name="kept"/> channels.</summary>
+    public static IEnumerable<KeyValuePair<string, bool[]>> ForGroup(ModelGraph graph, DependencyGroup group, long kept) =>
+        group.ProducerMasks(FirstK(group.Channels, kept, Divisor(graph, group)));
+
+    /// <summary>
+    /// The group mask that gives each producer its recorded kept count: producers are taken from the narrowest slice to the
+    /// widest, each keeping the first undecided channels of its slice until its count is reached (so the inputs of a
+    /// concatenation decide their slices and the full-width producer must agree). Without slices, <see cref="FirstK"/>.
+    /// </summary>
+    /// <returns>The mask, or null with the reason when the counts contradict each other.</returns>
+    public static bool[]? FromProducerCounts(ModelGraph graph, DependencyGroup group, IReadOnlyDictionary<string, int> kept, out string? why)
     {
-        var mask = FirstK(group.Channels, kept, Divisor(graph, group));
-        return group.Producers.Select(p => KeyValuePair.Create(p, mask));
+        why = null;
+        if (!group.IsSliced)
+        {
+            var counts = group.Producers.Where(kept.ContainsKey).Select(p => kept[p]).Distinct().ToList();
+            if (counts.Count > 1) { why = $"coupled producers record different counts ({string.Join(", ", counts)})"; return null; }
+            return FirstK(group.Channels, counts.Count == 0 ? group.Channels : counts[0], Divisor(graph, group));
+        }
+        var mask = new bool?[group.Channels];
+        foreach (var p in group.Producers.OrderBy(p => group.SliceOf(p).Count))
+        {
+            var slice = group.SliceOf(p);
+            long want = kept.TryGetValue(p, out var k) ? k : slice.Count;
+            long have = 0;
+            for (long c = slice.Offset; c < slice.Offset + slice.Count; c++) have += mask[c] == true ? 1 : 0;
+            for (long c = slice.Offset; c < slice.Offset + slice.Count; c++)
+                if (mask[c] is null) { mask[c] = have < want; have += have < want ? 1 : 0; }
+            if (have != want) { why = $"'{p}' records {want} kept channels, but its slice already keeps {have}"; return null; }
+        }
+        return mask.Select(m => m ?? true).ToArray();
     }
 }

@@ -69,13 +69,18 @@ public static class EditReplay
         foreach (var (producer, kept) in edit.KeptChannelsByProducer)
         {
             if (!producers.Contains(producer))
-                throw new ManifestMismatchException(index, edit, producer, "the model has no such Conv2d/Linear producer; closest: " +
+                throw new ManifestMismatchException(index, edit, producer, "the model has no such convolution or Linear producer; closest: " +
                     string.Join(", ", NameSuggestions.Closest(producer, graph.Producers)));
-            var group = graph.GroupOf(producer);
-            if (kept < 1 || kept > group.Channels)
-                throw new ManifestMismatchException(index, edit, producer,
-                    $"the edit keeps {kept} channels, the layer has {group.Channels}");
-            masks[producer] = CountMasks.FirstK(group.Channels, kept, CountMasks.Divisor(graph, group));
+            long channels = graph.GroupOf(producer).SliceOf(producer).Count;
+            if (kept < 1 || kept > channels)
+                throw new ManifestMismatchException(index, edit, producer, $"the edit keeps {kept} channels, the layer has {channels}");
+        }
+        foreach (var group in edit.KeptChannelsByProducer.Keys.Select(graph.GroupOf).Distinct())
+        {
+            var mask = CountMasks.FromProducerCounts(graph, group, edit.KeptChannelsByProducer, out var why)
+                ?? throw new ManifestMismatchException(index, edit, string.Join(", ", group.Producers), why!);
+            foreach (var (producer, slice) in group.ProducerMasks(mask))
+                if (edit.KeptChannelsByProducer.ContainsKey(producer)) masks[producer] = slice;
         }
         try
         {

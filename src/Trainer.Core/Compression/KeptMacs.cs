@@ -31,15 +31,16 @@ internal static class KeptMacs
 
     private static long Rescale(long macs, LayerInfo layer, LayerPlan plan)
     {
-        if (layer.Type == "Linear")
+        if (layer.Kind == Graph.LayerKind.Linear)
         {
             long outF = layer.OutFeatures ?? 0, inF = layer.InFeatures ?? 0;
             if (outF == 0 || inF == 0) return macs;
             return macs / (outF * inF) * (plan.KeepOut?.LongLength ?? outF) * (plan.KeepIn?.LongLength ?? inF);
         }
-        if (layer.Type != "Conv2d" || layer.OutChannels is not { } cout || layer.InChannels is not { } cin || layer.Groups is not { } groups)
+        if (layer.Kind is not (Graph.LayerKind.Conv or Graph.LayerKind.DepthwiseConv or Graph.LayerKind.GroupedConv
+                or Graph.LayerKind.TransposedConv) || layer.OutChannels is not { } cout || layer.InChannels is not { } cin || layer.Groups is not { } groups)
             return macs;
-        // NNI: cout * spatial * kernel * cin / groups; spatial * kernel is what the shrink leaves unchanged.
+        // NNI (transposed convs too): cout * spatial * kernel * cin / groups; spatial * kernel is what the shrink leaves unchanged.
         long perPair = macs * groups / (cout * cin);
         if (layer.Kind == Graph.LayerKind.DepthwiseConv)
         {

@@ -111,7 +111,7 @@ public sealed class ModelEditor : IModelEditor
                 throw new ArgumentException($"the flags of group '{id}' keep no channel; keep at least one", nameof(keptChannelsByGroup));
             var rounded = Round(flags, shrinkOptions.RoundTo);
             keptByGroup[id] = rounded;
-            foreach (var p in group.Producers) masks[p] = rounded;
+            foreach (var (p, mask) in group.ProducerMasks(rounded)) masks[p] = mask;
         }
         var before = current.Cost;
         ShrinkReport report;
@@ -130,7 +130,7 @@ public sealed class ModelEditor : IModelEditor
         {
             var counts = new Dictionary<string, int>();
             foreach (var (id, mask) in changed)
-                foreach (var p in FindGroup(current, id).Group.Producers) counts[p] = mask.Count(k => k);
+                foreach (var (p, slice) in FindGroup(current, id).Group.ProducerMasks(mask)) counts[p] = slice.Count(k => k);
             edits.Add(new ShrinkEdit(counts));
         }
         var after = Cost;

@@ -59,10 +59,10 @@ internal static class DotExporter
 
     private static string Channels(LayerInfo l) => l.Kind switch
     {
-        LayerKind.Conv or LayerKind.DepthwiseConv or LayerKind.GroupedConv or LayerKind.OtherConv =>
+        LayerKind.Conv or LayerKind.DepthwiseConv or LayerKind.GroupedConv or LayerKind.TransposedConv or LayerKind.OtherConv =>
             $"{l.InChannels}→{l.OutChannels} ch" + (l.Groups > 1 ? $", groups {l.Groups}" : ""),
         LayerKind.Linear => $"{l.InFeatures}→{l.OutFeatures} features",
-        LayerKind.Norm => $"{l.NumFeatures} ch",
+        LayerKind.Norm or LayerKind.LayerNorm => $"{l.NumFeatures} ch",
         LayerKind.GroupNorm => $"{l.NumFeatures} ch, groups {l.NumGroups}",
         _ => l.Kind.ToString().ToLowerInvariant(),
     };

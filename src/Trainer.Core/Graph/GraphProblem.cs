@@ -9,7 +9,7 @@ public enum GraphProblemKind
     UnsupportedMapping,
     /// <summary>Two producers reach the same input positions of a layer with different mappings.</summary>
     MappingOverlap,
-    /// <summary>A producer's channels reach a layer whose type the graph cannot shrink (unknown parameters, Conv1d, ...).</summary>
+    /// <summary>A producer's channels reach a layer whose type the shrinker cannot handle (parameters of an unknown type, a grouped transposed conv).</summary>
     UnsupportedLayer,
     /// <summary>A module with parameters cannot be observed by hooks (it is not a Module&lt;Tensor,Tensor&gt;).</summary>
     Unobservable,

@@ -3,7 +3,7 @@ using System.Numerics;
 namespace Trainer.Core.Graph;
 
 /// <summary>
-/// NNI's GroupDependency: for every Conv2d and GroupNorm layer (execution order), the number its
+/// NNI's GroupDependency: for every Conv2d (and Conv1d/3d) and GroupNorm layer (execution order), the number its
 /// output channel count must stay divisible by. A grouped conv (1 &lt; groups, groups ≠ out_channels)
 /// contributes its groups to itself and to every producer whose channels reach its input (and to the
 /// depthwise convs that carry them); GroupNorm contributes num_groups the same way; a depthwise conv
@@ -52,7 +52,8 @@ public sealed class GroupDependency
         foreach (var layer in graph.Layers)
         {
             long g;
-            if (layer.Type == "Conv2d") g = layer.OutChannels == layer.Groups ? 1 : layer.Groups ?? 1;
+            if (layer.Kind is LayerKind.Conv or LayerKind.DepthwiseConv or LayerKind.GroupedConv)
+                g = layer.OutChannels == layer.Groups ? 1 : layer.Groups ?? 1;
             else if (layer.Kind == LayerKind.GroupNorm) g = layer.NumGroups ?? 1;
             else continue;
             Add(layer.Name, g);

@@ -3,11 +3,11 @@ namespace Trainer.Core.Graph;
 /// <summary>How the graph treats a layer.</summary>
 public enum LayerKind
 {
-    /// <summary>Conv2d with groups == 1: a producer.</summary>
+    /// <summary>Conv1d/2d/3d with groups == 1: a producer.</summary>
     Conv,
-    /// <summary>Conv2d with groups == in_channels == out_channels: follows its producer's channels 1:1.</summary>
+    /// <summary>Conv1d/2d/3d with groups == in_channels == out_channels: follows its producer's channels 1:1.</summary>
     DepthwiseConv,
-    /// <summary>Any other grouped Conv2d: a producer that also constrains its input producers (see <see cref="GroupDependency"/>).</summary>
+    /// <summary>Any other grouped Conv1d/2d/3d: a producer that also constrains its input producers (see <see cref="GroupDependency"/>).</summary>
     GroupedConv,
     /// <summary>Linear: a producer.</summary>
     Linear,
@@ -15,7 +15,11 @@ public enum LayerKind
     Norm,
     /// <summary>GroupNorm: a follower whose channel count must stay divisible by its group count.</summary>
     GroupNorm,
-    /// <summary>Conv1d, Conv3d or a transposed conv: cut during analysis, never pruned.</summary>
+    /// <summary>ConvTranspose1d/2d/3d with groups == 1: a producer (weight [in, out, kernel...], so outputs are dimension 1).</summary>
+    TransposedConv,
+    /// <summary>LayerNorm: a follower whose first normalized dimension carries the channels (features).</summary>
+    LayerNorm,
+    /// <summary>A grouped transposed conv: cut during analysis, never pruned.</summary>
     OtherConv,
     /// <summary>A module with parameters of a type the graph does not know.</summary>
     Unknown,
@@ -47,13 +51,13 @@ public sealed record LayerInfo
     /// <summary>How many times the module ran in one forward pass (more than 1 is a <see cref="GraphProblemKind.ModuleReused"/> problem).</summary>
     public int CallCount { get; init; } = 1;
 
-    /// <summary>Conv2d in_channels.</summary>
+    /// <summary>Convolution in_channels.</summary>
     public long? InChannels { get; init; }
 
-    /// <summary>Conv2d out_channels.</summary>
+    /// <summary>Convolution out_channels.</summary>
     public long? OutChannels { get; init; }
 
-    /// <summary>Conv2d groups.</summary>
+    /// <summary>Convolution groups.</summary>
     public long? Groups { get; init; }
 
     /// <summary>Linear in_features.</summary>
@@ -62,17 +66,17 @@ public sealed record LayerInfo
     /// <summary>Linear out_features.</summary>
     public long? OutFeatures { get; init; }
 
-    /// <summary>BatchNorm/InstanceNorm num_features, GroupNorm num_channels.</summary>
+    /// <summary>BatchNorm/InstanceNorm num_features, GroupNorm num_channels, LayerNorm normalized_shape[0].</summary>
     public long? NumFeatures { get; init; }
 
     /// <summary>GroupNorm num_groups.</summary>
     public long? NumGroups { get; init; }
 
-    /// <summary>Output channels (Conv2d), output features (Linear) or features (norms); null otherwise.</summary>
+    /// <summary>Output channels (convolutions), output features (Linear) or features (norms); null otherwise.</summary>
     public long? Channels => OutChannels ?? OutFeatures ?? NumFeatures;
 
-    /// <summary>True for Conv, GroupedConv and Linear: layers whose output channels can be pruned.</summary>
-    public bool IsProducerKind => Kind is LayerKind.Conv or LayerKind.GroupedConv or LayerKind.Linear;
+    /// <summary>True for Conv, GroupedConv, TransposedConv and Linear: layers whose output channels can be pruned.</summary>
+    public bool IsProducerKind => Kind is LayerKind.Conv or LayerKind.GroupedConv or LayerKind.TransposedConv or LayerKind.Linear;
 
     /// <summary>Short description, e.g. "conv1 Conv2d [1,64,112,112]".</summary>
     public override string ToString() => $"{Name} {Type} {Shapes.Format(OutputShape)}";

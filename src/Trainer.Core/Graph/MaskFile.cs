@@ -54,7 +54,7 @@ public static class MaskFile
 
     /// <summary>
     /// Reads the masks of <paramref name="path"/> and checks them against <paramref name="model"/>: every masked layer must be
-    /// one of its Conv2d/Linear layers, with one character per output channel. Masks of another model are refused here,
+    /// one of its convolutions (Conv1d/2d/3d, ConvTranspose) or Linear layers, with one character per output channel. Masks of another model are refused here,
     /// naming the file, before any analysis uses them.
     /// </summary>
     /// <exception cref="InvalidDataException">As <see cref="Load(string)"/>, or the masks belong to another model.</exception>
@@ -64,14 +64,15 @@ public static class MaskFile
         var masks = Load(path);
         var widths = model.named_modules().Select(m => (m.name, Width: m.module switch
         {
-            TorchSharp.Modules.Conv2d c => c.weight.shape[0],
+            TorchSharp.Modules.ConvolutionTranspose t => t.weight.shape[1] * t.groups,
+            TorchSharp.Modules.Convolution c => c.weight.shape[0],
             TorchSharp.Modules.Linear l => l.weight.shape[0],
             _ => -1L,
         })).Where(m => m.Width > 0).ToDictionary(m => m.name, m => m.Width);
         foreach (var (layer, mask) in masks)
         {
             if (!widths.TryGetValue(layer, out var width))
-                throw new InvalidDataException($"'{path}' masks layer '{layer}', which is not a Conv2d or Linear of the model " +
+                throw new InvalidDataException($"'{path}' masks layer '{layer}', which is not a convolution or Linear of the model " +
                                                $"(closest: {string.Join(", ", Models.NameSuggestions.Closest(layer, widths.Keys))}); the masks belong to another model.");
             if (mask.Length != width)
                 throw new InvalidDataException($"'{path}' masks {mask.Length} channels of '{layer}', which has {width}; the masks belong to another model.");

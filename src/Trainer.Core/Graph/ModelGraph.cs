@@ -5,11 +5,11 @@ using static TorchSharp.torch;
 namespace Trainer.Core.Graph;
 
 /// <summary>
-/// The channel dependency graph of a model: which layers ran, which producers (Conv2d, Linear) feed
+/// The channel dependency graph of a model: which layers ran, which producers (convolutions, Linear) feed
 /// which layers with which channel mapping, which producers must be pruned together, and what could
 /// not be analysed. Built without tracing, from forward hooks and NaN markers: for each producer,
 /// one eval-mode pass in which its output is zeros with NaN in channels 0, 1 and C-1 and every other
-/// Conv2d/Linear output is zeros; the positions where NaN reaches each layer's input give the mapping.
+/// convolution/Linear output is zeros; the positions where NaN reaches each layer's input give the mapping.
 /// This is the one graph every compressor uses: compressors choose channels, the core shrinks.
 /// </summary>
 public sealed class ModelGraph
@@ -51,7 +51,7 @@ public sealed class ModelGraph
     /// <summary>Every layer (leaf module, or inner module with parameters of its own) that ran, in execution order.</summary>
     public IReadOnlyList<LayerInfo> Layers { get; }
 
-    /// <summary>Names of the producers (Conv2d that are not depthwise, Linear, each run once), in execution order.</summary>
+    /// <summary>Names of the producers (Conv1d/2d/3d that are not depthwise, ConvTranspose with groups 1, Linear; each run once), in execution order.</summary>
     public IReadOnlyList<string> Producers { get; }
 
     /// <summary>Every producer → layer channel edge, in producer then target execution order.</summary>

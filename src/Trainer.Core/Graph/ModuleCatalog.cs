@@ -29,10 +29,19 @@ internal sealed class CatalogEntry(nn.Module module, string name, LayerKind kind
     public bool IsTarget => IsLayer && Kind != LayerKind.Parameterless;
 
     /// <summary>Layers whose output is replaced by zeros (or the marker) in analysis passes.</summary>
-    public bool IsCut => IsLayer && Kind is LayerKind.Conv or LayerKind.GroupedConv or LayerKind.Linear or LayerKind.OtherConv;
+    public bool IsCut => IsLayer && Kind is LayerKind.Conv or LayerKind.GroupedConv or LayerKind.TransposedConv or LayerKind.Linear
+        or LayerKind.OtherConv;
 
-    /// <summary>The dimension holding channels (features for Linear) in a tensor of rank <paramref name="rank"/>.</summary>
-    public long ChannelDim(long rank) => Kind == LayerKind.Linear ? rank - 1 : rank >= 2 ? 1 : 0;
+    /// <summary>
+    /// The dimension holding channels in a tensor of rank <paramref name="rank"/>: the last for Linear (features), the first
+    /// normalized one for LayerNorm (its weight's dimension 0), otherwise 1 (0 for unbatched vectors).
+    /// </summary>
+    public long ChannelDim(long rank) => Kind switch
+    {
+        LayerKind.Linear => rank - 1,
+        LayerKind.LayerNorm when Module is LayerNorm norm => Math.Max(0, rank - norm.normalized_shape.Length),
+        _ => rank >= 2 ? 1 : 0,
+    };
 }
 
 /// <summary>Lists a model's modules with their paths and classifies them.</summary>
@@ -74,13 +83,15 @@ internal sealed class ModuleCatalog
     /// <summary>The graph's view of a module type.</summary>
     public static LayerKind Classify(nn.Module module, bool ownParameters) => module switch
     {
-        Conv2d c when c.groups == 1 => LayerKind.Conv,
-        Conv2d c when c.groups == c.in_channels && c.groups == c.out_channels => LayerKind.DepthwiseConv,
-        Conv2d => LayerKind.GroupedConv,
-        Convolution => LayerKind.OtherConv,
+        ConvolutionTranspose c when c.groups == 1 => LayerKind.TransposedConv,
+        ConvolutionTranspose => LayerKind.OtherConv,
+        Convolution c when c.groups == 1 => LayerKind.Conv,
+        Convolution c when c.groups == c.in_channels && c.groups == c.out_channels => LayerKind.DepthwiseConv,
+        Convolution => LayerKind.GroupedConv,
         Linear => LayerKind.Linear,
         NormBase => LayerKind.Norm,
         GroupNorm => LayerKind.GroupNorm,
+        LayerNorm => LayerKind.LayerNorm,
         _ => ownParameters ? LayerKind.Unknown : LayerKind.Parameterless,
     };
 
@@ -98,6 +109,7 @@ internal sealed class ModuleCatalog
             Linear l => info with { InFeatures = l.in_features, OutFeatures = l.out_features },
             NormBase n => info with { NumFeatures = n.num_features },
             GroupNorm g => info with { NumFeatures = g.weight?.shape[0] ?? (input.Count > 1 ? input[1] : null), NumGroups = g.num_groups },
+            LayerNorm n => info with { NumFeatures = n.normalized_shape.FirstOrDefault() },
             _ => info,
         };
     }

@@ -20,8 +20,8 @@ internal sealed record PassFailure(CatalogEntry Layer, long[] InputShape, Except
 /// <summary>
 /// Hooks every single-tensor module of a model once and runs analysis passes through it. In every
 /// pass, Conv2d/Linear (and other convs) outputs are cut to zeros, except the marked producer's,
-/// which becomes zeros with NaN in its marked channels; GroupNorm passes its input through so that
-/// NaN does not spread inside a group. Each pass runs in eval mode, without gradients, in its own
+/// which becomes zeros with NaN in its marked channels; GroupNorm and LayerNorm pass their input
+/// through so that NaN does not spread over the channels they normalize together. Each pass runs in eval mode, without gradients, in its own
 /// dispose scope; nothing is kept from it but what the observer copies out.
 /// </summary>
 internal sealed class ProbeSession : IDisposable
@@ -131,8 +131,8 @@ internal sealed class ProbeSession : IDisposable
             MarkerEmitted = true;
             return NanProbe.Marker(output, entry.ChannelDim(output.dim()));
         }
-        // GroupNorm mixes the channels of a group; analysis treats it as per-channel.
-        return entry.IsLayer && entry.Kind == LayerKind.GroupNorm ? input.clone() : null;
+        // GroupNorm and LayerNorm mix the channels they normalize over; analysis treats them as per-channel.
+        return entry.IsLayer && entry.Kind is LayerKind.GroupNorm or LayerKind.LayerNorm ? input.clone() : null;
     }
 
     private void HookFailed(CatalogEntry entry, Exception ex)

@@ -27,7 +27,8 @@ public sealed record AllocatableGroup(string Id, IReadOnlyList<string> Producers
         foreach (var (info, group) in ChannelGroupCatalog.Describe(graph, new ShrinkOptions()))
         {
             if (!info.IsPrunable) continue;
-            if (group.Producers.Any(p => graph.Layer(p).Kind is not (LayerKind.Conv or LayerKind.Linear))) continue;
+            if (group.Producers.Any(p => graph.Layer(p) is not ({ Kind: LayerKind.Conv, Type: "Conv2d" } or { Kind: LayerKind.Linear })))
+                continue;
             if (CountMasks.Divisor(graph, group) > 1) continue;
             result.Add(new AllocatableGroup(info.Id, info.Producers, info.Channels));
         }

@@ -33,7 +33,7 @@ public sealed record ChannelAllocation(string Method, IReadOnlyDictionary<string
 
     /// <summary>
     /// Masks that keep the first k channels of every narrowed group, for <see cref="Pruning.ChannelShrinker"/>
-    /// (every producer of a group gets the same mask). Which channels to keep is a compressor's choice; first-k is
+    /// (every producer of a group gets its slice of the group's mask). Which channels to keep is a compressor's choice; first-k is
     /// what latency measurements need.
     /// </summary>
     public IReadOnlyDictionary<string, bool[]> FirstChannelMasks(ModelGraph graph)
@@ -45,7 +45,7 @@ public sealed record ChannelAllocation(string Method, IReadOnlyDictionary<string
             int channels = GroupChannels[id];
             if (kept >= channels) continue;
             var mask = Enumerable.Range(0, channels).Select(c => c < kept).ToArray();
-            foreach (var producer in graph.GroupOf(id).Producers) masks[producer] = mask;
+            foreach (var (producer, slice) in graph.GroupOf(id).ProducerMasks(mask)) masks[producer] = slice;
         }
         return masks;
     }

@@ -8,11 +8,12 @@ namespace Trainer.Core.Pruning;
 
 /// <summary>
 /// Removes output channels from a model in place, Torch-Pruning style: compressors choose which channels
-/// each producer keeps, the core shrinks. For every producer (Conv2d, Linear) with a mask it slices the
-/// producer's weight (dimension 0) and bias, its followers (BatchNorm weight, bias and running statistics;
-/// depthwise convs, whose groups shrink too) and each consumer's input dimension, following the
-/// <see cref="ModelGraph"/>'s channel mappings (identity, offset after a concatenation, block after a flatten),
-/// then fixes TorchSharp's stale size fields and checks the model with one forward pass.
+/// each producer keeps (importance), the graph says which layers depend on them (dependency groups), and one
+/// <see cref="LayerPruner"/> per layer type slices: for every producer (Conv1d/2d/3d, ConvTranspose, Linear) with a
+/// mask its outputs and bias, its followers (BatchNorm, GroupNorm, LayerNorm, depthwise convs, whose groups shrink too)
+/// and each consumer's inputs, following the <see cref="ModelGraph"/>'s channel mappings (identity, offset after a
+/// concatenation, block after a flatten), then fixes TorchSharp's stale size fields and checks the model with one
+/// forward pass.
 /// </summary>
 /// <remarks>
 /// <para>Masks are exact: rounding kept counts (<see cref="ChannelRounding"/>) is the chooser's job.</para>
@@ -86,14 +87,8 @@ public static class ChannelShrinker
 
     private static (long In, long Out, long Params) Sizes(nn.Module module)
     {
-        long parameters = module.parameters(recurse: false).Sum(p => p.numel());
-        return module switch
-        {
-            TorchSharp.Modules.Convolution c => (c.in_channels, c.out_channels, parameters),
-            TorchSharp.Modules.Linear l => (l.in_features, l.out_features, parameters),
-            TorchSharp.Modules.NormBase n => (n.num_features, n.num_features, parameters),
-            _ => (module.parameters(false).FirstOrDefault()?.shape[0] ?? 0, module.parameters(false).FirstOrDefault()?.shape[0] ?? 0, parameters),
-        };
+        var (input, output) = LayerSlicer.Widths(module);
+        return (input, output, module.parameters(recurse: false).Sum(p => p.numel()));
     }
 
     private static long CountParameters(nn.Module model) => model.parameters().Sum(p => p.numel());

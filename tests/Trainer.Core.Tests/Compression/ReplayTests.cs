@@ -114,7 +114,7 @@ public sealed class ReplayTests
         var ok = new ShrinkEdit(new Dictionary<string, int> { ["conv1"] = 8 });
         var unknown = Fails(ok, new ShrinkEdit(new Dictionary<string, int> { ["conv9"] = 8 }));
         Assert.Equal((1, "conv9"), (unknown.EditIndex, unknown.Layer));
-        Assert.StartsWith("edit 1 (shrink conv9→8) does not fit the model at 'conv9': the model has no such Conv2d/Linear producer; closest: conv1",
+        Assert.StartsWith("edit 1 (shrink conv9→8) does not fit the model at 'conv9': the model has no such convolution or Linear producer; closest: conv1",
             unknown.Message);
         var tooMany = Fails(new ShrinkEdit(new Dictionary<string, int> { ["conv2"] = 100 }));
         Assert.Contains("edit 0 (shrink conv2→100) does not fit the model at 'conv2': the edit keeps 100 channels, the layer has 64", tooMany.Message);

@@ -152,7 +152,7 @@ public sealed class DocumentFuzzTests : IDisposable
         Assert.Contains("masks 4 channels of 'conv', which has 6", Assert.Throws<InvalidDataException>(() => MaskFile.Load(path, wider)).Message);
         var renamed = nn.Sequential(("conv1", nn.Conv2d(1, 4, 3, padding: 1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(144, 5)));
         var error = Assert.Throws<InvalidDataException>(() => MaskFile.Load(path, renamed));
-        Assert.Contains($"'{path}' masks layer 'conv', which is not a Conv2d or Linear of the model (closest: conv1", error.Message);
+        Assert.Contains($"'{path}' masks layer 'conv', which is not a convolution or Linear of the model (closest: conv1", error.Message);
         File.WriteAllText(path, "[1, 2]");
         Assert.Contains("is not a mask file", Assert.Throws<InvalidDataException>(() => MaskFile.Load(path)).Message);
     }

@@ -8,7 +8,7 @@ namespace Trainer.Core.Tests.Pruning;
 /// <summary>Builds twin models, random group masks, and the masked (zeroed) reference of a shrink.</summary>
 internal static class PruningFixtures
 {
-    /// <summary>Two identical models: same seed, BatchNorm statistics and affine parameters randomised alike.</summary>
+    /// <summary>Two identical models: same seed, BatchNorm statistics and norms' affine parameters randomised alike.</summary>
     public static (T A, T B) Twins<T>(Func<T> create) where T : nn.Module<Tensor, Tensor> => (Seeded(create), Seeded(create));
 
     private static T Seeded<T>(Func<T> create) where T : nn.Module<Tensor, Tensor>
@@ -24,12 +24,17 @@ internal static class PruningFixtures
                 norm.running_mean?.copy_(torch.randn(norm.num_features) * 0.1);
                 norm.running_var?.copy_(torch.rand(norm.num_features) + 0.5);
             }
+            else if (m is GroupNorm or LayerNorm)
+            {
+                foreach (var (name, p) in m.named_parameters(recurse: false))
+                    p.copy_(name == "weight" ? torch.rand(p.shape) + 0.5 : torch.randn(p.shape) * 0.1);
+            }
         return model;
     }
 
     /// <summary>
     /// One mask per prunable group that does not produce the model's output: about half the channels (a multiple of the
-    /// group's divisor), chosen with a fixed seed; the same mask for every producer of the group.
+    /// group's divisor), chosen with a fixed seed, over the group's channel axis; each producer gets its slice.
     /// </summary>
     public static Dictionary<string, bool[]> HalfMasks(ModelGraph graph, int seed = 7)
     {
@@ -39,10 +44,24 @@ internal static class PruningFixtures
             if (!group.IsPrunable || group.Producers.Any(p => graph.EdgesFrom(p).Count == 0)) continue;
             int channels = (int)group.Channels;
             long divisor = group.Producers.Concat(group.Followers).Select(graph.GroupDependency.DivisorOf).Max();
-            var mask = divisor > 1 ? BalancedHalf(channels, (int)divisor, seed + group.Id) : RandomHalf(channels, seed + group.Id);
-            foreach (var p in group.Producers) masks[p] = mask;
+            var mask = divisor > 1 ? BalancedHalf(channels, (int)divisor, seed + group.Id)
+                : group.IsSliced ? HalfPerSegment(group, seed + group.Id) : RandomHalf(channels, seed + group.Id);
+            foreach (var (p, slice) in group.ProducerMasks(mask)) masks[p] = slice;
         }
         return masks;
+    }
+
+    /// <summary>Half of every segment between slice boundaries of a sliced group, so every producer keeps half of its channels.</summary>
+    public static bool[] HalfPerSegment(DependencyGroup group, int seed)
+    {
+        var cuts = group.Producers.Select(group.SliceOf).SelectMany(s => new[] { s.Offset, s.Offset + s.Count }).Distinct().Order().ToList();
+        var mask = new bool[group.Channels];
+        for (int i = 0; i + 1 < cuts.Count; i++)
+        {
+            var part = RandomHalf((int)(cuts[i + 1] - cuts[i]), seed + i);
+            part.CopyTo(mask, (int)cuts[i]);
+        }
+        return mask;
     }
 
     /// <summary>Keeps channels/2 (at least 1) channels at random.</summary>
@@ -69,7 +88,7 @@ internal static class PruningFixtures
 
     /// <summary>
     /// Makes the pruned channels of <paramref name="model"/> output exactly 0 without changing shapes: each masked producer's
-    /// weight rows and bias are zeroed, and so are the per-channel weight and bias of every follower (BatchNorm, depthwise conv)
+    /// weight rows (columns of a transposed conv) and bias are zeroed, and so are the per-channel weight and bias of every follower (BatchNorm, depthwise conv)
     /// at the positions the channels reach, so in eval mode (x - mean) / std * 0 + 0 = 0 and every consumer reads zeros there,
     /// which is what reading fewer inputs computes.
     /// </summary>
@@ -94,7 +113,9 @@ internal static class PruningFixtures
     private static void ZeroRows(nn.Module module, long[] rows)
     {
         var index = torch.tensor(rows);
-        foreach (var (_, p) in module.named_parameters(recurse: false)) p.index_fill_(0, index, 0);
+        foreach (var (name, p) in module.named_parameters(recurse: false))
+            // A transposed conv's weight is [in, out, kernel...]: its output channels are dimension 1.
+            p.index_fill_(module is ConvolutionTranspose && name == "weight" ? 1 : 0, index, 0);
     }
 
     /// <summary>Output of a model in eval mode on <paramref name="input"/>.</summary>

@@ -75,6 +75,43 @@ public sealed class ShrinkEquivalenceTests(ITestOutputHelper output)
         AssertShrunkEqualsMasked(() => new GroupedConvNet(), [1, 3, 6, 6]);
 
     [Fact]
+    [Trait("Category", "Numeric")]
+    public void UNet_with_transposed_conv_upsample_and_concat_skips_shrunk_equals_masked()
+    {
+        var report = AssertShrunkEqualsMasked(() => new UNetLike(), [1, 3, 16, 16]);
+        // up2 (ConvTranspose2d, weight [in, out, k, k]) loses inputs with the bottleneck and outputs with its own mask.
+        var up = report.Layer("up2");
+        Assert.Equal((16L, 8L, 16L, 8L), (up.InBefore, up.InAfter, up.OutBefore, up.OutAfter));
+        // dec2 reads up2's 8 kept channels and enc2's 8 kept ones at offset 16; dec1 reads dec2's 8 and enc1's 4 at offset 16.
+        Assert.Equal((32L, 16L), (report.Layer("dec2").InBefore, report.Layer("dec2").InAfter));
+        Assert.Equal((24L, 12L), (report.Layer("dec1").InBefore, report.Layer("dec1").InAfter));
+    }
+
+    [Fact]
+    [Trait("Category", "Numeric")]
+    public void Conv1d_model_shrunk_equals_masked()
+    {
+        var report = AssertShrunkEqualsMasked(() => new Conv1dNet(), [1, 4, 32]);
+        var depthwise = report.Layer("depthwise");
+        Assert.Equal((32L, 16L, 32L, 16L), (depthwise.InBefore, depthwise.InAfter, depthwise.OutBefore, depthwise.OutAfter));
+        // The Linear on [N, T, C] after a permute loses inputs with conv2 and outputs with its own mask.
+        Assert.Equal((32L, 16L, 24L, 12L), (report.Layer("mix").InBefore, report.Layer("mix").InAfter,
+            report.Layer("mix").OutBefore, report.Layer("mix").OutAfter));
+    }
+
+    [Fact]
+    [Trait("Category", "Numeric")]
+    public void Concat_meeting_a_residual_add_and_a_squeeze_excitation_multiply_shrunk_equals_masked()
+    {
+        var report = AssertShrunkEqualsMasked(() => new ConcatResidualSeNet(), [1, 3, 8, 8]);
+        // One group over 16 channels: branchA and branchB lose 4 of 8 each, the shortcut and the gate's excite conv the same 8.
+        foreach (var (layer, before, after) in new[] { ("branchA", 8L, 4L), ("branchB", 8L, 4L), ("shortcut", 16L, 8L), ("excite", 16L, 8L) })
+            Assert.Equal((before, after), (report.Layer(layer).OutBefore, report.Layer(layer).OutAfter));
+        Assert.Equal((16L, 8L), (report.Layer("bnSum").OutBefore, report.Layer("bnSum").OutAfter));
+        Assert.Equal((16L, 8L), (report.Layer("squeeze").InBefore, report.Layer("squeeze").InAfter));
+    }
+
+    [Fact]
     public void Resnet18_shrink_time()
     {
         using var model = models.resnet18();
