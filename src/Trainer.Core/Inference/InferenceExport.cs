@@ -106,7 +106,8 @@ public sealed class InferenceExport(ILogger logger)
     }
 
     /// <summary>The layout an earlier, interrupted export into <paramref name="folder"/> chose by timing; null when none was recorded.</summary>
-    private MemoryLayout? RecordedLayout(string folder)
+    /// <exception cref="InvalidDataException">The record names no layout (the message names the file and the fix).</exception>
+    public MemoryLayout? RecordedLayout(string folder)
     {
         var path = Path.Combine(folder, LayoutFileName);
         if (!File.Exists(path)) return null;

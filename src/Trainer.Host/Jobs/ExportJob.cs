@@ -59,6 +59,14 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         if (o.Checkpoint.Length == 0 && o.Manifest.Length == 0 && o.PyTorchWeights.Length == 0 && checkpoint is null && manifest is null)
             throw new JobException("trainer export needs weights: set Model:Checkpoint (a checkpoint of `trainer train`), " +
                                    "Model:Manifest (a model of `trainer compress`) or Model:PyTorchWeights (a state_dict saved by PyTorch).");
+        try
+        {
+            export.RecordedLayout(stage.CheckpointDir);   // a damaged record is bad input, found before any work
+        }
+        catch (InvalidDataException e)
+        {
+            throw new JobException(e.Message);
+        }
         var model = ModelLoader.Load(o, _logger, () => tasks.Task, checkpoint, manifest);
         if (model.Manifest?.Iterations.Any(i => i.Compressor == Step) == true)
         {
