@@ -6,6 +6,7 @@ public static class TaskCatalog
     private static readonly Dictionary<string, Func<TrainingTask>> Entries = new(StringComparer.OrdinalIgnoreCase)
     {
         [FashionMnistTask.TaskName] = () => new FashionMnistTask(),
+        [Cifar10BinaryTask.TaskName] = () => new Cifar10BinaryTask(),
     };
 
     /// <summary>Names of the built-in tasks.</summary>
