@@ -7,6 +7,7 @@ public static class TaskCatalog
     {
         [FashionMnistTask.TaskName] = () => new FashionMnistTask(),
         [Cifar10BinaryTask.TaskName] = () => new Cifar10BinaryTask(),
+        [TabularTask.TaskName] = () => new TabularTask(),
     };
 
     /// <summary>Names of the built-in tasks.</summary>
