@@ -8,6 +8,7 @@ public static class TaskCatalog
         [FashionMnistTask.TaskName] = () => new FashionMnistTask(),
         [Cifar10BinaryTask.TaskName] = () => new Cifar10BinaryTask(),
         [TabularTask.TaskName] = () => new TabularTask(),
+        [ImageFolderTask.TaskName] = () => new ImageFolderTask(),
     };
 
     /// <summary>Names of the built-in tasks.</summary>
