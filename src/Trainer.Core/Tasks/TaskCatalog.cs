@@ -6,6 +6,9 @@ public static class TaskCatalog
     private static readonly Dictionary<string, Func<TrainingTask>> Entries = new(StringComparer.OrdinalIgnoreCase)
     {
         [FashionMnistTask.TaskName] = () => new FashionMnistTask(),
+        [Cifar10BinaryTask.TaskName] = () => new Cifar10BinaryTask(),
+        [TabularTask.TaskName] = () => new TabularTask(),
+        [ImageFolderTask.TaskName] = () => new ImageFolderTask(),
     };
 
     /// <summary>Names of the built-in tasks.</summary>

@@ -6,7 +6,7 @@ public sealed class TaskOptions
     /// <summary>Configuration section name.</summary>
     public const string Section = "Task";
 
-    /// <summary>A built-in task (Core's TaskCatalog: "fashion-mnist"); ignored when <see cref="Type"/> is set.</summary>
+    /// <summary>A built-in task (Core's TaskCatalog: "fashion-mnist", "cifar10-binary", "image-folder", "tabular"); ignored when <see cref="Type"/> is set.</summary>
     public string Name { get; set; } = "fashion-mnist";
 
     /// <summary>Path of the assembly holding a task of your own (a class deriving from Trainer.Core.Tasks.TrainingTask).</summary>

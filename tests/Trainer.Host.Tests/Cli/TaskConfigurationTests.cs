@@ -13,7 +13,7 @@ public sealed class TaskConfigurationTests : IDisposable
     private static string PluginAssembly => Path.Combine(CompressVerbTests.PluginsBin, "CustomCompressor", "CustomCompressor.dll");
 
     [Theory]
-    [InlineData(new[] { "--Task:Name=cifar" }, "Task:Name = 'cifar' is not a built-in task; built-in: fashion-mnist")]
+    [InlineData(new[] { "--Task:Name=cifar" }, "Task:Name = 'cifar' is not a built-in task; built-in: cifar10-binary, fashion-mnist, image-folder, tabular")]
     [InlineData(new[] { "--Task:Settings:colour=red" }, "Task:Settings:colour")]
     [InlineData(new[] { "--Task:Type=My.Task" }, "needs both Task:Assembly")]
     [InlineData(new[] { "--Task:Assembly=/nowhere/task.dll", "--Task:Type=My.Task" }, "no file at /nowhere/task.dll")]
