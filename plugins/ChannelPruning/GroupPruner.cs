@@ -18,18 +18,22 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
 
     /// <summary>
     /// Why LASSO reconstruction cannot handle group <paramref name="groupId"/> (null when it can), checked before any edit:
-    /// every consumer must be an ungrouped Conv2d or Linear. Each consumer is also sampled once (one row), so a sampling
-    /// problem is reported before the model changes.
+    /// every consumer must be an ungrouped Conv2d or Linear (the layers the editor samples) reading the group's whole axis.
+    /// Each consumer is also sampled once (one row), so a sampling problem is reported before the model changes.
     /// </summary>
     /// <exception cref="ArgumentException">The editor cannot sample a consumer with these settings.</exception>
     public string? WhyNotLasso(string groupId)
     {
         var group = Current(groupId);
+        if (group.SliceConsumers.FirstOrDefault() is { Reads: { } reads } partial)
+            return $"consumer {partial.Layer} reads only channels [{reads.Offset}, {reads.Offset + reads.Count}) of the group's {group.Channels}, " +
+                   "which one sampled reconstruction problem cannot describe";
         if (group.Consumers.Count == 0) return "the group has no Conv2d/Linear consumer to reconstruct";
         foreach (var consumer in group.Consumers)
         {
             var layer = WeightLayer.Find(request.Model, consumer.Layer);
-            if (layer is null) return $"consumer {consumer.Layer} is not a Conv2d or Linear";
+            if (layer is null) return $"consumer {consumer.Layer} is not a convolution or Linear";
+            if (!layer.IsSampled) return $"consumer {consumer.Layer} is a {layer.Type}; the editor samples Conv2d and Linear layers only";
             if (layer.Groups != 1) return $"consumer {consumer.Layer} is a grouped convolution (groups={layer.Groups})";
             try
             {
@@ -70,7 +74,7 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
                 var gram = new double[group.Channels, group.Channels];
                 var b = new double[group.Channels];
                 foreach (var problem in problems) problem.AccumulateGram(gram, b);
-                select = k => LassoChannelSelector.Select(gram, b, k, settings.LarsAlphaInit).Keep;
+                select = k => LassoChannelSelector.Select(gram, b, k, settings.LarsAlphaInit, group.Segments).Keep;
             }
             else
             {

@@ -18,7 +18,14 @@ internal static class KeepCountAllocator
     private const int Bisections = 50;
 
     /// <summary>Kept channels for <paramref name="ratio"/> of <paramref name="channels"/>: rounded, at least one.</summary>
-    public static int Count(double ratio, int channels) => Math.Clamp((int)Math.Round(ratio * channels, MidpointRounding.AwayFromZero), 1, channels);
+    public static int Count(double ratio, int channels) => Count(ratio, channels, 1);
+
+    /// <summary>Kept channels for <paramref name="ratio"/> of <paramref name="group"/>'s channels: rounded, at least its
+    /// <see cref="ChannelGroupInfo.MinKept"/> (one per slice of a sliced group).</summary>
+    public static int Count(double ratio, ChannelGroupInfo group) => Count(ratio, group.Channels, group.MinKept);
+
+    private static int Count(double ratio, int channels, int min) =>
+        Math.Clamp((int)Math.Round(ratio * channels, MidpointRounding.AwayFromZero), Math.Min(min, channels), channels);
 
     /// <summary>Plans the counts of <paramref name="candidates"/> (prunable, not skipped groups).</summary>
     /// <exception cref="ArgumentException">The FLOPs target cannot be reached even with one channel per group.</exception>
@@ -29,7 +36,7 @@ internal static class KeepCountAllocator
         if (explicitRatios.Count > 0)
         {
             var counts = candidates.Where(g => explicitRatios.ContainsKey(g.Id))
-                .ToDictionary(g => g.Id, g => Count(explicitRatios[g.Id], g.Channels));
+                .ToDictionary(g => g.Id, g => Count(explicitRatios[g.Id], g));
             var source = hostRatios is not null ? "the host's per-group keep ratios" : "the per-layer 'ratios' setting";
             return new KeepPlan(counts, $"keep counts from {source} ({counts.Count} group(s)); the FLOPs target is not used");
         }
@@ -42,9 +49,9 @@ internal static class KeepCountAllocator
         var uniform = Uniform(editor, candidates, budget);
         if (uniform is null)
         {
-            long smallest = editor.MacsIfKept(candidates.ToDictionary(g => g.Id, _ => 1));
+            long smallest = editor.MacsIfKept(candidates.ToDictionary(g => g.Id, g => g.MinKept));
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"TargetFlopsRatio {targetFlopsRatio:0.###} cannot be reached: one channel per prunable group still leaves " +
+                $"TargetFlopsRatio {targetFlopsRatio:0.###} cannot be reached: the fewest channels per prunable group (one, or one per slice) still leave " +
                 $"{(double)smallest / current:P1} of the MACs ({smallest} of {current}); raise the target or prune more groups (skip_layers)."));
         }
         var (ratio, plan) = uniform.Value;
@@ -61,7 +68,7 @@ internal static class KeepCountAllocator
     /// </summary>
     public static (double Ratio, Dictionary<string, int> Counts)? Uniform(IModelEditor editor, IReadOnlyList<ChannelGroupInfo> groups, double macsBudget)
     {
-        Dictionary<string, int> Counts(double r) => groups.ToDictionary(g => g.Id, g => Count(r, g.Channels));
+        Dictionary<string, int> Counts(double r) => groups.ToDictionary(g => g.Id, g => Count(r, g));
         if (editor.MacsIfKept(Counts(0)) > macsBudget) return null;
         double low = 0, high = 1; // Counts(low) fits the budget; Counts(high) does not.
         if (editor.MacsIfKept(Counts(1)) <= macsBudget) low = high;

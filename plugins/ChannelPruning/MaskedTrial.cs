@@ -21,13 +21,15 @@ internal sealed class MaskedTrial : IDisposable
     {
         try
         {
-            foreach (var consumer in group.Consumers)
+            // One mask per layer: a layer listed once per slice it reads gets all of them in one hook.
+            foreach (var reads in group.Consumers.Concat(group.SliceConsumers).GroupBy(c => c.Layer))
             {
-                var layer = WeightLayer.Find(model, consumer.Layer)
-                            ?? throw new InvalidOperationException($"Consumer {consumer.Layer} of group {group.Id} is not a Conv2d or Linear of the model.");
-                Mask(layer, consumer, keep);
-                if (refitByConsumer.TryGetValue(consumer.Layer, out var block)) Overwrite(layer, consumer, keep, block);
+                var layer = WeightLayer.Find(model, reads.Key)
+                            ?? throw new InvalidOperationException($"Consumer {reads.Key} of group {group.Id} is not a convolution or Linear of the model.");
+                Mask(layer, reads.ToList(), keep);
             }
+            foreach (var consumer in group.Consumers)
+                if (refitByConsumer.TryGetValue(consumer.Layer, out var block)) Overwrite(WeightLayer.Find(model, consumer.Layer)!, consumer, keep, block);
         }
         catch
         {
@@ -43,16 +45,20 @@ internal sealed class MaskedTrial : IDisposable
         undo.Clear();
     }
 
-    private void Mask(WeightLayer layer, ChannelConsumer consumer, bool[] keep)
+    private void Mask(WeightLayer layer, IReadOnlyList<ChannelConsumer> reads, bool[] keep)
     {
-        long inputs = layer.Weight.shape[1];
+        long inputs = layer.InChannels;
         var flags = Enumerable.Repeat(1f, (int)inputs).ToArray();
-        for (int c = 0; c < keep.Length; c++)
-            if (!keep[c])
-                for (int i = 0; i < consumer.BlockSize; i++) flags[consumer.Offset + c * consumer.BlockSize + i] = 0f;
-        long[] shape = layer.Weight.dim() == 4 ? [1, inputs, 1, 1] : [1, inputs];
-        var mask = tensor(flags).reshape(shape).DetachFromDisposeScope();
-        var remover = layer.Module.register_forward_pre_hook((_, input) => input * mask.to(input.dtype, input.device));
+        foreach (var consumer in reads)
+            for (int c = 0; c < keep.Length; c++)
+                if (!keep[c] && consumer.InputOf(c) is { } first)
+                    for (int i = 0; i < consumer.BlockSize; i++) flags[first + i] = 0f;
+        var mask = tensor(flags).DetachFromDisposeScope();
+        bool linear = layer.Module is TorchSharp.Modules.Linear;
+        // Channels are the last dimension of a Linear's input, dimension 1 of a convolution's ([N, C, spatial...]).
+        var remover = layer.Module.register_forward_pre_hook((_, input) => input * (linear
+            ? mask.to(input.dtype, input.device)
+            : mask.to(input.dtype, input.device).reshape([inputs, .. Enumerable.Repeat(1L, (int)input.dim() - 2)])));
         undo.Add(() =>
         {
             remover.remove();

@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 namespace Plugins.ChannelPruning;
 
 /// <summary>
-/// A Conv2d or Linear of the model seen as a matrix: its weight as [Cout, In·kk] (kk = kernel area, 1 for a Linear),
-/// the column order of the editor's sampled input patches [N, In, kk].
+/// A weight layer of the model: Conv1d/2d/3d, ConvTranspose1d/2d/3d or Linear. For Conv2d and Linear (the layers the editor
+/// samples) the weight is also seen as a matrix [Cout, In·kk] (kk = kernel area, 1 for a Linear), the column order of the
+/// editor's sampled input patches [N, In, kk].
 /// </summary>
 internal sealed class WeightLayer
 {
@@ -25,7 +26,16 @@ internal sealed class WeightLayer
     /// <summary>The layer itself.</summary>
     public nn.Module<Tensor, Tensor> Module { get; }
 
-    /// <summary>Current weight: [Cout, In, kh, kw] or [Cout, In].</summary>
+    /// <summary>The module's type name, e.g. "Conv2d" or "ConvTranspose2d".</summary>
+    public string Type => Module.GetType().Name;
+
+    /// <summary>True for Conv2d and Linear, the layers <c>IModelEditor.Sample</c> samples and LASSO reconstructs.</summary>
+    public bool IsSampled => Module is Conv2d or Linear;
+
+    /// <summary>True for a transposed convolution (weight [in, out/groups, kernel...]).</summary>
+    public bool IsTransposed => Module is ConvolutionTranspose;
+
+    /// <summary>Current weight: [Cout, In/groups, kernel...], [In, Cout/groups, kernel...] (transposed) or [Cout, In].</summary>
     public Parameter Weight { get; }
 
     /// <summary>Current bias, when the layer has one.</summary>
@@ -34,11 +44,14 @@ internal sealed class WeightLayer
     /// <summary>Conv groups (1 for a Linear).</summary>
     public long Groups { get; }
 
-    /// <summary>Input positions per input channel: kh·kw, 1 for a Linear.</summary>
-    public long KernelArea => Weight.dim() == 4 ? Weight.shape[2] * Weight.shape[3] : 1;
+    /// <summary>Input positions per input channel: the kernel's volume, 1 for a Linear.</summary>
+    public long KernelArea => Weight.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
 
-    /// <summary>Finds the layer named <paramref name="name"/> in <paramref name="model"/>; null when it is not a Conv2d
-    /// or Linear.</summary>
+    /// <summary>Input channels (features for a Linear).</summary>
+    public long InChannels => IsTransposed ? Weight.shape[0] : Module is Linear ? Weight.shape[1] : Weight.shape[1] * Groups;
+
+    /// <summary>Finds the layer named <paramref name="name"/> in <paramref name="model"/>; null when it is not a
+    /// convolution or Linear.</summary>
     public static WeightLayer? Find(nn.Module<Tensor, Tensor> model, string name)
     {
         foreach (var (path, module) in model.named_modules())
@@ -46,7 +59,7 @@ internal sealed class WeightLayer
             if (path != name) continue;
             return module switch
             {
-                Conv2d c => new WeightLayer(name, c, c.weight, c.bias, c.groups),
+                Convolution c => new WeightLayer(name, c, c.weight, c.bias, c.groups),
                 Linear l => new WeightLayer(name, l, l.weight, l.bias, 1),
                 _ => null,
             };
@@ -54,13 +67,42 @@ internal sealed class WeightLayer
         return null;
     }
 
-    /// <summary>The weight as [Cout, In·kk] (a view).</summary>
-    public Tensor Matrix() => Weight.reshape(Weight.shape[0], -1);
+    /// <summary>The weight as [Cout, In·kk] (a view); Conv2d and Linear only.</summary>
+    public Tensor Matrix()
+    {
+        if (!IsSampled) throw new InvalidOperationException($"{Name} is a {Type}; only a Conv2d or Linear weight is read as a matrix.");
+        return Weight.reshape(Weight.shape[0], -1);
+    }
+
+    /// <summary>
+    /// The L1 norm of each output channel's filter, in output channel order: the sum of |w| over everything that produces
+    /// the channel (weight dimension 0 of a conv or Linear; dimension 1 of a transposed conv, whose output channel
+    /// g·(Cout/groups) + j is column j of the rows of input group g).
+    /// </summary>
+    public double[] OutputL1()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var w = Weight.detach().abs().to(ScalarType.Float64);
+        Tensor perOutput;
+        if (IsTransposed)
+        {
+            long inputs = w.shape[0], perGroup = w.shape[1];
+            // [groups, in/groups, out/groups, kk] → sum over the group's inputs and the kernel.
+            perOutput = w.reshape(Groups, inputs / Groups, perGroup, -1).sum([1, 3]).reshape(-1);
+        }
+        else
+        {
+            perOutput = w.reshape(w.shape[0], -1).sum(1);
+        }
+        return perOutput.data<double>().ToArray();
+    }
 
     /// <summary>Overwrites input columns [<paramref name="firstInput"/>·kk, …) of the weight with <paramref name="block"/>
-    /// ([Cout, inputs, kk] or [Cout, inputs·kk]), without recording a gradient.</summary>
+    /// ([Cout, inputs, kk] or [Cout, inputs·kk]), without recording a gradient; Conv2d and Linear only.</summary>
     public void WriteInputBlock(long firstInput, Tensor block)
     {
+        if (!IsSampled) throw new InvalidOperationException($"{Name} is a {Type}; only a Conv2d or Linear weight is refit.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var matrix = Weight.view(Weight.shape[0], -1);

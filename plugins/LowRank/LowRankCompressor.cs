@@ -51,8 +51,8 @@ public sealed class LowRankCompressor : ICompressor
         var fixedMacs = settings.TargetCoversModel ? modelBefore.Macs - selection.Layers.Sum(l => l.Macs) : 0;
         var plan = RankPlanner.Plan(selection.Layers, settings.ExplicitRanks, target, fixedMacs,
             settings.RanksByEnergy ? SpectralEnergies(request.Model, selection.Layers) : null);
-        // Layers whose channels no Conv2d/Linear reads are, in a classifier, the ones producing the logits: no ReLU follows.
-        var outputLayers = editor.ChannelGroups.Where(g => g.Consumers.Count == 0).SelectMany(g => g.Producers)
+        // Layers whose channels no weight layer reads (whole or by slice) are, in a classifier, the ones producing the logits: no ReLU follows.
+        var outputLayers = editor.ChannelGroups.Where(g => g.Consumers.Count == 0 && g.SliceConsumers.Count == 0).SelectMany(g => g.Producers)
             .ToHashSet(StringComparer.Ordinal);
         // Sampling can still fail on the data (too few batches for trainset_ratio): sample the first layer to factorize
         // before any edit, so such a failure leaves the model untouched. Later layers are sampled after the edits before

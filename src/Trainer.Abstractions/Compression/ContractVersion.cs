@@ -9,4 +9,9 @@ public static class ContractVersion
 {
     /// <summary>Major version of the contract this assembly defines.</summary>
     public const int Major = 1;
+
+    /// <summary>Minor version: additions old plugins can ignore. 1.1 added sliced channel groups
+    /// (<see cref="ChannelGroupInfo.ProducerSlices"/>, <see cref="ChannelGroupInfo.SliceConsumers"/>,
+    /// <see cref="ChannelConsumer.Reads"/>) and Conv1d/3d and ConvTranspose layers (<see cref="WeightLayerInfo.Kernel"/>).</summary>
+    public const int Minor = 1;
 }

@@ -34,9 +34,51 @@ internal static class CountMasks
         return mask;
     }
 
-    /// <summary>One mask per producer of <paramref name="group"/>, cut from a group mask keeping <paramref name="kept"/> channels.</summary>
+    /// <summary>One mask per producer of <paramref name="group"/>, cut from a group mask keeping <paramref name="kept"/> channels
+    /// (for a sliced group, spread over its segments: <see cref="Spread"/>).</summary>
     public static IEnumerable<KeyValuePair<string, bool[]>> ForGroup(ModelGraph graph, DependencyGroup group, long kept) =>
-        group.ProducerMasks(FirstK(group.Channels, kept, Divisor(graph, group)));
+        group.ProducerMasks(group.IsSliced ? Spread(Segments(group), group.Channels, kept) : FirstK(group.Channels, kept, Divisor(graph, group)));
+
+    /// <summary>The pieces the producers' slice boundaries cut a group's axis into, in order (as ChannelGroupInfo.Segments).</summary>
+    public static IReadOnlyList<ChannelSlice> Segments(DependencyGroup group)
+    {
+        var cuts = new SortedSet<long> { 0, group.Channels };
+        foreach (var s in group.Producers.Select(group.SliceOf))
+        {
+            cuts.Add(s.Offset);
+            cuts.Add(s.Offset + s.Count);
+        }
+        var list = cuts.ToList();
+        return list.Zip(list.Skip(1), (a, b) => new ChannelSlice(a, b - a)).ToList();
+    }
+
+    /// <summary>
+    /// A mask keeping <paramref name="kept"/> channels spread over <paramref name="segments"/> in proportion to their
+    /// widths, at least one in each (a producer that lost its whole slice would be refused), the first ones of each
+    /// segment; when <paramref name="kept"/> is below the segment count, one per segment.
+    /// </summary>
+    public static bool[] Spread(IReadOnlyList<ChannelSlice> segments, long channels, long kept)
+    {
+        var quota = segments.Select(s => Math.Clamp(kept * s.Count / channels, 1, s.Count)).ToArray();
+        // Largest shortfall (or excess) first, ties to the earlier segment: the sum meets kept exactly when kept >= segments.
+        double Share(int i) => (double)kept * segments[i].Count / channels;
+        while (quota.Sum() < kept)
+        {
+            var open = Enumerable.Range(0, quota.Length).Where(i => quota[i] < segments[i].Count).ToList();
+            if (open.Count == 0) break;
+            quota[open.OrderByDescending(i => Share(i) - quota[i]).ThenBy(i => i).First()]++;
+        }
+        while (quota.Sum() > kept)
+        {
+            var open = Enumerable.Range(0, quota.Length).Where(i => quota[i] > 1).ToList();
+            if (open.Count == 0) break;
+            quota[open.OrderByDescending(i => quota[i] - Share(i)).ThenBy(i => i).First()]--;
+        }
+        var mask = new bool[channels];
+        for (int i = 0; i < segments.Count; i++)
+            for (long c = 0; c < quota[i]; c++) mask[segments[i].Offset + c] = true;
+        return mask;
+    }
 
     /// <summary>
     /// The group mask that gives each producer its recorded kept count: producers are taken from the narrowest slice to the

@@ -84,8 +84,9 @@ public sealed class ModelEditor : IModelEditor
         foreach (var (id, kept) in keptChannelsByGroup)
         {
             var (info, group) = FindGroup(current, id);
-            if (kept < 1 || kept > info.Channels)
-                throw new ArgumentException($"group '{id}' has {info.Channels} channels; a kept count of {kept} is outside [1, {info.Channels}]",
+            if (kept < info.MinKept || kept > info.Channels)
+                throw new ArgumentException($"group '{id}' has {info.Channels} channels; a kept count of {kept} is outside [{info.MinKept}, {info.Channels}]" +
+                    (info.MinKept > 1 ? $" (at least one channel of each of its {info.MinKept} slices must stay)" : ""),
                     nameof(keptChannelsByGroup));
             // Counted as ShrinkChannels will keep them: rounded up to the RoundTo multiple.
             var rounded = ChannelRounding.RoundKeptCount(info.Channels, kept, shrinkOptions.RoundTo);
@@ -209,18 +210,27 @@ public sealed class ModelEditor : IModelEditor
             var layers = new List<WeightLayerInfo>();
             foreach (var layer in graph.Layers)
             {
+                long macs = macsByLayer.GetValueOrDefault(layer.Name);
                 var info = modules.GetValueOrDefault(layer.Name) switch
                 {
-                    Conv2d c => new WeightLayerInfo(layer.Name, "Conv2d", (int)c.in_channels, (int)c.out_channels,
-                        ((int)c.kernel_size[0], (int)c.kernel_size[1]), (int)c.groups, macsByLayer.GetValueOrDefault(layer.Name), layer.OutputShape),
-                    Linear l => new WeightLayerInfo(layer.Name, "Linear", (int)l.in_features, (int)l.out_features, (1, 1), 1,
-                        macsByLayer.GetValueOrDefault(layer.Name), layer.OutputShape),
+                    Convolution c => ConvInfo(layer, c, macs),
+                    Linear l => new WeightLayerInfo(layer.Name, "Linear", (int)l.in_features, (int)l.out_features, (1, 1), 1, macs,
+                        layer.OutputShape) { Kernel = [] },
                     _ => null,
                 };
                 if (info is not null) layers.Add(info);
             }
             long parameters = model.parameters().Sum(p => p.numel());
             return new State(graph, flops, ChannelGroupCatalog.Describe(graph, options), layers, new ModelCost(flops.TotalFlops, parameters));
+        }
+
+        /// <summary>A Conv1d/2d/3d or ConvTranspose1d/2d/3d in the contract's terms; kernel sizes from the weight's trailing dims.</summary>
+        private static WeightLayerInfo ConvInfo(LayerInfo layer, Convolution conv, long macs)
+        {
+            var kernel = conv.weight.shape.Skip(2).Select(k => (int)k).ToArray();
+            var plane = kernel.Length switch { 0 => (1, 1), 1 => (1, kernel[0]), _ => (kernel[^2], kernel[^1]) };
+            return new WeightLayerInfo(layer.Name, conv.GetType().Name, (int)conv.in_channels, (int)conv.out_channels, plane,
+                (int)conv.groups, macs, layer.OutputShape) { Kernel = kernel };
         }
     }
 }

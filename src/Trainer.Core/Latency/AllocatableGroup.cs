@@ -15,7 +15,7 @@ public sealed record AllocatableGroup(string Id, IReadOnlyList<string> Producers
 {
     /// <summary>
     /// The groups of <paramref name="graph"/> that can be narrowed by plain channel selection: no graph problem, no producer
-    /// that gives the model's output, only Conv2d (groups = 1) and Linear producers, and no grouped conv or GroupNorm
+    /// that gives the model's output, only Conv2d (groups = 1) and Linear producers, no slices, and no grouped conv or GroupNorm
     /// divisor. Other groups keep their width.
     /// </summary>
     public static IReadOnlyList<AllocatableGroup> Of(ModelGraph graph)
@@ -30,6 +30,8 @@ public sealed record AllocatableGroup(string Id, IReadOnlyList<string> Producers
             if (group.Producers.Any(p => graph.Layer(p) is not ({ Kind: LayerKind.Conv, Type: "Conv2d" } or { Kind: LayerKind.Linear })))
                 continue;
             if (CountMasks.Divisor(graph, group) > 1) continue;
+            // Its producers' MACs depend on how the kept channels fall across the slices, which one width does not say.
+            if (group.IsSliced) continue;
             result.Add(new AllocatableGroup(info.Id, info.Producers, info.Channels));
         }
         return result;

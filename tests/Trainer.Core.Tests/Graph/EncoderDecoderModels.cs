@@ -102,6 +102,29 @@ internal sealed class ConcatResidualSeNet : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
+/// A concatenation meeting a residual whose first input is also read alone, for 1x3x8x8 inputs: convA 3→6 (3x3, ReLU) and
+/// convB 3→4 (1x1) are concatenated (10 channels) and added to shortcut 3→10 (1x1); ReLU, conv 10→8 (3x3); side conv 6→8
+/// (1x1) reads convA's output alone and is added to conv's; ReLU, global average pool, view to [N, 8], Linear 8→5.
+/// </summary>
+internal sealed class ConcatSideReadNet : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d convA = nn.Conv2d(3, 6, 3, padding: 1), convB = nn.Conv2d(3, 4, 1), shortcut = nn.Conv2d(3, 10, 1);
+    private readonly Conv2d conv = nn.Conv2d(10, 8, 3, padding: 1), side = nn.Conv2d(6, 8, 1);
+    private readonly AdaptiveAvgPool2d gap = nn.AdaptiveAvgPool2d(1);
+    private readonly Linear fc = nn.Linear(8, 5);
+
+    public ConcatSideReadNet() : base(nameof(ConcatSideReadNet)) => RegisterComponents();
+
+    public override Tensor forward(Tensor x)
+    {
+        var a = convA.call(x).relu();
+        var y = (torch.cat([a, convB.call(x)], 1) + shortcut.call(x)).relu();
+        var z = gap.call((conv.call(y) + side.call(a)).relu());
+        return fc.call(z.view(z.shape[0], -1));
+    }
+}
+
+/// <summary>
 /// Norms that follow channels: conv 3→8 → GroupNorm(4, 8) → ReLU → conv 8→8 → flatten(2) and transpose to [N, HW, C] →
 /// Linear 8→12 → LayerNorm(12) → ReLU → Linear 12→4.
 /// </summary>
