@@ -72,12 +72,14 @@ internal sealed class TinyFixture : IDisposable
 
     private readonly Tensor inputs, targets;
 
-    public TinyFixture(int seed = 0, int samples = 256, int roundTo = 1, Func<nn.Module<Tensor, Tensor>>? factory = null)
+    public TinyFixture(int seed = 0, int samples = 256, int roundTo = 1, Func<nn.Module<Tensor, Tensor>>? factory = null,
+        long[]? inputShape = null)
     {
         factory ??= () => new TinyNet();
+        Shape = inputShape ?? InputShape;
         manual_seed(seed);
         Model = factory();
-        inputs = randn(samples, 3, 8, 8).DetachFromDisposeScope();
+        inputs = randn([samples, .. Shape[1..]]).DetachFromDisposeScope();
         targets = randint(0, 5, samples).DetachFromDisposeScope();
         Data = new TensorBatchLoader(inputs, targets, 32, shuffle: false);
         // A few train-mode passes give the BatchNorms real running statistics.
@@ -85,10 +87,13 @@ internal sealed class TinyFixture : IDisposable
             foreach (var batch in Data.GetBatches(0))
                 using (NewDisposeScope()) Model.call(batch.Inputs);
         Model.eval();
-        Reference = ModelCopy.Create(factory, InputShape, [], Model);
-        Editor = new ModelEditor(Model, InputShape, new ShrinkOptions { RoundTo = roundTo }, Reference, Data);
-        HeldOut = randn(64, 3, 8, 8).DetachFromDisposeScope();
+        Reference = ModelCopy.Create(factory, Shape, [], Model);
+        Editor = new ModelEditor(Model, Shape, new ShrinkOptions { RoundTo = roundTo }, Reference, Data);
+        HeldOut = randn([64, .. Shape[1..]]).DetachFromDisposeScope();
     }
+
+    /// <summary>Shape of one example input, batch included.</summary>
+    public long[] Shape { get; }
 
     public nn.Module<Tensor, Tensor> Model { get; }
 
@@ -107,7 +112,7 @@ internal sealed class TinyFixture : IDisposable
         Trainer.Abstractions.Tasks.TaskScore? score = null) => new()
     {
         Model = Model,
-        ExampleInputShape = InputShape,
+        ExampleInputShape = Shape,
         TrainingData = noData ? null : data ?? Data,
         TargetFlopsRatio = target,
         Settings = settings,
