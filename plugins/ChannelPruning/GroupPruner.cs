@@ -26,8 +26,11 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
     {
         var group = Current(groupId);
         if (group.SliceConsumers.FirstOrDefault() is { Reads: { } reads } partial)
-            return $"consumer {partial.Layer} reads only channels [{reads.Offset}, {reads.Offset + reads.Count}) of the group's {group.Channels}, " +
-                   "which one sampled reconstruction problem cannot describe";
+            return reads.Count == group.Channels
+                ? $"consumer {partial.Layer} reads the group's channels at more than one place of its input, " +
+                  "which one sampled reconstruction problem cannot describe"
+                : $"consumer {partial.Layer} reads only channels [{reads.Offset}, {reads.Offset + reads.Count}) of the group's {group.Channels}, " +
+                  "which one sampled reconstruction problem cannot describe";
         if (group.Consumers.Count == 0) return "the group has no Conv2d/Linear consumer to reconstruct";
         foreach (var consumer in group.Consumers)
         {
