@@ -24,14 +24,20 @@ internal sealed class ConsumerProblem : IDisposable
     /// <param name="mapping">Where the group's channels land on the consumer's inputs.</param>
     /// <param name="channels">The group's current channel count.</param>
     /// <param name="samples">Inputs [N, In, kk] from the current model and reference responses [N, Cout].</param>
-    public ConsumerProblem(WeightLayer layer, ChannelConsumer mapping, int channels, LayerSamples samples)
+    /// <param name="keptOutputs">When the consumer's own outputs were pruned earlier in this step (it is also a producer of
+    /// a group already shrunk), the reference output channels it still has, in order; null when it has them all.</param>
+    public ConsumerProblem(WeightLayer layer, ChannelConsumer mapping, int channels, LayerSamples samples, long[]? keptOutputs = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var weight = layer.Matrix().detach().to(ScalarType.Float32);
         long rows = samples.Inputs.shape[0], cout = weight.shape[0], kk = layer.KernelArea;
+        // The reference model still has the pruned outputs: keep the responses of the channels the consumer has left.
+        var responses = keptOutputs is not null && samples.Responses.shape[1] != cout
+            ? samples.Responses.index_select(1, tensor(keptOutputs))
+            : samples.Responses;
         if (samples.Inputs.dim() != 3 || samples.Inputs.shape[2] != kk || samples.Inputs.shape[1] * kk != weight.shape[1]
-            || samples.Responses.shape[0] != rows || samples.Responses.shape[1] != cout)
+            || responses.shape[0] != rows || responses.shape[1] != cout)
             throw new InvalidOperationException(
                 $"Samples of {layer.Name} have shapes [{string.Join(",", samples.Inputs.shape)}] and " +
                 $"[{string.Join(",", samples.Responses.shape)}], which do not match its weight [{string.Join(",", layer.Weight.shape)}].");
@@ -45,7 +51,7 @@ internal sealed class ConsumerProblem : IDisposable
         Rows = rows;
         Layer = layer;
 
-        var y = samples.Responses.to(ScalarType.Float32).clone();
+        var y = responses.to(ScalarType.Float32).clone();
         if (layer.Bias is not null) y.sub_(layer.Bias.detach().unsqueeze(0));
         // Inputs outside the group (other branches of a concat) keep their weights: their part is not ours to rebuild.
         if (start > 0) y.sub_(inputs.narrow(1, 0, start).mm(weight.narrow(1, 0, start).t()));

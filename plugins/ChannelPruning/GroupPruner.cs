@@ -14,6 +14,10 @@ namespace Plugins.ChannelPruning;
 /// </summary>
 internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSettings settings)
 {
+    // Producer → the reference model's output channels it still has, for producers shrunk in this step: a later group's
+    // consumer may be one of them (a residual block's second conv, a gate), and its reference responses keep them all.
+    private readonly Dictionary<string, long[]> keptOutputs = new(StringComparer.Ordinal);
+
     private IModelEditor Editor => request.Editor;
 
     /// <summary>
@@ -72,7 +76,8 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
                 foreach (var consumer in group.Consumers)
                 {
                     using var samples = Editor.Sample(consumer.Layer, settings.Sampling);
-                    problems.Add(new ConsumerProblem(WeightLayer.Find(request.Model, consumer.Layer)!, consumer, group.Channels, samples));
+                    problems.Add(new ConsumerProblem(WeightLayer.Find(request.Model, consumer.Layer)!, consumer, group.Channels, samples,
+                        keptOutputs.GetValueOrDefault(consumer.Layer)));
                 }
                 var gram = new double[group.Channels, group.Channels];
                 var b = new double[group.Channels];
@@ -93,6 +98,7 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
 
             var shrink = Editor.ShrinkChannels(new Dictionary<string, bool[]> { [group.Id] = keep });
             var kept = shrink.KeptByGroup[group.Id];
+            RecordKeptOutputs(group, kept);
             text.Insert(0, string.Create(CultureInfo.InvariantCulture,
                 $"{ProducersPrefix(group)}{group.Channels} -> {kept.Count(k => k)} channels by {(lasso ? "LASSO" : "L1 norm")}" +
                 $"{(kept.Count(k => k) != keep.Count(k => k) ? $" ({keep.Count(k => k)} chosen, rounded up by the editor)" : "")}; "));
@@ -133,6 +139,17 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
             layer.WriteInputBlock(mapping.Offset, refit);
             text.Append(string.Create(CultureInfo.InvariantCulture, $" -> {after:0.0000} after least-squares refit; "));
             request.Logger.LogDebug("{Consumer}: reconstruction error {Before:0.0000} -> {After:0.0000}", problem.Layer.Name, before, after);
+        }
+    }
+
+    /// <summary>Narrows each producer's record of the reference outputs it still has to the channels of its slice kept now.</summary>
+    private void RecordKeptOutputs(ChannelGroupInfo group, bool[] kept)
+    {
+        foreach (var producer in group.Producers)
+        {
+            var slice = group.SliceOf(producer);
+            var before = keptOutputs.GetValueOrDefault(producer) ?? Enumerable.Range(0, slice.Count).Select(j => (long)j).ToArray();
+            keptOutputs[producer] = before.Where((_, j) => kept[slice.Offset + j]).ToArray();
         }
     }
 

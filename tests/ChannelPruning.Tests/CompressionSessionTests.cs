@@ -24,12 +24,14 @@ public sealed class CompressionSessionTests : IDisposable
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    private (TinyTask Task, LoadedModel Model, TrainerRecipe Recipe) Trained()
+    private (TinyTask Task, LoadedModel Model, TrainerRecipe Recipe) Trained() => Trained("tiny-net", () => new TinyNet());
+
+    private (TinyTask Task, LoadedModel Model, TrainerRecipe Recipe) Trained(string name, Func<nn.Module<Tensor, Tensor>> factory)
     {
         var task = new TinyTask();
         task.Configure(TaskContext.Empty);
         torch.manual_seed(1);
-        var model = LoadedModel.Of("tiny-net", () => new TinyNet(), task.ExampleInputShape);
+        var model = LoadedModel.Of(name, factory, task.ExampleInputShape);
         var recipe = new TrainerRecipe();
         var result = recipe.Create(task, new TrainingRunSpec(model.Network, task.TrainLoader(32, 0, 1), task.ValidationLoader(64),
             Path.Combine(_dir, "runs", "train"), Path.Combine(_dir, "ckpt", "train"), Epochs: 2, LearningRate: 0.05), NullLoggerFactory.Instance).Run();
@@ -80,5 +82,37 @@ public sealed class CompressionSessionTests : IDisposable
         Assert.Contains("not at most the score threshold 0", outcome.StopReason);
         Assert.Contains("kept the model of iteration 0", outcome.StopReason);
         Assert.Equal(outcome.Manifest.Original.Macs, Trainer.Core.Analysis.FlopsCounter.Count(outcome.Model, task.ExampleInputShape).TotalFlops);
+    }
+
+    [Fact]
+    public void A_session_prunes_a_concatenation_meeting_a_residual_by_lasso_and_its_manifest_reloads_the_same_model()
+    {
+        var (task, model, recipe) = Trained("concat-residual-se", () => new Trainer.Core.Tests.Graph.ConcatResidualSeNet());
+        using var taskLease = task;
+        var run = new CompressionRun(Path.Combine(_dir, "ckpt", "sliced"), Path.Combine(_dir, "runs", "sliced"), BatchSize: 32, EvalBatchSize: 64);
+        var session = new CompressionSession(task, new ChannelPruningCompressor(),
+            new CompressionSessionOptions { TargetFlopsRatio = 0.5, RoundTo = 2, Settings = new Dictionary<string, string> { ["trainset_ratio"] = "1" } },
+            recipe, NullLoggerFactory.Instance);
+
+        var outcome = session.Run(model, run);
+
+        var manifest = outcome.Manifest;
+        var iteration = Assert.Single(manifest.Iterations);
+        Assert.True(manifest.Current.Macs <= 0.5 * manifest.Original.Macs, $"{manifest.Current.Macs} of {manifest.Original.Macs}");
+        Assert.Equal(manifest.Current.Macs, Trainer.Core.Analysis.FlopsCounter.Count(outcome.Model, task.ExampleInputShape).TotalFlops);
+        // The sliced group (the concatenation, its gate and the shortcut) was chosen by LASSO, both consumers refit.
+        var note = iteration.Notes.Single(n => n.Layer == "branchA").Note;
+        Assert.Matches(@"^branchA\+branchB\+excite\+shortcut: 16 -> \d+ channels by LASSO; squeeze: .* conv: ", note);
+        var shortcut = (TorchSharp.Modules.Conv2d)outcome.Model.named_modules().Single(m => m.name == "shortcut").module;
+        var branchA = (TorchSharp.Modules.Conv2d)outcome.Model.named_modules().Single(m => m.name == "branchA").module;
+        var branchB = (TorchSharp.Modules.Conv2d)outcome.Model.named_modules().Single(m => m.name == "branchB").module;
+        Assert.InRange(shortcut.weight!.shape[0], 2, 15);
+        Assert.Equal(shortcut.weight.shape[0], branchA.weight!.shape[0] + branchB.weight!.shape[0]);
+
+        using var reloaded = CompressedModel.Load(outcome.ManifestPath, model.Create, out _);
+        using var x = randn([4, 3, 8, 8], generator: new Generator(3));
+        outcome.Model.eval();
+        reloaded.eval();
+        Assert.Equal(0, (reloaded.call(x) - outcome.Model.call(x)).abs().max().item<float>(), 6);
     }
 }

@@ -109,6 +109,29 @@ public sealed class LassoSelectionTests
         Assert.Null(problem.Refit([true, true, false, false]));
     }
 
+    [Fact]
+    public void A_consumer_whose_outputs_were_pruned_earlier_is_fit_to_the_reference_responses_of_the_outputs_it_kept()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(2);
+        var model = SingleConv(inChannels: 4, outChannels: 2);   // the consumer now: outputs 1 and 3 of the reference's 4
+        var layer = WeightLayer.Find(model, "conv")!;
+        using var kept = PlantedSamples(layer, rows: 200, [0, 1, 2, 3]);
+        // The reference's responses: its outputs 1 and 3 are the consumer's two; outputs 0 and 2 are something else.
+        var other = randn(200, 1);
+        var responses = cat([other, kept.Responses.narrow(1, 0, 1), other * 2, kept.Responses.narrow(1, 1, 1)], 1);
+        using var samples = new LayerSamples(kept.Inputs.clone(), responses);
+        var all = new[] { true, true, true, true };
+
+        using var aligned = new ConsumerProblem(layer, new ChannelConsumer("conv", 0, 1), 4, samples, keptOutputs: [1, 3]);
+        using var misaligned = new ConsumerProblem(layer, new ChannelConsumer("conv", 0, 1), 4, samples, keptOutputs: [0, 2]);
+
+        Assert.True(aligned.ErrorWithOriginalWeights(all) < 1e-10, $"{aligned.ErrorWithOriginalWeights(all)}");
+        Assert.True(misaligned.ErrorWithOriginalWeights(all) > 0.5, $"{misaligned.ErrorWithOriginalWeights(all)}");
+        var error = Assert.Throws<InvalidOperationException>(() => new ConsumerProblem(layer, new ChannelConsumer("conv", 0, 1), 4, samples));
+        Assert.Contains("do not match its weight [2,4,3,3]", error.Message);
+    }
+
     private static nn.Module<Tensor, Tensor> SingleConv(int inChannels, int outChannels) =>
         nn.Sequential(("conv", nn.Conv2d(inChannels, outChannels, 3, padding: 1)));
 
