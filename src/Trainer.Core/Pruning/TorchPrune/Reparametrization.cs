@@ -140,6 +140,11 @@ internal static class Reparametrization
     /// <summary>Stores <c>name_orig * name_mask</c> in the module's field, disposing the value it replaces.</summary>
     private static void Recompute(nn.Module module, string name, FieldInfo field)
     {
+        if (Params(module).ContainsKey(name))
+            throw new InvalidOperationException(
+                $"Parameter '{name}' of {Describe(module)} was registered again after pruning (TorchSharp's to() of a dtype or " +
+                $"device re-registers a layer's own parameters), so '{name}_orig' and '{name}_mask' no longer drive it; " +
+                "cast or move a model before pruning it, or Remove the pruning, cast, and prune again.");
         var orig = Params(module)[name + "_orig"];
         var mask = Buffers(module)[name + "_mask"];
         Parameter value;

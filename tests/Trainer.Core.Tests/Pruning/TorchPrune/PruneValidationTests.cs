@@ -125,4 +125,26 @@ public class PruneValidationTests
         Assert.Contains("create a new method", Assert.Throws<ArgumentException>(() => Prune.Apply(lin, "bias", used)).Message);
         Assert.Contains("custom mask", Assert.Throws<ArgumentException>(() => Prune.CustomFromMask(lin, "bias", torch.ones(3))).Message);
     }
+
+    [Fact]
+    public void A_layer_pruned_before_it_joins_a_parent_keeps_its_reparametrisation()
+    {
+        using var scope = torch.NewDisposeScope();
+        var lin = nn.Linear(4, 2);
+        Prune.L1Unstructured(lin, "weight", 3);
+        var model = nn.Sequential(("fc", lin), ("relu", nn.ReLU()));
+        Assert.Equal(["fc.bias", "fc.weight_mask", "fc.weight_orig"], model.state_dict().Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(2, model.call(torch.ones(1, 4)).shape[1]);
+    }
+
+    [Fact]
+    public void Casting_a_pruned_layer_is_named_as_the_problem_at_its_next_forward()
+    {
+        using var scope = torch.NewDisposeScope();
+        var lin = nn.Linear(4, 2);
+        Prune.L1Unstructured(lin, "weight", 3);
+        lin.to(ScalarType.Float64);
+        var e = Assert.Throws<InvalidOperationException>(() => lin.call(torch.ones(1, 4, dtype: ScalarType.Float64)));
+        Assert.Contains("cast or move a model before pruning it", e.Message);
+    }
 }
