@@ -170,4 +170,24 @@ public class ReparametrizationTests
             Assert.Equal(PruneFixtures.Values(Params(m)[name + "_orig"] * Buffers(m)[name + "_mask"]), PruneFixtures.Values(Prune.TensorOf(m, name)));
         }
     }
+
+    [Fact]
+    public void A_pruned_batchnorm_scale_zeroes_its_channels_in_the_forward()
+    {
+        using var scope = torch.NewDisposeScope();
+        var bn = nn.BatchNorm2d(4);
+        using (torch.no_grad())
+        {
+            bn.weight!.copy_(torch.tensor(new float[] { 0.5f, -2f, 0.1f, 3f }));
+            bn.bias!.copy_(torch.tensor(new float[] { 1f, 2f, 3f, 4f }));
+        }
+        bn.eval();
+        Prune.L1Unstructured(bn, "weight", 2);
+        Assert.Equal(new float[] { 0, 1, 0, 1 }, PruneFixtures.Values(Buffers(bn)["weight_mask"]));
+        var y = bn.call(torch.randn(2, 4, 3, 3));
+        // Eval with fresh running statistics (mean 0, var 1): a channel whose scale is pruned outputs its bias alone.
+        Assert.Equal((1f, 1f), (y[.., 0].min().item<float>(), y[.., 0].max().item<float>()));
+        Assert.Equal((3f, 3f), (y[.., 2].min().item<float>(), y[.., 2].max().item<float>()));
+        Assert.True(y[.., 1].max().item<float>() > y[.., 1].min().item<float>());
+    }
 }
