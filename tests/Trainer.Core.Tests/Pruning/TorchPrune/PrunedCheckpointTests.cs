@@ -85,4 +85,41 @@ public sealed class PrunedCheckpointTests : IDisposable
         Assert.Equal(Values(fc.get_parameter("weight")!), Values(Param(plainFc, "weight")));
         Assert.Equal(96, Param(plainFc, "weight").eq(0).sum().item<long>());
     }
+
+    [Fact]
+    public void Training_of_a_pruned_model_resumes_from_a_checkpoint_exactly_with_masked_entries_still_zero()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        var (model, conv, fc) = Build();
+        Prune.L1Unstructured(fc, "weight", 0.5);
+        Prune.LnStructured(conv, "weight", 1, 2, 0);
+        var x = torch.randn(4, 1, 6, 6);
+        var target = torch.randn(4, 3);
+        var sgd = optim.SGD(model.parameters(), 0.05, momentum: 0.9);
+        void Step(nn.Module<Tensor, Tensor> m, optim.Optimizer o)
+        {
+            using var stepScope = torch.NewDisposeScope();
+            o.zero_grad();
+            nn.functional.mse_loss(m.call(x), target).backward();
+            o.step();
+        }
+        Step(model, sgd);
+        var path = Path.Combine(_dir, "resume.ckpt");
+        CheckpointFile.Save(path, new CheckpointState { Epoch = 0, GlobalStep = 1, Metrics = [], RngState = [] }, model, sgd);
+
+        var (fresh, freshConv, freshFc) = Build();
+        Prune.Identity(freshFc, "weight");
+        Prune.Identity(freshConv, "weight");
+        var freshSgd = optim.SGD(fresh.parameters(), 0.05, momentum: 0.9);
+        CheckpointFile.Load(path, fresh, freshSgd);
+        Step(model, sgd);
+        Step(fresh, freshSgd);
+
+        Assert.Equal(Values(Param(fc, "weight_orig")), Values(Param(freshFc, "weight_orig")));
+        Assert.Equal(Values(Param(conv, "weight_orig")), Values(Param(freshConv, "weight_orig")));
+        var pruned = Prune.TensorOf(freshFc, "weight");
+        Assert.Equal(96, pruned.eq(0).sum().item<long>());
+        Assert.Equal(0, pruned.masked_select(Buffer(freshFc, "weight_mask").eq(0)).abs().sum().item<float>());
+    }
 }
