@@ -174,13 +174,13 @@ public static class ModelLoader
     /// </summary>
     public static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Creator(ModelIdentity identity, string source, Func<TrainingTask>? task = null)
     {
-        if (identity.Type.Length > 0) return () => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type);
-        if (ModelCatalog.Names.Contains(identity.Name, StringComparer.OrdinalIgnoreCase)) return ModelCatalog.Get(identity.Name).Create;
+        if (identity.Type.Length > 0) return GroupNormDefaults.Wrap(() => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type));
+        if (ModelCatalog.Names.Contains(identity.Name, StringComparer.OrdinalIgnoreCase)) return GroupNormDefaults.Wrap(ModelCatalog.Get(identity.Name).Create);
         var owner = task?.Invoke();
         if (owner is not null && owner.ModelName == identity.Name && owner.CreateModel() is { } probe)
         {
             probe.Dispose();
-            return () => owner.CreateModel()!;
+            return GroupNormDefaults.Wrap(() => owner.CreateModel()!);
         }
         throw new InvalidDataException($"'{source}' names the model '{identity.Name}', which is no catalog model" +
                                        (owner is null ? "" : $" and not the task '{owner.Name}''s own ('{owner.ModelName}')") +
