@@ -86,6 +86,19 @@ public sealed class OnnxExportContractTests : IDisposable
     }
 
     [Fact]
+    public void FunctionalFlattenBetweenChildrenIsExportedAsFlatten()
+    {
+        random.manual_seed(6);
+        using var model = new FlattenedHead();
+        var (export, check) = scratch.ExportAndCheck(model, [1, 2, 6, 6]);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-4);
+        Assert.Equal([1L, 3], export.OutputShape);
+        // conv, Flatten, Gemm, Identity.
+        Assert.Equal(4, export.NodeCount);
+    }
+
+    [Fact]
     public void ModuleDescribingItsOwnNodesExportsAndMatchesOnnxRuntime()
     {
         random.manual_seed(4);
@@ -157,6 +170,16 @@ public sealed class OnnxExportContractTests : IDisposable
         public ScaledChain() : base(nameof(ScaledChain)) => RegisterComponents();
 
         public override Tensor forward(Tensor x) => second.call(first.call(x) * 2);
+    }
+
+    /// <summary>A head that flattens with a functional call, as TorchVision's VGG and AlexNet do.</summary>
+    private sealed class FlattenedHead : nn.Module<Tensor, Tensor>
+    {
+        private readonly nn.Module<Tensor, Tensor> conv = nn.Conv2d(2, 4, 3), fc = nn.Linear(4 * 4 * 4, 3);
+
+        public FlattenedHead() : base(nameof(FlattenedHead)) => RegisterComponents();
+
+        public override Tensor forward(Tensor x) => fc.call(conv.call(x).flatten(1));
     }
 
     /// <summary>relu(conv(x)) + x, described to the exporter by itself.</summary>
