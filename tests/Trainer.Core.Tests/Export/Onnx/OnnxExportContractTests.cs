@@ -1,4 +1,5 @@
 using Onnx;
+using Xunit.Abstractions;
 using Trainer.Core.Export.Onnx;
 using Trainer.Core.Models;
 using Trainer.Core.Tests.Inference;
@@ -9,7 +10,7 @@ namespace Trainer.Core.Tests.Export.Onnx;
 
 /// <summary>The written graph's format, the extension point, and the errors: unexportable modules, existing files, files
 /// ONNX Runtime refuses or that compute something else.</summary>
-public sealed class OnnxExportContractTests : IDisposable
+public sealed class OnnxExportContractTests(ITestOutputHelper output) : IDisposable
 {
     private readonly OnnxScratch scratch = new();
 
@@ -26,12 +27,12 @@ public sealed class OnnxExportContractTests : IDisposable
         var proto = ModelProto.Parser.ParseFrom(stream);
         Assert.Equal(17, proto.OpsetImport.Single(o => o.Domain == "").Version);
         var input = Assert.Single(proto.Graph.Input);
-        var output = Assert.Single(proto.Graph.Output);
+        var graphOutput = Assert.Single(proto.Graph.Output);
         Assert.Equal("input", input.Name);
-        Assert.Equal("output", output.Name);
+        Assert.Equal("output", graphOutput.Name);
         Assert.Equal(["batch", "", "", ""], input.Type.TensorType.Shape.Dim.Select(d => d.DimParam));
         Assert.Equal([0L, 1, 28, 28], input.Type.TensorType.Shape.Dim.Select(d => d.DimValue));
-        Assert.Equal(["batch", ""], output.Type.TensorType.Shape.Dim.Select(d => d.DimParam));
+        Assert.Equal(["batch", ""], graphOutput.Type.TensorType.Shape.Dim.Select(d => d.DimParam));
         Assert.Equal(export.FileBytes, new FileInfo(export.Path).Length);
         Assert.Empty(Directory.GetFiles(scratch.Folder, "*.tmp"));
     }
@@ -142,6 +143,7 @@ public sealed class OnnxExportContractTests : IDisposable
         using var scope = NewDisposeScope();
 
         var error = Assert.Throws<OnnxRuntimeRejectedException>(() => OnnxRuntimeCheck.Verify(path, model, [randn(1, 4)]));
+        output.WriteLine(error.Message);
         Assert.Contains("NoSuchOperator", error.Message);
         Assert.False(File.Exists(path));
         Assert.Equal(path + ".rejected", error.RejectedPath);
