@@ -21,6 +21,7 @@ internal static class LayerEmitters
             BatchNorm2d bn => BatchNorm(builder, call, bn, input),
             Linear linear => Gemm(builder, call, linear, input),
             ReLU => builder.Node("Relu", $"{call.Path}.relu", [input]),
+            ReLU6 => builder.Node("Clip", $"{call.Path}.relu6", [input, Scalar(builder, "zero", 0), Scalar(builder, "six", 6)]),
             MaxPool2d pool => MaxPool(builder, call, pool, input),
             AdaptiveAvgPool2d pool => AdaptiveAvgPool(builder, call, pool, input),
             Flatten flatten => FlattenNode(builder, call, flatten, input),
@@ -111,6 +112,9 @@ internal static class LayerEmitters
             throw Unsupported(call, $"only Flatten(1, -1) has a rule (this one flattens dims {flatten.start_dim}..{flatten.end_dim})");
         return builder.Node("Flatten", $"{call.Path}.flatten", [input], B.Int("axis", 1));
     }
+
+    // Shared float32 scalars (Clip's bounds are inputs since opset 11).
+    private static string Scalar(B builder, string name, float value) => builder.Constant($"const.{name}", value);
 
     private static long[] Pair(long[] values) => values.Length == 1 ? [values[0], values[0]] : [values[0], values[1]];
 

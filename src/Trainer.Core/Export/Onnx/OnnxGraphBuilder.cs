@@ -39,6 +39,18 @@ internal sealed class OnnxGraphBuilder
         return name;
     }
 
+    /// <summary>A float32 scalar initializer called <paramref name="name"/>, added once and shared by every node using it.</summary>
+    public string Constant(string name, float value)
+    {
+        if (initializers.ContainsKey(name)) return name;
+        names.Add(name);
+        initializers[name] = IntPtr.Zero;
+        var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+        proto.FloatData.Add(value);
+        Graph.Initializer.Add(proto);
+        return name;
+    }
+
     /// <summary>Adds an int64 constant initializer (shapes for Reshape) and returns its name.</summary>
     public string Int64Initializer(string name, long[] values)
     {

@@ -7,17 +7,22 @@ namespace Trainer.Core.Export.Onnx;
 /// <see cref="IOnnxExportable"/>, a leaf layer rule (<see cref="LayerEmitters"/>), TorchVision's residual blocks, and last
 /// a chain of the module's children. A chain is only accepted after checking on the traced values that the forward
 /// really was one: the module's input is its first child's input, each child's input is the previous child's output,
-/// and the last child's output is the module's output (each link may be a flatten from dim 1, which is then emitted). Anything else (a functional operation, a branch, a discarded
+/// and the last child's output is the module's output (each link may be a flatten from dim 1, or a global average pool
+/// and flatten, which are then emitted). Anything else (a functional operation, a branch, a discarded
 /// output) is an <see cref="OnnxExportException"/> naming the module, never a graph that computes something else.
 /// </summary>
 internal sealed class OnnxGraphEmitter
 {
-    // TorchVision's ResNet blocks (private nested types): relu(main chain + identity or downsample(input)).
-    private static readonly HashSet<string> ResidualBlocks = new(StringComparer.Ordinal)
+    // TorchVision's residual blocks (private nested types) and how they join their main chain with the identity path.
+    private static readonly Dictionary<string, Join> ResidualBlocks = new(StringComparer.Ordinal)
     {
-        "TorchSharp.Modules.ResNet+BasicBlock",
-        "TorchSharp.Modules.ResNet+Bottleneck",
+        ["TorchSharp.Modules.ResNet+BasicBlock"] = Join.ReluOfSum,
+        ["TorchSharp.Modules.ResNet+Bottleneck"] = Join.ReluOfSum,
+        ["TorchSharp.Modules.MobileNetV2+InvertedResidual"] = Join.SumWhenShapesAllow,
     };
+
+    /// <summary>relu(main + identity) (ResNet); main + input, or main alone where the block changes the shape (MobileNetV2).</summary>
+    private enum Join { ReluOfSum, SumWhenShapesAllow }
 
     public OnnxGraphEmitter(OnnxGraphBuilder builder) => Builder = builder;
 
@@ -29,85 +34,90 @@ internal sealed class OnnxGraphEmitter
     {
         if (call.Module is IOnnxExportable exportable) return exportable.EmitOnnx(new OnnxEmitContext(this, call), input);
         if (LayerEmitters.TryEmit(Builder, call, input, out var layerOutput)) return layerOutput;
-        if (ResidualBlocks.Contains(call.TypeName)) return EmitResidual(call, input);
+        if (ResidualBlocks.TryGetValue(call.TypeName, out var join)) return EmitResidual(call, join, input);
         if (call.Children.Count == 0)
             throw new OnnxExportException(call.Path, call.TypeName,
                 "no export rule knows this type and its forward calls no other module; implement IOnnxExportable on it to describe its ONNX nodes");
-        var flattens = CheckChain(call, call.Children, call.Input);
+        var steps = CheckChain(call, call.Children, call.Input);
         var end = Link(call.Children[^1].Output!, call.Output!);
         if (end == Step.Other)
             throw NotAChain(call, $"its output is not the output of its last module call '{call.Children[^1].Path}'");
-        var output = EmitChain(call, call.Children, flattens, input);
-        return end == Step.Flatten ? Flatten(call, output) : output;
+        return EmitStep(call, end, EmitChain(call, call.Children, steps, input));
     }
 
-    private string EmitChain(ModuleCall parent, IReadOnlyList<ModuleCall> calls, bool[] flattenBefore, string input)
+    private string EmitChain(ModuleCall parent, IReadOnlyList<ModuleCall> calls, Step[] before, string input)
     {
-        for (int i = 0; i < calls.Count; i++)
-        {
-            if (flattenBefore[i]) input = Flatten(parent, input);
-            input = EmitCall(calls[i], input);
-        }
+        for (int i = 0; i < calls.Count; i++) input = EmitCall(calls[i], EmitStep(parent, before[i], input));
         return input;
     }
 
-    private string Flatten(ModuleCall parent, string input) =>
-        Builder.Node("Flatten", $"{(parent.Path.Length == 0 ? "model" : parent.Path)}.flatten", [input], OnnxGraphBuilder.Int("axis", 1));
+    private string EmitStep(ModuleCall parent, Step step, string input)
+    {
+        var hint = parent.Path.Length == 0 ? "model" : parent.Path;
+        if (step == Step.PoolAndFlatten) input = Builder.Node("GlobalAveragePool", $"{hint}.gap", [input]);
+        return step == Step.Same ? input : Builder.Node("Flatten", $"{hint}.flatten", [input], OnnxGraphBuilder.Int("axis", 1));
+    }
 
-    private string EmitResidual(ModuleCall call, string input)
+    private string EmitResidual(ModuleCall call, Join join, string input)
     {
         var main = call.Children.Where(c => c.Name != "downsample").ToList();
         var downsample = call.Children.Where(c => c.Name == "downsample").ToList();
         if (main.Count == 0 || downsample.Count > 1)
             throw NotAChain(call, "it does not have the residual block's structure (a chain of layers and at most one downsample)");
-        if (CheckChain(call, main, call.Input).Any(f => f))
-            throw NotAChain(call, "its main path flattens between layers, which TorchVision's residual blocks do not");
+        if (CheckChain(call, main, call.Input).Any(step => step != Step.Same))
+            throw NotAChain(call, "its main path reshapes between layers, which TorchVision's residual blocks do not");
         if (downsample.Count == 1 && !Same(downsample[0].Input, call.Input))
             throw NotAChain(call, "its downsample does not read the block's input");
+        var mainOut = EmitChain(call, main, new Step[main.Count], input);
+        if (join == Join.SumWhenShapesAllow && downsample.Count == 0 && Same(main[^1].Output!, call.Output!)) return mainOut;
         using (var scope = NewDisposeScope())
         {
             // The rule's formula, checked against what the block returned.
-            var expected = (main[^1].Output! + (downsample.Count == 1 ? downsample[0].Output! : call.Input)).relu();
+            var expected = main[^1].Output! + (downsample.Count == 1 ? downsample[0].Output! : call.Input);
+            if (join == Join.ReluOfSum) expected = expected.relu();
             if (!expected.allclose(call.Output!, rtol: 1e-5, atol: 1e-6))
-                throw NotAChain(call, "its output is not relu(main path + identity) as for TorchVision's residual blocks");
+                throw NotAChain(call, join == Join.ReluOfSum
+                    ? "its output is not relu(main path + identity) as for TorchVision's ResNet blocks"
+                    : "its output is neither its main path nor main path + input as for TorchVision's inverted residual blocks");
         }
-        var mainOut = EmitChain(call, main, new bool[main.Count], input);
         var identity = downsample.Count == 1 ? EmitCall(downsample[0], input) : input;
         var sum = Builder.Node("Add", $"{call.Path}.add", [mainOut, identity]);
-        return Builder.Node("Relu", $"{call.Path}.relu", [sum]);
+        return join == Join.ReluOfSum ? Builder.Node("Relu", $"{call.Path}.relu", [sum]) : sum;
     }
 
     /// <summary>Checks that <paramref name="calls"/> consumed <paramref name="start"/> and then each other's outputs, each
-    /// either as it was or flattened from dim 1 (<c>x.flatten(1)</c> in a forward is functional, the one step recognised);
-    /// returns, per call, whether a Flatten goes before it.</summary>
-    private static bool[] CheckChain(ModuleCall parent, IReadOnlyList<ModuleCall> calls, Tensor start)
+    /// as it was, flattened from dim 1, or averaged over its spatial dims and flattened (<c>x.flatten(1)</c> and
+    /// <c>adaptive_avg_pool2d(x, 1).flatten(1)</c> in a forward are functional: the steps recognised); returns, per call, the
+    /// step before it.</summary>
+    private static Step[] CheckChain(ModuleCall parent, IReadOnlyList<ModuleCall> calls, Tensor start)
     {
-        var flattens = new bool[calls.Count];
+        var steps = new Step[calls.Count];
         for (int i = 0; i < calls.Count; i++)
         {
-            var step = Link(i == 0 ? start : calls[i - 1].Output!, calls[i].Input);
-            if (step == Step.Other)
+            steps[i] = Link(i == 0 ? start : calls[i - 1].Output!, calls[i].Input);
+            if (steps[i] == Step.Other)
                 throw NotAChain(parent, i == 0
                     ? $"the input of its first module call '{calls[0].Path}' is not the module's input"
                     : $"the input of '{calls[i].Path}' is not the output of '{calls[i - 1].Path}'");
-            flattens[i] = step == Step.Flatten;
         }
-        return flattens;
+        return steps;
     }
 
-    private enum Step { Same, Flatten, Other }
+    private enum Step { Same, Flatten, PoolAndFlatten, Other }
 
     /// <summary>How <paramref name="next"/> was made from <paramref name="previous"/>: unchanged, flattened from dim 1 (same
-    /// values in the same order, shape [batch, rest]), or otherwise.</summary>
+    /// values in the same order, shape [batch, rest]), averaged over the spatial dims of an NCHW tensor and flattened
+    /// (equal to the mean within float rounding), or otherwise.</summary>
     private static Step Link(Tensor previous, Tensor next)
     {
         if (Same(previous, next)) return Step.Same;
-        if (previous.dim() > 2 && next.dim() == 2 && next.shape[0] == previous.shape[0] && previous.dtype == next.dtype &&
-            next.shape[1] == previous.shape.Skip(1).Aggregate(1L, (a, b) => a * b))
-        {
-            using var scope = NewDisposeScope();
-            if (previous.reshape(next.shape).eq(next).all().item<bool>()) return Step.Flatten;
-        }
+        if (previous.dim() <= 2 || next.dim() != 2 || next.shape[0] != previous.shape[0] || previous.dtype != next.dtype) return Step.Other;
+        using var scope = NewDisposeScope();
+        if (next.shape[1] == previous.shape.Skip(1).Aggregate(1L, (a, b) => a * b) && previous.reshape(next.shape).eq(next).all().item<bool>())
+            return Step.Flatten;
+        if (previous.dim() == 4 && next.shape[1] == previous.shape[1] &&
+            previous.mean([2, 3]).allclose(next, rtol: 1e-5, atol: 1e-6))
+            return Step.PoolAndFlatten;
         return Step.Other;
     }
 

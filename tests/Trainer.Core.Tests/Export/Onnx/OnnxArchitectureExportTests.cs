@@ -120,4 +120,17 @@ public sealed class OnnxArchitectureExportTests(ITestOutputHelper output) : IDis
         // 53 conv + 53 BN + 1 + 16·3 ReLU + 16 Add + maxpool + GAP + flatten + Gemm + Identity.
         Assert.Equal(53 + 53 + 49 + 16 + 5, export.NodeCount);
     }
+
+    [Fact]
+    public void MobileNetV2WithInvertedResidualsMatchesOnnxRuntime()
+    {
+        random.manual_seed(7);
+        using var model = OnnxTestModels.WithCalibratedNorms(torchvision.models.mobilenet_v2(num_classes: 10), [1, 3, 64, 64]);
+        var (export, check) = ExportAndCheck(model, [1, 3, 64, 64]);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-4);
+        Assert.Equal([1L, 10], export.OutputShape);
+        // 52 conv + 52 BN + 35 Clip (ReLU6) + 10 Add (the stride-1 blocks keeping their width) + GAP + Flatten + Gemm + Identity.
+        Assert.Equal(52 + 52 + 35 + 10 + 4, export.NodeCount);
+    }
 }
