@@ -21,6 +21,9 @@ internal sealed class OnnxGraphEmitter
         ["TorchSharp.Modules.MobileNetV2+InvertedResidual"] = Join.SumWhenShapesAllow,
     };
 
+    // TorchVision blocks whose children are parallel branches on the block's input, concatenated along the channels.
+    private static readonly HashSet<string> BranchBlocks = new(StringComparer.Ordinal) { "TorchSharp.Modules.GoogleNet+Inception" };
+
     /// <summary>relu(main + identity) (ResNet); main + input, or main alone where the block changes the shape (MobileNetV2).</summary>
     private enum Join { ReluOfSum, SumWhenShapesAllow }
 
@@ -35,6 +38,7 @@ internal sealed class OnnxGraphEmitter
         if (call.Module is IOnnxExportable exportable) return exportable.EmitOnnx(new OnnxEmitContext(this, call), input);
         if (LayerEmitters.TryEmit(Builder, call, input, out var layerOutput)) return layerOutput;
         if (ResidualBlocks.TryGetValue(call.TypeName, out var join)) return EmitResidual(call, join, input);
+        if (BranchBlocks.Contains(call.TypeName)) return EmitBranches(call, input);
         if (call.Children.Count == 0)
             throw new OnnxExportException(call.Path, call.TypeName,
                 "no export rule knows this type and its forward calls no other module; implement IOnnxExportable on it to describe its ONNX nodes");
@@ -83,6 +87,19 @@ internal sealed class OnnxGraphEmitter
         var identity = downsample.Count == 1 ? EmitCall(downsample[0], input) : input;
         var sum = Builder.Node("Add", $"{call.Path}.add", [mainOut, identity]);
         return join == Join.ReluOfSum ? Builder.Node("Relu", $"{call.Path}.relu", [sum]) : sum;
+    }
+
+    private string EmitBranches(ModuleCall call, string input)
+    {
+        if (call.Children.Count == 0 || call.Children.Any(c => !Same(c.Input, call.Input)))
+            throw NotAChain(call, "not all its module calls read the block's input, as the branches of TorchVision's Inception blocks do");
+        using (var scope = NewDisposeScope())
+        {
+            if (!Same(cat(call.Children.Select(c => c.Output!).ToArray(), 1), call.Output!))
+                throw NotAChain(call, "its output is not its branches' outputs concatenated along the channels");
+        }
+        var branches = call.Children.Select(c => EmitCall(c, input)).ToList();
+        return Builder.Node("Concat", $"{call.Path}.concat", branches, OnnxGraphBuilder.Int("axis", 1));
     }
 
     /// <summary>Checks that <paramref name="calls"/> consumed <paramref name="start"/> and then each other's outputs, each

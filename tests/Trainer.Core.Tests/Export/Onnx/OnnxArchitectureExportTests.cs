@@ -133,4 +133,17 @@ public sealed class OnnxArchitectureExportTests(ITestOutputHelper output) : IDis
         // 52 conv + 52 BN + 35 Clip (ReLU6) + 10 Add (the stride-1 blocks keeping their width) + GAP + Flatten + Gemm + Identity.
         Assert.Equal(52 + 52 + 35 + 10 + 4, export.NodeCount);
     }
+
+    [Fact]
+    public void GoogLeNetWithInceptionBranchesMatchesOnnxRuntime()
+    {
+        random.manual_seed(8);
+        using var model = OnnxTestModels.WithCalibratedNorms(torchvision.models.googlenet(num_classes: 10), [1, 3, 64, 64]);
+        var (export, check) = ExportAndCheck(model, [1, 3, 64, 64]);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-4);
+        Assert.Equal([1L, 10], export.OutputShape);
+        // 57 conv + 57 BN + 57 ReLU + 4 stem/stage maxpools + 9 Inception blocks × (branch maxpool + Concat) + GAP + Flatten + Gemm + Identity.
+        Assert.Equal(57 * 3 + 4 + 9 * 2 + 4, export.NodeCount);
+    }
 }
