@@ -21,6 +21,10 @@ internal static class LayerEmitters
             BatchNorm2d bn => BatchNorm(builder, call, bn, input),
             Linear linear => Gemm(builder, call, linear, input),
             ReLU => builder.Node("Relu", $"{call.Path}.relu", [input]),
+            Hardswish => builder.Node("HardSwish", $"{call.Path}.hardswish", [input]),
+            // PyTorch's hardsigmoid is relu6(x + 3) / 6 = clamp(x/6 + 1/2, 0, 1).
+            Hardsigmoid => builder.Node("HardSigmoid", $"{call.Path}.hardsigmoid", [input], B.Float("alpha", 1f / 6), B.Float("beta", 0.5f)),
+            Sigmoid => builder.Node("Sigmoid", $"{call.Path}.sigmoid", [input]),
             ReLU6 => builder.Node("Clip", $"{call.Path}.relu6", [input, Scalar(builder, "zero", 0), Scalar(builder, "six", 6)]),
             MaxPool2d pool => MaxPool(builder, call, pool, input),
             AdaptiveAvgPool2d pool => AdaptiveAvgPool(builder, call, pool, input),

@@ -19,13 +19,16 @@ internal sealed class OnnxGraphEmitter
         ["TorchSharp.Modules.ResNet+BasicBlock"] = Join.ReluOfSum,
         ["TorchSharp.Modules.ResNet+Bottleneck"] = Join.ReluOfSum,
         ["TorchSharp.Modules.MobileNetV2+InvertedResidual"] = Join.SumWhenShapesAllow,
+        ["TorchSharp.Modules.MobileNetV3+InvertedResidual"] = Join.SumWhenShapesAllow,
+        ["TorchSharp.torchvision+SqueezeExcitation"] = Join.Scale,
     };
 
     // TorchVision blocks whose children are parallel branches on the block's input, concatenated along the channels.
     private static readonly HashSet<string> BranchBlocks = new(StringComparer.Ordinal) { "TorchSharp.Modules.GoogleNet+Inception" };
 
-    /// <summary>relu(main + identity) (ResNet); main + input, or main alone where the block changes the shape (MobileNetV2).</summary>
-    private enum Join { ReluOfSum, SumWhenShapesAllow }
+    /// <summary>relu(main + identity) (ResNet); main + input, or main alone where the block changes the shape (MobileNet);
+    /// main · input, the main path computing a per-channel scale (squeeze-and-excitation).</summary>
+    private enum Join { ReluOfSum, SumWhenShapesAllow, Scale }
 
     public OnnxGraphEmitter(OnnxGraphBuilder builder) => Builder = builder;
 
@@ -74,17 +77,23 @@ internal sealed class OnnxGraphEmitter
             throw NotAChain(call, "its downsample does not read the block's input");
         var mainOut = EmitChain(call, main, new Step[main.Count], input);
         if (join == Join.SumWhenShapesAllow && downsample.Count == 0 && Same(main[^1].Output!, call.Output!)) return mainOut;
+        if (join == Join.Scale && downsample.Count > 0) throw NotAChain(call, "a squeeze-and-excitation block has no downsample");
         using (var scope = NewDisposeScope())
         {
             // The rule's formula, checked against what the block returned.
-            var expected = main[^1].Output! + (downsample.Count == 1 ? downsample[0].Output! : call.Input);
+            var other = downsample.Count == 1 ? downsample[0].Output! : call.Input;
+            var expected = join == Join.Scale ? main[^1].Output! * other : main[^1].Output! + other;
             if (join == Join.ReluOfSum) expected = expected.relu();
             if (!expected.allclose(call.Output!, rtol: 1e-5, atol: 1e-6))
-                throw NotAChain(call, join == Join.ReluOfSum
-                    ? "its output is not relu(main path + identity) as for TorchVision's ResNet blocks"
-                    : "its output is neither its main path nor main path + input as for TorchVision's inverted residual blocks");
+                throw NotAChain(call, join switch
+                {
+                    Join.ReluOfSum => "its output is not relu(main path + identity) as for TorchVision's ResNet blocks",
+                    Join.Scale => "its output is not its main path's scale times its input as for squeeze-and-excitation blocks",
+                    _ => "its output is neither its main path nor main path + input as for TorchVision's inverted residual blocks",
+                });
         }
         var identity = downsample.Count == 1 ? EmitCall(downsample[0], input) : input;
+        if (join == Join.Scale) return Builder.Node("Mul", $"{call.Path}.scale", [mainOut, identity]);
         var sum = Builder.Node("Add", $"{call.Path}.add", [mainOut, identity]);
         return join == Join.ReluOfSum ? Builder.Node("Relu", $"{call.Path}.relu", [sum]) : sum;
     }

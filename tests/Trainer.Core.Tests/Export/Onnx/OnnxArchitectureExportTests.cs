@@ -146,4 +146,15 @@ public sealed class OnnxArchitectureExportTests(ITestOutputHelper output) : IDis
         // 57 conv + 57 BN + 57 ReLU + 4 stem/stage maxpools + 9 Inception blocks × (branch maxpool + Concat) + GAP + Flatten + Gemm + Identity.
         Assert.Equal(57 * 3 + 4 + 9 * 2 + 4, export.NodeCount);
     }
+
+    [Fact]
+    public void MobileNetV3SmallWithSqueezeExcitationMatchesOnnxRuntime()
+    {
+        random.manual_seed(9);
+        using var model = OnnxTestModels.WithCalibratedNorms(torchvision.models.mobilenet_v3_small(), [1, 3, 64, 64]);
+        var (export, check) = ExportAndCheck(model, [1, 3, 64, 64]);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-4);
+        Assert.Equal([1L, 1000], export.OutputShape);
+    }
 }
