@@ -46,7 +46,7 @@ public static class OnnxExporter
     // IR version 8 is the one that goes with opset 17 (onnx 1.12).
     private const long IrVersion = 8;
 
-    /// <summary>Exports <paramref name="model"/> (float32, on the CPU) for inputs of <paramref name="inputShape"/> to
+    /// <summary>Exports <paramref name="model"/> (its float weights are written as float32) for inputs of <paramref name="inputShape"/> to
     /// <paramref name="path"/>, written to a temporary file next to it and renamed into place.</summary>
     /// <param name="model">The model; traced in eval mode, its training mode is restored afterwards.</param>
     /// <param name="inputShape">One input's shape with its batch dimension, e.g. [1,1,28,28]; the graph's batch is dynamic,
@@ -73,7 +73,9 @@ public static class OnnxExporter
         long[] outputShape;
         using (var scope = NewDisposeScope())
         {
-            var input = randn(inputShape, generator: new Generator(options.TraceSeed));
+            // Traced where the model lives; the weights are copied to the CPU when written.
+            var device = model.parameters().FirstOrDefault()?.device ?? CPU;
+            var input = randn(inputShape, generator: new Generator(options.TraceSeed)).to(device);
             using var trace = ForwardTrace.Run(model, input);
             outputShape = trace.Root.Output!.shape;
             builder.UniqueName(InputName);

@@ -141,7 +141,9 @@ public static class OnnxRuntimeCheck
             var ort = outputs[0];
             var shape = ort.GetTensorTypeAndShape().Shape;
             Tensor expected;
-            using (no_grad()) expected = model.call(x).to_type(ScalarType.Float32).cpu().contiguous();
+            var device = model.parameters().FirstOrDefault()?.device ?? CPU;
+            var dtype = model.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
+            using (no_grad()) expected = model.call(x.to(dtype, device)).to_type(ScalarType.Float32).cpu().contiguous();
             if (!shape.SequenceEqual(expected.shape))
                 throw Reject(path, $"ONNX Runtime's output of '{path}' has shape [{string.Join(",", shape)}], TorchSharp's [{string.Join(",", expected.shape)}]");
             var actual = tensor(ort.GetTensorDataAsSpan<float>().ToArray(), shape);

@@ -77,6 +77,17 @@ public sealed class OnnxExportContractTests(ITestOutputHelper output) : IDisposa
     }
 
     [Fact]
+    public void LayerSettingWithoutRuleIsOneErrorNamingTheLayer()
+    {
+        using var model = nn.Sequential(("conv", nn.Conv2d(1, 2, 3, padding: 1, padding_mode: PaddingModes.Reflect)));
+
+        var error = Assert.Throws<OnnxExportException>(() => OnnxExporter.Export(model, [1, 1, 8, 8], scratch.PathOf("model.onnx")));
+        Assert.Equal("conv", error.ModulePath);
+        Assert.Equal("TorchSharp.Modules.Conv2d", error.ModuleType);
+        Assert.Contains("padding mode Reflect", error.Message);
+    }
+
+    [Fact]
     public void FunctionalOperationBetweenChildrenIsDetected()
     {
         using var model = new ScaledChain();
