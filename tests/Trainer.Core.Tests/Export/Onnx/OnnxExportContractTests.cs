@@ -62,6 +62,7 @@ public sealed class OnnxExportContractTests(ITestOutputHelper output) : IDisposa
         Assert.Equal("layer1", error.ModulePath);
         Assert.Equal(typeof(TinyBlock).FullName, error.ModuleType);
         Assert.Contains("'layer1' (Trainer.Core.Tests.Inference.TinyBlock)", error.Message);
+        Assert.Contains("its output is not the output of its last module call 'layer1.bn2'", error.Message);
         Assert.Contains("IOnnxExportable", error.Message);
         Assert.False(File.Exists(path));
     }
