@@ -1,13 +1,11 @@
-using System.Globalization;
-using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Plugins.ChannelPruning;
-using SkiaSharp;
 using Trainer.Core.Compression;
 using Trainer.Core.Inference;
 using Trainer.Core.Models;
 using Trainer.Core.Tasks;
 using Trainer.Core.Training;
+using Trainer.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,55 +27,6 @@ public sealed class BuiltinTaskSessionTests : IDisposable
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    private string WriteCifar()
-    {
-        var folder = Path.Combine(_dir, "cifar");
-        Directory.CreateDirectory(folder);
-        var random = new Random(1);
-        foreach (var (name, records) in new[] { ("data_batch_1.bin", 40), ("test_batch.bin", 20) })
-        {
-            var bytes = new byte[records * 3073];
-            random.NextBytes(bytes);
-            for (var r = 0; r < records; r++) bytes[r * 3073] = (byte)(r % 10);
-            File.WriteAllBytes(Path.Combine(folder, name), bytes);
-        }
-        return folder;
-    }
-
-    private string WriteImageFolder()
-    {
-        var folder = Path.Combine(_dir, "images");
-        var random = new Random(2);
-        foreach (var (split, count) in new[] { ("train", 10), ("val", 4) })
-            foreach (var (name, channel) in new[] { ("blue", 2), ("red", 0) })
-                for (var i = 0; i < count; i++)
-                {
-                    using var bitmap = new SKBitmap(new SKImageInfo(12, 12, SKColorType.Rgba8888, SKAlphaType.Opaque));
-                    var pixels = bitmap.GetPixelSpan();
-                    for (var p = 0; p < pixels.Length; p++) pixels[p] = (byte)(p % 4 == 3 ? 255 : p % 4 == channel ? 150 + random.Next(100) : random.Next(100));
-                    using var data = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Png, 100);
-                    var path = Path.Combine(folder, split, name, $"{i}.png");
-                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                    File.WriteAllBytes(path, data.ToArray());
-                }
-        return folder;
-    }
-
-    private string WriteCsv(bool classes)
-    {
-        var random = new Random(3);
-        var text = new StringBuilder("a,b,c,target\n");
-        for (var i = 0; i < 120; i++)
-        {
-            var (a, b, c) = (random.NextDouble(), random.NextDouble(), random.NextDouble());
-            var target = classes ? (a + b > 1 ? "high" : "low") : (2 * a - b + 0.5 * c).ToString(CultureInfo.InvariantCulture);
-            text.Append(CultureInfo.InvariantCulture, $"{a},{b},{c},{target}\n");
-        }
-        var path = Path.Combine(_dir, classes ? "classes.csv" : "values.csv");
-        File.WriteAllText(path, text.ToString());
-        return path;
-    }
-
     [Theory]
     [InlineData("cifar10-binary", "")]
     [InlineData("image-folder", "")]
@@ -87,9 +36,9 @@ public sealed class BuiltinTaskSessionTests : IDisposable
     {
         var (path, settings) = (name, objective) switch
         {
-            ("cifar10-binary", _) => (WriteCifar(), new Dictionary<string, string> { ["width"] = "8" }),
-            ("image-folder", _) => (WriteImageFolder(), new Dictionary<string, string> { ["width"] = "8", ["image_size"] = "8" }),
-            _ => (WriteCsv(objective == "classification"), new Dictionary<string, string> { ["objective"] = objective, ["hidden"] = "16,16" }),
+            ("cifar10-binary", _) => (TaskDataFiles.WriteCifar(_dir), new Dictionary<string, string> { ["width"] = "8" }),
+            ("image-folder", _) => (TaskDataFiles.WriteImageFolder(_dir), new Dictionary<string, string> { ["width"] = "8", ["image_size"] = "8" }),
+            _ => (TaskDataFiles.WriteCsv(_dir, objective == "classification"), new Dictionary<string, string> { ["objective"] = objective, ["hidden"] = "16,16" }),
         };
         using var task = TaskCatalog.Create(name);
         task.Configure(TaskContext.Empty with { DataPath = path, Settings = settings });

@@ -16,13 +16,15 @@ public sealed record LoadedModel(string Name, torch.nn.Module<torch.Tensor, torc
     /// <summary>
     /// A fresh model of <paramref name="create"/> for code that trains and compresses it itself. A catalog name
     /// (<see cref="ModelCatalog.Names"/>) is recorded as such; any other model by its class and assembly, so that the host
-    /// (Model:Type, Model:Assembly) rebuilds it from a manifest too.
+    /// (Model:Type, Model:Assembly) rebuilds it from a manifest too. GroupNorm layers start at weight 1, bias 0
+    /// (<see cref="GroupNormDefaults"/>).
     /// </summary>
     public static LoadedModel Of(string name, Func<torch.nn.Module<torch.Tensor, torch.Tensor>> create, long[] inputShape)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
         ArgumentNullException.ThrowIfNull(inputShape);
+        create = GroupNormDefaults.Wrap(create);
         var network = create();
         var type = network.GetType();
         var identity = ModelCatalog.Names.Contains(name, StringComparer.OrdinalIgnoreCase)

@@ -29,15 +29,15 @@ public static class ModelLoader
             if (options.Type.Length > 0)
             {
                 if (options.Assembly.Length == 0) throw new JobException("Model:Type needs Model:Assembly, the path of the assembly that holds it.");
-                network = ModelCatalog.CreateFromAssembly(options.Assembly, options.Type);
-                create = () => ModelCatalog.CreateFromAssembly(options.Assembly, options.Type);
+                create = GroupNormDefaults.Wrap(() => ModelCatalog.CreateFromAssembly(options.Assembly, options.Type));
+                network = create();
                 name = options.Type.Split('.')[^1];
                 defaultShape = options.ParseInputShape() is null && task is not null ? task().ExampleInputShape : null;
             }
             else if (options.Name.Length > 0)
             {
                 var entry = ModelCatalog.Get(options.Name);
-                create = entry.Create;
+                create = GroupNormDefaults.Wrap(entry.Create);
                 network = create();
                 name = entry.Name;
                 defaultShape = entry.DefaultInputShape;
@@ -47,9 +47,9 @@ public static class ModelLoader
                 var owner = task?.Invoke() ?? throw new JobException(
                     "Model:Name is empty, which means the task's own model, but this command has no task; set Model:Name to a catalog model " +
                     "or Model:Assembly and Model:Type to a class of yours.");
-                create = () => owner.CreateModel() ?? throw new JobException(
+                create = GroupNormDefaults.Wrap(() => owner.CreateModel() ?? throw new JobException(
                     $"Model:Name is empty, which means the task's own model, but the task '{owner.Name}' has none; set Model:Name to a " +
-                    $"catalog model ({string.Join(", ", ModelCatalog.Names.Take(4))}, ...) or Model:Assembly and Model:Type to a class of yours.");
+                    $"catalog model ({string.Join(", ", ModelCatalog.Names.Take(4))}, ...) or Model:Assembly and Model:Type to a class of yours."));
                 network = create();
                 name = owner.ModelName;
                 defaultShape = owner.ExampleInputShape;
@@ -174,13 +174,13 @@ public static class ModelLoader
     /// </summary>
     public static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Creator(ModelIdentity identity, string source, Func<TrainingTask>? task = null)
     {
-        if (identity.Type.Length > 0) return () => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type);
-        if (ModelCatalog.Names.Contains(identity.Name, StringComparer.OrdinalIgnoreCase)) return ModelCatalog.Get(identity.Name).Create;
+        if (identity.Type.Length > 0) return GroupNormDefaults.Wrap(() => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type));
+        if (ModelCatalog.Names.Contains(identity.Name, StringComparer.OrdinalIgnoreCase)) return GroupNormDefaults.Wrap(ModelCatalog.Get(identity.Name).Create);
         var owner = task?.Invoke();
         if (owner is not null && owner.ModelName == identity.Name && owner.CreateModel() is { } probe)
         {
             probe.Dispose();
-            return () => owner.CreateModel()!;
+            return GroupNormDefaults.Wrap(() => owner.CreateModel()!);
         }
         throw new InvalidDataException($"'{source}' names the model '{identity.Name}', which is no catalog model" +
                                        (owner is null ? "" : $" and not the task '{owner.Name}''s own ('{owner.ModelName}')") +

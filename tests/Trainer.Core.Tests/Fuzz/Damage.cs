@@ -83,6 +83,7 @@ public static class Damage
     /// <summary>Takes every permission from the file (mode 000).</summary>
     public static string Unreadable(string path)
     {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("Unix file modes do not exist on Windows.");
         File.SetUnixFileMode(path, UnixFileMode.None);
         return "mode 000";
     }

@@ -6,7 +6,7 @@ namespace Trainer.Core.Tests.Latency;
 public sealed class MachineLoadTests
 {
     [Fact]
-    public void Another_process_spinning_a_core_counts_and_the_figure_stays_within_the_cores()
+    public async Task Another_process_spinning_a_core_counts_and_the_figure_stays_within_the_cores()
     {
         if (!File.Exists("/proc/stat")) return;   // Linux only; the project's machines are Debian
         // This process spins a core (its own load is taken out; other test processes may add theirs): a figure in range.
@@ -14,7 +14,7 @@ public sealed class MachineLoadTests
         var spin = Task.Run(() => { while (!stop.IsCancellationRequested) Thread.SpinWait(1000); });
         var whileWeSpin = MachineLoad.OtherBusyCores(TimeSpan.FromMilliseconds(500));
         stop.Cancel();
-        spin.Wait();
+        await spin;
         Assert.NotNull(whileWeSpin);
         Assert.InRange(whileWeSpin!.Value, 0, Environment.ProcessorCount);
 

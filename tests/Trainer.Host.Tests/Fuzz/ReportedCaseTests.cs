@@ -12,7 +12,7 @@ namespace Trainer.Host.Tests.Fuzz;
 public sealed class ReportedCaseTests(FuzzRun run)
 {
     [Fact]
-    public void A_checkpoint_overwritten_at_offset_5000_exits_1_with_one_line_on_stderr_and_no_stack_trace()
+    public async Task A_checkpoint_overwritten_at_offset_5000_exits_1_with_one_line_on_stderr_and_no_stack_trace()
     {
         var folder = run.NewCase("reported");
         var checkpoint = Path.Combine(folder, "ckpt", "r", "best.ckpt");
@@ -42,7 +42,7 @@ public sealed class ReportedCaseTests(FuzzRun run)
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEnd();
         Assert.True(process.WaitForExit(120_000), "trainer did not finish in 2 minutes");
-        _ = stdout.Result;
+        _ = await stdout;
 
         FuzzRun.AssertOneErrorAndNothingChanged((process.ExitCode, "", stderr), 1, checkpoint, "bytes 5000-5003 overwritten", before, folder);
         Assert.Contains("is corrupt (checksum mismatch)", stderr);
