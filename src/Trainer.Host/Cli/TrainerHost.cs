@@ -68,6 +68,10 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(QuantizationOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<QuantizationOptions>, QuantizationOptionsValidator>();
+        builder.Services.AddOptions<ExportOptions>()
+            .Bind(builder.Configuration.GetSection(ExportOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
         builder.Services.AddSingleton<PluginLoader>();
         builder.Services.AddOptions<TaskOptions>()
             .Bind(builder.Configuration.GetSection(TaskOptions.Section), b => b.ErrorOnUnknownConfiguration = true);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
 using Trainer.Core.Compression;
+using Trainer.Core.Export.Onnx;
 using Trainer.Core.Inference;
 using Trainer.Core.Latency;
 using Trainer.Core.Models;
@@ -14,11 +15,16 @@ namespace Trainer.Host.Jobs;
 /// <summary>
 /// `trainer export`: maps the configuration to Core's <see cref="InferenceExport"/> (BatchNorm folded, the faster memory
 /// layout, output checked, saved as a manifest with an "inference-form" step that any verb reloads with Model:Manifest)
-/// and prints its report. --resume keeps an export that is already there.
+/// and prints its report. With Export:Format=onnx the same model is also written as model.onnx by Core's
+/// <see cref="OnnxExporter"/> and checked in ONNX Runtime (<see cref="OnnxRuntimeCheck"/>). --resume keeps an export that is
+/// already there.
 /// </summary>
 public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions,
-    IOptions<CompressionOptions> compressionOptions, Tasks.TaskProvider tasks, ILoggerFactory loggers)
+    IOptions<CompressionOptions> compressionOptions, IOptions<ExportOptions> exportOptions, Tasks.TaskProvider tasks, ILoggerFactory loggers)
 {
+    /// <summary>The ONNX file's name in the stage's checkpoint folder.</summary>
+    public const string OnnxFileName = "model.onnx";
+
     /// <summary>The compressor name of the inference-form step in the exported manifest.</summary>
     public const string Step = InferenceExport.Step;
 
@@ -52,7 +58,11 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         if (exists)
         {
             var kept = export.Kept(stage.CheckpointDir, ModelLoader.Creator(CompressionManifest.Load(manifestPath).Model, manifestPath, () => tasks.Task));
-            return new ExportSummary(kept.ManifestPath, kept.FoldedBatchNorms, kept.Manifest.Layout, kept.LatencyMsBefore, kept.LatencyMsAfter);
+            var keptOnnx = Path.Combine(stage.CheckpointDir, OnnxFileName);
+            return new ExportSummary(kept.ManifestPath, kept.FoldedBatchNorms, kept.Manifest.Layout, kept.LatencyMsBefore, kept.LatencyMsAfter)
+            {
+                OnnxPath = File.Exists(keptOnnx) ? keptOnnx : null,
+            };
         }
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
         var o = modelOptions.Value;
@@ -75,9 +85,11 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }
         var cacheDir = compressionOptions.Value.LatencyCacheDir is { Length: > 0 } dir ? dir : LatencyTableOptions.DefaultCacheDir();
         ExportOutcome outcome;
+        OnnxSummary? onnx = null;
         try
         {
             outcome = export.Export(model, stage.CheckpointDir, cacheDir);
+            if (exportOptions.Value.WritesOnnx) onnx = ExportOnnx(model, stage.CheckpointDir, t.Resume);
         }
         catch (InvalidOperationException e)
         {
@@ -87,11 +99,45 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         {
             model.Network.Dispose();
         }
-        Report(stage, outcome);
-        return new ExportSummary(outcome.ManifestPath, outcome.FoldedBatchNorms, outcome.Manifest.Layout, outcome.LatencyMsBefore, outcome.LatencyMsAfter);
+        Report(stage, outcome, onnx);
+        return new ExportSummary(outcome.ManifestPath, outcome.FoldedBatchNorms, outcome.Manifest.Layout, outcome.LatencyMsBefore, outcome.LatencyMsAfter)
+        {
+            OnnxPath = onnx?.Path,
+        };
     }
 
-    private void Report(RunFolders stage, ExportOutcome outcome)
+    /// <summary>Writes the inference form as ONNX and checks it in ONNX Runtime on a random batch-1 and batch-3 input.</summary>
+    private OnnxSummary ExportOnnx(LoadedModel model, string folder, bool resume)
+    {
+        long[] shape = [1, .. model.InputShape.Skip(1)];
+        try
+        {
+            var written = OnnxExporter.Export(model.Network, shape, Path.Combine(folder, OnnxFileName), new OnnxExportOptions { Overwrite = resume });
+            using var scope = torch.NewDisposeScope();
+            var generator = new torch.Generator(17);
+            torch.Tensor[] inputs = [torch.randn(shape, generator: generator), torch.randn([3, .. shape.Skip(1)], generator: generator)];
+            var check = OnnxRuntimeCheck.Verify(written.Path, model.Network, inputs, new OnnxCheckOptions { Threads = exportOptions.Value.OnnxThreads });
+            _logger.LogInformation("Exported '{Onnx}' (opset {Opset}, {Bytes} bytes); ONNX Runtime matches TorchSharp to {Difference:g3}.",
+                written.Path, check.Opset, check.FileBytes, check.MaxAbsDifference);
+            return new OnnxSummary(written.Path, check.FileBytes, check.Opset, check.MaxAbsDifference);
+        }
+        catch (OnnxExportException e)
+        {
+            throw new JobException($"The model '{model.Name}' cannot be exported to ONNX: {e.Message}");
+        }
+        catch (OnnxRuntimeRejectedException e)
+        {
+            throw new JobException(e.Message);
+        }
+        catch (IOException e) when (!resume)
+        {
+            throw new JobException($"{e.Message} (pass --resume to replace it)");
+        }
+    }
+
+    private sealed record OnnxSummary(string Path, long Bytes, long Opset, double MaxAbsDifference);
+
+    private void Report(RunFolders stage, ExportOutcome outcome, OnnxSummary? onnx)
     {
         var (saved, report, manifestPath) = (outcome.Manifest, outcome.Form!, outcome.ManifestPath);
         var (beforeMs, afterMs, reloadDiff) = (outcome.LatencyMsBefore, outcome.LatencyMsAfter, outcome.ReloadMaxAbsDifference);
@@ -104,6 +150,11 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         table.AddRow("batch-1 latency before → after", $"{beforeMs:0.000} → {afterMs:0.000} ms ({beforeMs / afterMs:0.00}x)");
         table.AddRow("max |output diff| (form, reload)", $"{report.MaxAbsDifference:0.0e+00}, {reloadDiff:0.0e+00}");
         table.AddRow("manifest", Markup.Escape(manifestPath));
+        if (onnx is not null)
+        {
+            table.AddRow("ONNX (opset, size)", $"{Markup.Escape(onnx.Path)} ({onnx.Opset}, {onnx.Bytes:N0} bytes)");
+            table.AddRow("max |ONNX Runtime - TorchSharp|", $"{onnx.MaxAbsDifference:0.0e+00}");
+        }
         AnsiConsole.Write(table);
         Directory.CreateDirectory(stage.LogDir);
         var json = Path.Combine(stage.LogDir, "summary.json");
@@ -120,6 +171,10 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             speedup = beforeMs / afterMs,
             max_abs_difference = report.MaxAbsDifference,
             reload_max_abs_difference = reloadDiff,
+            onnx = onnx?.Path,
+            onnx_bytes = onnx?.Bytes,
+            onnx_opset = onnx?.Opset,
+            onnx_max_abs_difference = onnx?.MaxAbsDifference,
         }, new JsonSerializerOptions { WriteIndented = true }));
         _logger.LogInformation("Export report: '{Json}'.", json);
     }
@@ -135,4 +190,7 @@ public sealed record ExportSummary(string ManifestPath, int FoldedBatchNorms, st
 {
     /// <summary>Before over after.</summary>
     public double Speedup => LatencyMsBefore / LatencyMsAfter;
+
+    /// <summary>The ONNX file written with Export:Format=onnx (checked in ONNX Runtime), or null.</summary>
+    public string? OnnxPath { get; init; }
 }
