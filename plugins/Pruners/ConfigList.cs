@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 
 namespace Plugins.Pruners;
@@ -63,7 +62,6 @@ public static class ConfigList
             throw new ArgumentException($"{where}: 'sparsity' and 'sparsity_per_layer' have the same meaning; set only one", where);
         var total = Fraction(element, "total_sparsity", where, maxInclusive: false);
         var max = Fraction(element, "max_sparsity_per_layer", where, maxInclusive: true);
-        if (max is 0) throw new ArgumentException($"{where}.max_sparsity_per_layer must be in (0, 1]", where);
         if (max is not null && total is null)
             throw new ArgumentException($"{where}: max_sparsity_per_layer goes with total_sparsity", where);
         perLayer ??= sparsity;
@@ -78,8 +76,9 @@ public static class ConfigList
     private static double? Fraction(JsonElement element, string key, string where, bool maxInclusive)
     {
         if (!element.TryGetProperty(key, out var value)) return null;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var v) || v < 0 || (maxInclusive ? v > 1 : v >= 1))
-            throw new ArgumentException($"{where}.{key} is {value.GetRawText()}; it must be a number in [0, 1{(maxInclusive ? "]" : ")")}",
+        // NNI's schema: sparsities in [0, 1), max_sparsity_per_layer in (0, 1].
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var v) || (maxInclusive ? v <= 0 || v > 1 : v < 0 || v >= 1))
+            throw new ArgumentException($"{where}.{key} is {value.GetRawText()}; it must be a number in {(maxInclusive ? "(0, 1]" : "[0, 1)")}",
                 where);
         return v;
     }
@@ -91,7 +90,4 @@ public static class ConfigList
             throw new ArgumentException($"{where}.{key} must be a list of strings", where);
         return value.EnumerateArray().Select(v => v.GetString()!).ToList();
     }
-
-    /// <summary>A sparsity as text, for notes.</summary>
-    internal static string Percent(double fraction) => fraction.ToString("P1", CultureInfo.InvariantCulture);
 }

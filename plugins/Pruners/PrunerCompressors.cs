@@ -80,7 +80,7 @@ public abstract class NniPrunerCompressor : ICompressor
             weight.mul_(mask);
             var zeros = mask.numel() - mask.count_nonzero().item<long>();
             notes.Add(new LayerNote(target.Name, string.Create(CultureInfo.InvariantCulture,
-                $"{zeros} of {mask.numel()} weights set to zero ({(double)zeros / mask.numel():P1})")));
+                $"{zeros} of {mask.numel()} weights set to zero ({100.0 * zeros / mask.numel():0.0}%)")));
         }
         return notes;
     }
