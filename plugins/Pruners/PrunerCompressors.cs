@@ -35,10 +35,17 @@ public abstract class NniPrunerCompressor : ICompressor
         var after = request.Editor.Cost;
         foreach (var note in notes) request.Logger.LogInformation("{Layer}: {Note}", note.Layer, note.Note);
         var summary = string.Create(CultureInfo.InvariantCulture,
-            $"{Name} ({settings.Mode}): {masks.Targets.Count} layers selected; MACs {before.Macs} -> {after.Macs}, params {before.Params} -> {after.Params}.");
+            $"{Name} (mode {ModeName(settings.Mode)}): {masks.Targets.Count} layers selected; MACs {before.Macs} -> {after.Macs}, params {before.Params} -> {after.Params}.");
         request.Logger.LogInformation("{Summary}", summary);
         return new CompressionResult(request.Model, notes, summary);
     }
+
+    private static string ModeName(PruningMode mode) => mode switch
+    {
+        PruningMode.DependencyAware => "dependency_aware",
+        PruningMode.Global => "global",
+        _ => "normal",
+    };
 
     /// <summary>Turns per-layer channel masks into kept channels per group and shrinks the groups that lose any.</summary>
     internal static List<LayerNote> Shrink(IModelEditor editor, PruningMasks masks)

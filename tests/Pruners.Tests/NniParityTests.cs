@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 namespace Pruners.Tests;
 
 /// <summary>
-/// The masks of level, l1-norm, l2-norm and fpgm on TorchVision's resnet18, in normal and dependency-aware mode, against
-/// those NNI v2.10's own pruners computed for the same weights and config lists (reference/nni_masks.py).
+/// The masks of level, l1-norm, l2-norm and fpgm on TorchVision's resnet18, in normal and dependency-aware mode (and level
+/// and l1 through NNI's global allocator), against those NNI v2.10's own code computed for the same weights and config
+/// lists (reference/nni_masks.py).
 /// </summary>
 public sealed class NniParityTests : IClassFixture<NniParityTests.ResNetFixture>
 {
@@ -36,7 +37,7 @@ public sealed class NniParityTests : IClassFixture<NniParityTests.ResNetFixture>
 
     public NniParityTests(ResNetFixture fixture) => this.fixture = fixture;
 
-    public static TheoryData<int> Cases() => new(Enumerable.Range(0, 7));
+    public static TheoryData<int> Cases() => new(Enumerable.Range(0, 9));
 
     [Fact]
     public void Weights_loaded_through_PyTorchWeights_are_the_scripts_bit_for_bit()
@@ -68,7 +69,12 @@ public sealed class NniParityTests : IClassFixture<NniParityTests.ResNetFixture>
             "l2" => PrunerKind.L2Norm,
             _ => PrunerKind.Fpgm,
         };
-        var mode = expected.GetProperty("mode").GetString() == "dependency_aware" ? PruningMode.DependencyAware : PruningMode.Normal;
+        var mode = expected.GetProperty("mode").GetString() switch
+        {
+            "dependency_aware" => PruningMode.DependencyAware,
+            "global" => PruningMode.Global,
+            _ => PruningMode.Normal,
+        };
         var config = ConfigList.Parse(expected.GetProperty("config_list").GetRawText(), "config_list");
         using var masks = MaskPlanner.Plan(fixture.Model, kind, mode, config, fixture.Editor, "config_list");
 

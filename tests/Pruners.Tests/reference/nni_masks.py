@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes nni_masks.json: the masks NNI v2.10's own pruners (LevelPruner, L1NormPruner, L2NormPruner, FPGMPruner) give on
-TorchVision's resnet18 with seeded PyTorch-initialised weights, in normal and dependency-aware mode, for the config lists
-below. PrunersParityTests regenerates the same weights in TorchSharp, loads them through PyTorchWeights and compares.
+TorchVision's resnet18 with seeded PyTorch-initialised weights, in normal and dependency-aware mode, and in global mode
+(NNI's GlobalSparsityAllocator over the L1 and level metrics), for the config lists below. PrunersParityTests regenerates the same weights in TorchSharp, loads them through PyTorchWeights and compares.
 
 NNI is not a dependency of the project. To regenerate, extract NNI v2.10's package from its repository and run this with
 Debian's python3-torch 1.13 (no torchvision needed: resnet18 is written out below with TorchVision's module names):
@@ -177,19 +177,27 @@ CASES = [
                                   {"op_names": ["layer4.1.conv2"], "exclude": True}]),
     ("level", "normal", [{"op_types": ["Conv2d", "Linear"], "sparsity_per_layer": 0.7},
                          {"op_names": ["fc"], "sparsity_per_layer": 0.9}]),
+    # NNI's GlobalSparsityAllocator (used by its Slim and Taylor pruners) over the L1 and level metrics: the pruner is
+    # built in normal mode and its allocator replaced, as NNI's reset_tools would set it.
+    ("l1", "global", [{"op_types": ["Conv2d"], "total_sparsity": 0.5, "max_sparsity_per_layer": 0.8}]),
+    ("level", "global", [{"op_types": ["Conv2d"], "total_sparsity": 0.6}, {"op_names": ["conv1"], "exclude": True}]),
 ]
 
 
 def run_case(pruning, name, mode, config_list):
     model = seeded_resnet18()
     dummy = torch.rand(1, 3, 224, 224)
+    built_mode = "normal" if mode == "global" else mode
     if name == "level":
-        pruner = pruning.LevelPruner(model, config_list, mode=mode)
+        pruner = pruning.LevelPruner(model, config_list, mode=built_mode)
     elif name in ("l1", "l2"):
         cls = pruning.L1NormPruner if name == "l1" else pruning.L2NormPruner
-        pruner = cls(model, config_list, mode=mode, dummy_input=dummy)
+        pruner = cls(model, config_list, mode=built_mode, dummy_input=dummy)
     else:
-        pruner = pruning.FPGMPruner(model, config_list, mode=mode, dummy_input=dummy)
+        pruner = pruning.FPGMPruner(model, config_list, mode=built_mode, dummy_input=dummy)
+    if mode == "global":
+        scalers = None if name == "level" else pruning.Scaling(kernel_size=[1], kernel_padding_mode="back")
+        pruner.sparsity_allocator = pruning.GlobalSparsityAllocator(pruner, scalers)
     _, masks = pruner.compress()
     layers = {}
     for layer, targets in masks.items():
