@@ -67,6 +67,11 @@ public abstract class NniPrunerCompressor : ICompressor
             else
                 kept[group.Id] = flags;
         }
+        // A depthwise conv carries its input's channels: the core shrinks it with its producer's group, not on its own.
+        var producers = editor.ChannelGroups.SelectMany(g => g.Producers).ToHashSet(StringComparer.Ordinal);
+        foreach (var layer in masks.Targets.Where(t => !producers.Contains(t.Name)))
+            notes.Add(new LayerNote(layer.Name, "mask not applied: the layer carries another layer's channels (e.g. a depthwise conv); " +
+                "select the layer that produces them"));
         if (kept.Count == 0) return notes;
         var summary = editor.ShrinkChannels(kept);
         foreach (var (id, flags) in summary.KeptByGroup)
