@@ -69,6 +69,18 @@ public static class ConfigResolver
         return modules.Where(m => targets.ContainsKey(m.Name)).Select(m => targets[m.Name]).ToList();
     }
 
+    /// <summary>The model-free part of <see cref="Resolve"/>'s checks, for a compressor's CheckSettings: every op type of a
+    /// selecting entry must be one the pruner can prune (or "default").</summary>
+    /// <exception cref="ArgumentException">An unknown op type, naming the entry.</exception>
+    public static void CheckOpTypes(IReadOnlyList<ConfigEntry> entries, IReadOnlyCollection<string> supportedTypes, string settingKey)
+    {
+        for (var i = 0; i < entries.Count; i++)
+            foreach (var type in entries[i].Exclude ? [] : entries[i].OpTypes ?? [])
+                if (type != "default" && !supportedTypes.Contains(type))
+                    throw new ArgumentException($"{settingKey}[{i}].op_types: unknown op type '{type}'; this pruner prunes " +
+                        $"{string.Join(", ", supportedTypes)} (module type names, as NNI writes them)", $"{settingKey}[{i}]");
+    }
+
     private static List<string> Unfold(ConfigEntry entry, string where, IReadOnlyList<(string Name, string Type)> modules,
         Dictionary<string, string> byName, IReadOnlyCollection<string> supportedTypes)
     {

@@ -13,7 +13,8 @@ public sealed record PrunerSettings(IReadOnlyList<ConfigEntry> ConfigList, Pruni
     /// <summary>Where errors say the config list lives.</summary>
     public const string ConfigListKey = "Compression:Settings:config_list";
 
-    /// <summary>Reads and checks the settings; one <see cref="ArgumentException"/> naming the key for each bad value.</summary>
+    /// <summary>Reads and checks the settings, everything that needs no model (JSON, keys, ranges, op types); one
+    /// <see cref="ArgumentException"/> naming the key for each bad value.</summary>
     public static PrunerSettings Read(IReadOnlyDictionary<string, string> settings, string compressorName, PrunerKind kind)
     {
         var reader = new SettingsReader(settings);
@@ -30,6 +31,8 @@ public sealed record PrunerSettings(IReadOnlyList<ConfigEntry> ConfigList, Pruni
             throw new ArgumentException("Compression:Settings:mode: level prunes single weights; use normal or global " +
                 "(dependency_aware is for l1-norm, l2-norm and fpgm)", "Compression:Settings:mode");
         reader.ThrowOnUnknown(compressorName);
-        return new PrunerSettings(Plugins.Pruners.ConfigList.Parse(json, ConfigListKey), mode);
+        var entries = Plugins.Pruners.ConfigList.Parse(json, ConfigListKey);
+        ConfigResolver.CheckOpTypes(entries, kind == PrunerKind.Level ? ConfigResolver.WeightedModules : MaskPlanner.ChannelTypes, ConfigListKey);
+        return new PrunerSettings(entries, mode);
     }
 }

@@ -85,7 +85,7 @@ public sealed class ConfigListTests
     }
 
     [Fact]
-    public void Settings_need_a_config_list_and_a_known_mode()
+    public void Settings_need_a_config_list_a_known_mode_and_known_op_types_before_any_model_is_seen()
     {
         Assert.Contains("Compression:Settings:config_list is required",
             Assert.ThrowsAny<ArgumentException>(() => PrunerSettings.Read(new Dictionary<string, string>(), "l1-norm", PrunerKind.L1Norm)).Message);
@@ -93,6 +93,9 @@ public sealed class ConfigListTests
             new Dictionary<string, string> { ["config_list"] = "[]", ["mode"] = "dependency_aware" }, "level", PrunerKind.Level)).Message);
         Assert.ThrowsAny<ArgumentException>(() => PrunerSettings.Read(
             new Dictionary<string, string> { ["config_list"] = """[{"sparsity": 0.5}]""", ["mode"] = "balanced" }, "fpgm", PrunerKind.Fpgm));
+        Assert.Contains("Compression:Settings:config_list[0].op_types: unknown op type 'Conv3x3'", Assert.ThrowsAny<ArgumentException>(
+            () => new L2NormPrunerCompressor().CheckSettings(new Dictionary<string, string> { ["config_list"] = """[{"op_types": ["Conv3x3"], "sparsity": 0.5}]""" })).Message);
+        new LevelPrunerCompressor().CheckSettings(new Dictionary<string, string> { ["config_list"] = """[{"op_types": ["Embedding"], "sparsity": 0.5}]""" });
         var read = PrunerSettings.Read(new Dictionary<string, string> { ["config_list"] = """[{"sparsity": 0.5}]""", ["MODE"] = "Global" },
             "fpgm", PrunerKind.Fpgm);
         Assert.Equal(PruningMode.Global, read.Mode);
