@@ -1,0 +1,63 @@
+using Trainer.Core.Pruning.TorchPrune;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Trainer.Core.Pruning.Schedules;
+
+/// <summary>
+/// The tensors a pruning callback works on. They are reparametrised (<see cref="Prune.Identity{T}"/>) when the callback is
+/// created, so every checkpoint of the run, from the first epoch on, holds <c>name_orig</c> and <c>name_mask</c> and a
+/// resumed run (whose callback is created the same way before loading) fits them.
+/// </summary>
+internal sealed class PruningTargets
+{
+    public PruningTargets(IReadOnlyList<(nn.Module Module, string Name)> targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        if (targets.Count == 0) throw new ArgumentException("Name at least one (module, parameter name) pair to prune.", nameof(targets));
+        if (targets.Distinct().Count() != targets.Count)
+            throw new ArgumentException("A (module, parameter name) pair appears twice in the pruning targets; list each tensor once.", nameof(targets));
+        Items = targets;
+        foreach (var (module, name) in targets)
+            if (Prune.MethodOf(module, name) is null) Prune.Identity(module, name);
+    }
+
+    public IReadOnlyList<(nn.Module Module, string Name)> Items { get; }
+
+    public int Count => Items.Count;
+
+    /// <summary>The mask buffer of target <paramref name="i"/>, or an explanation when pruning was made permanent meanwhile.</summary>
+    public Tensor Mask(int i) => Reparametrization.MaskOf(Items[i].Module, Items[i].Name) ?? throw new InvalidOperationException(
+        $"'{Items[i].Name}' of {Items[i].Module.GetName()} is no longer pruned (Prune.Remove was called); the pruning callback cannot go on with it.");
+
+    /// <summary>The unmasked parameter (<c>name_orig</c>) of target <paramref name="i"/>.</summary>
+    public Tensor Original(int i) => Items[i].Module.get_parameter(Items[i].Name + "_orig")
+        ?? throw new InvalidOperationException($"{Items[i].Module.GetName()} has no '{Items[i].Name}_orig'.");
+
+    /// <summary>
+    /// The values to rank target <paramref name="i"/> by: <c>name_orig * name_mask</c> now. The module's <c>name</c> is the
+    /// product of the last forward, from before the last optimizer step.
+    /// </summary>
+    public Tensor Magnitudes(int i)
+    {
+        using var _ = torch.no_grad();
+        return Original(i).detach() * Mask(i);
+    }
+
+    public long Entries(int i) => Mask(i).numel();
+
+    /// <summary>How many entries of target <paramref name="i"/> the mask prunes.</summary>
+    public long Pruned(int i)
+    {
+        using var scope = torch.NewDisposeScope();
+        var mask = Mask(i);
+        return mask.numel() - mask.count_nonzero().item<long>();
+    }
+
+    /// <summary>Makes every target's pruning permanent (Lightning's make_pruning_permanent).</summary>
+    public void MakePermanent()
+    {
+        foreach (var (module, name) in Items)
+            if (Prune.MethodOf(module, name) is not null) Prune.Remove(module, name);
+    }
+}

@@ -1,0 +1,124 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Trainer.Abstractions;
+using Trainer.Core.Pruning.TorchPrune;
+using TorchSharp;
+
+namespace Trainer.Core.Pruning.Schedules;
+
+/// <summary>Settings of <see cref="ScheduledPruning"/>.</summary>
+/// <param name="Schedule">The target sparsity over training.</param>
+/// <param name="Unit">Whether the schedule counts optimizer steps or completed epochs.</param>
+/// <param name="Global">Rank the entries of all targets together (<see cref="Prune.GlobalUnstructured"/>) instead of each
+/// tensor on its own (<see cref="Prune.L1Unstructured{T}"/>).</param>
+/// <param name="MakePermanentAtEnd">Call <see cref="Prune.Remove{T}"/> on every target when training ends (Lightning's
+/// make_pruning_permanent); the checkpoints keep the masks.</param>
+public sealed record ScheduledPruningOptions(
+    SparsitySchedule Schedule, ScheduleUnit Unit = ScheduleUnit.Epoch, bool Global = false, bool MakePermanentAtEnd = false);
+
+/// <summary>
+/// Prunes the chosen tensors by magnitude while training, following a <see cref="SparsitySchedule"/> (Lightning's
+/// ModelPruning callback with NNI's AGP or a linear schedule). At each pruning point the target count is PyTorch's
+/// <c>round(s · entries)</c> of each tensor (of all of them when global) and the callback prunes exactly the difference
+/// from what is already pruned, as a count of the remaining entries, so the sparsity equals the schedule's value at every
+/// point and does not drift as fractions of fractions would.
+/// </summary>
+/// <remarks>
+/// The masks live in the network (its state_dict), so a resumed run goes on from them; the callback's own state only
+/// records the last pruning point. Create the callback, and so reparametrise the targets, before a resumed run loads its
+/// checkpoint.
+/// </remarks>
+public sealed class ScheduledPruning : TrainerCallback
+{
+    private readonly ScheduledPruningOptions _options;
+    private readonly PruningTargets _targets;
+    private readonly ILogger _logger;
+    private long? _lastPruned;
+
+    /// <summary>Creates the callback and reparametrises each target with a mask of ones.</summary>
+    public ScheduledPruning(IReadOnlyList<(torch.nn.Module Module, string Name)> targets, ScheduledPruningOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _targets = new PruningTargets(targets);
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The counter value of the last pruning done, or null before the first.</summary>
+    public long? LastPrunedAt => _lastPruned;
+
+    /// <summary>The fraction of all targets' entries the masks prune now.</summary>
+    public double Sparsity
+    {
+        get
+        {
+            long pruned = 0, entries = 0;
+            for (int i = 0; i < _targets.Count; i++) { pruned += _targets.Pruned(i); entries += _targets.Entries(i); }
+            return (double)pruned / entries;
+        }
+    }
+
+    /// <inheritdoc />
+    public override void OnTrainStart(ITrainingContext context)
+    {
+        // Counter 0 happens only on a fresh run; a resumed run's masks came with the checkpoint.
+        if (context.GlobalStep == 0) PruneAt(0);
+    }
+
+    /// <inheritdoc />
+    public override void OnTrainBatchEnd(ITrainingContext context, BatchOutcome outcome)
+    {
+        if (_options.Unit == ScheduleUnit.Step) PruneAt(context.GlobalStep);
+    }
+
+    /// <inheritdoc />
+    public override void OnEpochEnd(ITrainingContext context)
+    {
+        if (_options.Unit == ScheduleUnit.Epoch) PruneAt(context.Epoch + 1L);
+    }
+
+    /// <inheritdoc />
+    public override void OnTrainEnd(ITrainingContext context)
+    {
+        if (_options.MakePermanentAtEnd) _targets.MakePermanent();
+    }
+
+    /// <summary>Prunes to the schedule's sparsity at counter value <paramref name="t"/> if <paramref name="t"/> is a pruning point.</summary>
+    public void PruneAt(long t)
+    {
+        var schedule = _options.Schedule;
+        if (!schedule.IsPruningPoint(t)) return;
+        var sparsity = schedule.SparsityAt(t);
+        using var scope = torch.NewDisposeScope();
+        if (_options.Global)
+        {
+            long entries = 0, pruned = 0;
+            for (int i = 0; i < _targets.Count; i++) { entries += _targets.Entries(i); pruned += _targets.Pruned(i); }
+            var more = TargetCount(sparsity, entries) - pruned;
+            if (more > 0)
+                Prune.GlobalUnstructured(_targets.Items, new L1Unstructured(PruningAmount.Count(more)),
+                    Enumerable.Range(0, _targets.Count).ToDictionary(i => _targets.Items[i], _targets.Magnitudes));
+        }
+        else
+        {
+            for (int i = 0; i < _targets.Count; i++)
+            {
+                var more = TargetCount(sparsity, _targets.Entries(i)) - _targets.Pruned(i);
+                if (more > 0) Prune.L1Unstructured(_targets.Items[i].Module, _targets.Items[i].Name, PruningAmount.Count(more), _targets.Magnitudes(i));
+            }
+        }
+        _lastPruned = t;
+        _logger.LogInformation("Pruned to sparsity {Target:0.####} at {Unit} {T} (measured {Measured:0.####}).",
+            sparsity, _options.Unit.ToString().ToLowerInvariant(), t, Sparsity);
+    }
+
+    /// <summary>PyTorch's count for a fraction of a tensor: Python's round, half to even.</summary>
+    internal static long TargetCount(double sparsity, long entries) => (long)Math.Round(sparsity * entries, MidpointRounding.ToEven);
+
+    /// <inheritdoc />
+    public override JsonObject SaveState() => new() { ["last_pruned_at"] = _lastPruned };
+
+    /// <inheritdoc />
+    public override void LoadState(JsonObject state) => _lastPruned = state["last_pruned_at"]?.GetValue<long>();
+}
