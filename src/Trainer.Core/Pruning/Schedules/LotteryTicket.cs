@@ -16,7 +16,9 @@ namespace Trainer.Core.Pruning.Schedules;
 /// (Frankle and Carbin), a few hundred for rewinding to an early point (Frankle et al., "Stabilizing the Lottery Ticket
 /// Hypothesis").</param>
 /// <param name="Global">Rank the entries of all targets together instead of each tensor on its own.</param>
-public sealed record LotteryTicketOptions(double PruneFraction, int Rounds, int EpochsPerRound, long RewindStep = 0, bool Global = false);
+/// <param name="Name">Tells apart the checkpoint states of two or more such callbacks in one run.</param>
+public sealed record LotteryTicketOptions(double PruneFraction, int Rounds, int EpochsPerRound, long RewindStep = 0, bool Global = false,
+    string? Name = null);
 
 /// <summary>
 /// Iterative magnitude pruning with rewinding (the lottery ticket procedure): records the targets' weights at
@@ -55,6 +57,9 @@ public sealed class LotteryTicket : TrainerCallback
                 throw new ArgumentException($"'{_targets.Items[i].Name}' is {_targets.Original(i).dtype}; the lottery ticket records float32 weights. Prune before casting the model.");
     }
 
+    /// <inheritdoc />
+    public override string StateKey => _options.Name is { } name ? $"{base.StateKey}/{name}" : base.StateKey;
+
     /// <summary>Rounds pruned so far.</summary>
     public int RoundsDone => _roundsDone;
 
@@ -89,9 +94,12 @@ public sealed class LotteryTicket : TrainerCallback
             _roundsDone, _options.Rounds, _options.PruneFraction);
     }
 
-    private void Record() =>
+    private void Record()
+    {
+        using var scope = torch.NewDisposeScope();
         _recorded = Enumerable.Range(0, _targets.Count)
             .Select(i => _targets.Original(i).detach().cpu().data<float>().ToArray()).ToArray();
+    }
 
     private void PruneRound()
     {
@@ -142,7 +150,7 @@ public sealed class LotteryTicket : TrainerCallback
         {
             var bytes = Convert.FromBase64String(node!.GetValue<string>());
             var weights = new float[bytes.Length / sizeof(float)];
-            if (weights.Length != _targets.Entries(i) || bytes.Length % sizeof(float) != 0)
+            if (bytes.Length % sizeof(float) != 0 || weights.Length != _targets.Entries(i))
                 throw new InvalidOperationException(
                     $"The checkpoint's lottery ticket recorded {weights.Length} weights for '{_targets.Items[i].Name}', which has {_targets.Entries(i)}; resume with the same targets.");
             Buffer.BlockCopy(bytes, 0, weights, 0, bytes.Length);

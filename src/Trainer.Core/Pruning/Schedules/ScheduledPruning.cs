@@ -14,8 +14,10 @@ namespace Trainer.Core.Pruning.Schedules;
 /// tensor on its own (<see cref="Prune.L1Unstructured{T}"/>).</param>
 /// <param name="MakePermanentAtEnd">Call <see cref="Prune.Remove{T}"/> on every target when training ends (Lightning's
 /// make_pruning_permanent); the checkpoints keep the masks.</param>
+/// <param name="Name">Tells apart the checkpoint states of two or more such callbacks in one run.</param>
 public sealed record ScheduledPruningOptions(
-    SparsitySchedule Schedule, ScheduleUnit Unit = ScheduleUnit.Epoch, bool Global = false, bool MakePermanentAtEnd = false);
+    SparsitySchedule Schedule, ScheduleUnit Unit = ScheduleUnit.Epoch, bool Global = false, bool MakePermanentAtEnd = false,
+    string? Name = null);
 
 /// <summary>
 /// Prunes the chosen tensors by magnitude while training, following a <see cref="SparsitySchedule"/> (Lightning's
@@ -44,6 +46,9 @@ public sealed class ScheduledPruning : TrainerCallback
         _targets = new PruningTargets(targets);
         _logger = logger ?? NullLogger.Instance;
     }
+
+    /// <inheritdoc />
+    public override string StateKey => _options.Name is { } name ? $"{base.StateKey}/{name}" : base.StateKey;
 
     /// <summary>The counter value of the last pruning done, or null before the first.</summary>
     public long? LastPrunedAt => _lastPruned;

@@ -43,4 +43,27 @@ public class ScheduleResumeTests
         Assert.Equal(42, unbroken.Masks[0].Count(m => m == 0));
         Assert.NotEqual(first.Masks[0], resumed.Masks[0]);
     }
+
+    [Fact]
+    public void Two_named_schedules_keep_separate_checkpoint_states()
+    {
+        var dir = Fixtures.TempDir();
+        (ScheduledPruning A, ScheduledPruning B) Run(bool resume)
+        {
+            torch.manual_seed(2);
+            var net = new SmallNet();
+            var a = new ScheduledPruning([(Child(net, "fc1"), "weight")], new ScheduledPruningOptions(
+                SparsitySchedule.Linear(0.5, start: 1, end: 3), ScheduleUnit.Step, Name: "fc1"));
+            var b = new ScheduledPruning([(Child(net, "fc2"), "weight")], new ScheduledPruningOptions(
+                SparsitySchedule.Agp(0.5, start: 2, end: 6, frequency: 2), ScheduleUnit.Step, Name: "fc2"));
+            new ClassificationTrainer(Fixtures.Setup(net, epochs: 2, checkpointDir: dir, callbacks: [a, b])).Run(resume);
+            return (a, b);
+        }
+        var first = Run(resume: false);
+        Assert.NotEqual(first.A.StateKey, first.B.StateKey);
+        // The resumed run has nothing left to train; it only loads each callback's own state.
+        var resumed = Run(resume: true);
+        Assert.Equal(3, resumed.A.LastPrunedAt);
+        Assert.Equal(6, resumed.B.LastPrunedAt);
+    }
 }
