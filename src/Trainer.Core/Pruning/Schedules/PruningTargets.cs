@@ -54,6 +54,15 @@ internal sealed class PruningTargets
         return mask.numel() - mask.count_nonzero().item<long>();
     }
 
+    /// <summary>How many channels along <paramref name="dim"/> of target <paramref name="i"/> the mask prunes whole.</summary>
+    public long PrunedChannels(int i, long dim)
+    {
+        using var scope = torch.NewDisposeScope();
+        var mask = Mask(i);
+        var perChannel = mask.movedim([dim], [0]).reshape(mask.shape[dim], -1).abs().sum(1);
+        return (perChannel == 0).sum().item<long>();
+    }
+
     /// <summary>Makes every target's pruning permanent (Lightning's make_pruning_permanent).</summary>
     public void MakePermanent()
     {

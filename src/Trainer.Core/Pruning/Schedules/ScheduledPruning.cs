@@ -14,10 +14,13 @@ namespace Trainer.Core.Pruning.Schedules;
 /// tensor on its own (<see cref="Prune.L1Unstructured{T}"/>).</param>
 /// <param name="MakePermanentAtEnd">Call <see cref="Prune.Remove{T}"/> on every target when training ends (Lightning's
 /// make_pruning_permanent); the checkpoints keep the masks.</param>
+/// <param name="ChannelDim">When set, prune whole channels along this dim (<see cref="Prune.LnStructured{T}"/>): the sparsity
+/// is then the fraction of channels, each tensor on its own.</param>
+/// <param name="NormOrder">The norm that ranks channels (2 for L2, 1 for L1, ±infinity).</param>
 /// <param name="Name">Tells apart the checkpoint states of two or more such callbacks in one run.</param>
 public sealed record ScheduledPruningOptions(
     SparsitySchedule Schedule, ScheduleUnit Unit = ScheduleUnit.Epoch, bool Global = false, bool MakePermanentAtEnd = false,
-    string? Name = null);
+    string? Name = null, long? ChannelDim = null, double NormOrder = 2);
 
 /// <summary>
 /// Prunes the chosen tensors by magnitude while training, following a <see cref="SparsitySchedule"/> (Lightning's
@@ -42,8 +45,16 @@ public sealed class ScheduledPruning : TrainerCallback
     public ScheduledPruning(IReadOnlyList<(torch.nn.Module Module, string Name)> targets, ScheduledPruningOptions options, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.Global && options.ChannelDim is not null)
+            throw new ArgumentException("Global pruning ranks single entries across tensors; channel pruning (ChannelDim) ranks each tensor's channels. Choose one.", nameof(options));
         _options = options;
         _targets = new PruningTargets(targets);
+        if (options.ChannelDim is { } dim)
+            for (int i = 0; i < _targets.Count; i++)
+                if (dim < 0 || dim >= _targets.Mask(i).dim() || _targets.Mask(i).dim() < 2)
+                    throw new ArgumentException(
+                        $"Channel pruning along dim {dim} needs a tensor of at least 2 dims that has it; '{_targets.Items[i].Name}' has shape " +
+                        $"[{string.Join(", ", _targets.Mask(i).shape)}]. Leave ChannelDim null to prune single entries.", nameof(options));
         _logger = logger ?? NullLogger.Instance;
     }
 
@@ -104,6 +115,16 @@ public sealed class ScheduledPruning : TrainerCallback
             if (more > 0)
                 Prune.GlobalUnstructured(_targets.Items, new L1Unstructured(PruningAmount.Count(more)),
                     Enumerable.Range(0, _targets.Count).ToDictionary(i => _targets.Items[i], _targets.Magnitudes));
+        }
+        else if (_options.ChannelDim is { } dim)
+        {
+            for (int i = 0; i < _targets.Count; i++)
+            {
+                var more = TargetCount(sparsity, _targets.Mask(i).shape[dim]) - _targets.PrunedChannels(i, dim);
+                if (more > 0)
+                    Prune.LnStructured(_targets.Items[i].Module, _targets.Items[i].Name, PruningAmount.Count(more), _options.NormOrder, dim,
+                        _targets.Magnitudes(i));
+            }
         }
         else
         {
