@@ -18,6 +18,8 @@ internal sealed class PruningTargets
         if (targets.Distinct().Count() != targets.Count)
             throw new ArgumentException("A (module, parameter name) pair appears twice in the pruning targets; list each tensor once.", nameof(targets));
         Items = targets;
+        // Every name is looked up before any is reparametrised: an unknown one (named in the error) changes nothing.
+        foreach (var (module, name) in targets) Prune.TensorOf(module, name);
         foreach (var (module, name) in targets)
             if (Prune.MethodOf(module, name) is null) Prune.Identity(module, name);
     }

@@ -47,14 +47,16 @@ public sealed class ScheduledPruning : TrainerCallback
         ArgumentNullException.ThrowIfNull(options);
         if (options.Global && options.ChannelDim is not null)
             throw new ArgumentException("Global pruning ranks single entries across tensors; channel pruning (ChannelDim) ranks each tensor's channels. Choose one.", nameof(options));
+        ArgumentNullException.ThrowIfNull(targets);
+        // Checked before the targets are reparametrised, so a refused callback changes nothing.
+        if (options.ChannelDim is { } dim)
+            foreach (var (module, name) in targets)
+                if (Prune.TensorOf(module, name).shape is var shape && (dim < 0 || dim >= shape.Length || shape.Length < 2))
+                    throw new ArgumentException(
+                        $"Channel pruning along dim {dim} needs a tensor of at least 2 dims that has it; '{name}' has shape " +
+                        $"[{string.Join(", ", shape)}]. Leave ChannelDim null to prune single entries.", nameof(options));
         _options = options;
         _targets = new PruningTargets(targets);
-        if (options.ChannelDim is { } dim)
-            for (int i = 0; i < _targets.Count; i++)
-                if (dim < 0 || dim >= _targets.Mask(i).dim() || _targets.Mask(i).dim() < 2)
-                    throw new ArgumentException(
-                        $"Channel pruning along dim {dim} needs a tensor of at least 2 dims that has it; '{_targets.Items[i].Name}' has shape " +
-                        $"[{string.Join(", ", _targets.Mask(i).shape)}]. Leave ChannelDim null to prune single entries.", nameof(options));
         _logger = logger ?? NullLogger.Instance;
     }
 

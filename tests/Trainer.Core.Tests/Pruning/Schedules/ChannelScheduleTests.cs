@@ -64,6 +64,7 @@ public class ChannelScheduleTests
         var bias = Assert.Throws<ArgumentException>(() => new ScheduledPruning([(Child(net, "fc"), "bias")],
             new ScheduledPruningOptions(SparsitySchedule.Agp(0.5, 0, 2), ChannelDim: 0)));
         Assert.Contains("at least 2 dims", bias.Message);
+        Assert.False(Trainer.Core.Pruning.TorchPrune.Prune.IsPruned(net)); // the refused callback left the net as it was
         var global = Assert.Throws<ArgumentException>(() => new ScheduledPruning([(Child(net, "conv"), "weight")],
             new ScheduledPruningOptions(SparsitySchedule.Agp(0.5, 0, 2), Global: true, ChannelDim: 0)));
         Assert.Contains("Choose one", global.Message);

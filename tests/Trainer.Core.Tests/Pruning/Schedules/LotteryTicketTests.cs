@@ -73,4 +73,24 @@ public class LotteryTicketTests
         var error = Assert.Throws<InvalidOperationException>(() => Train(new LotteryTicketOptions(0.5, 1, 1, RewindStep: 100), epochs: 1));
         Assert.Contains("RewindStep", error.Message);
     }
+
+    [Fact]
+    public void Global_rounds_prune_a_fraction_of_all_remaining_weights_together()
+    {
+        var (_, probe, _) = Train(new LotteryTicketOptions(0.2, Rounds: 2, EpochsPerRound: 1, Global: true), epochs: 2);
+        // 128 entries: round(0.2·128 = 25.6) = 26, then round(0.2·102 = 20.4) = 20 more.
+        Assert.Equal(26, probe.EpochEnds[0].Masks.Sum(m => m.Count(v => v == 0)));
+        Assert.Equal(46, probe.EpochEnds[1].Masks.Sum(m => m.Count(v => v == 0)));
+        Assert.Equal(probe.StepOrigs[0], probe.EpochEnds[1].Origs);
+    }
+
+    [Fact]
+    public void Bad_lottery_ticket_settings_are_refused_with_the_reason()
+    {
+        var net = new SmallNet();
+        (nn.Module, string)[] targets = [(Child(net, "fc1"), "weight")];
+        Assert.Contains("(0, 1)", Assert.Throws<ArgumentOutOfRangeException>(() => new LotteryTicket(targets, new(1.0, 1, 1))).Message);
+        Assert.Contains("at least 1", Assert.Throws<ArgumentOutOfRangeException>(() => new LotteryTicket(targets, new(0.2, 0, 1))).Message);
+        Assert.Contains("negative", Assert.Throws<ArgumentOutOfRangeException>(() => new LotteryTicket(targets, new(0.2, 1, 1, RewindStep: -1))).Message);
+    }
 }
