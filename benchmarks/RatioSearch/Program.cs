@@ -35,8 +35,8 @@ long trainCount = data.TrainCount - 5000;
 using var trainLoader = new TensorBatchLoader(data.TrainImages.narrow(0, 0, trainCount), data.TrainLabels.narrow(0, 0, trainCount), 64,
     shuffle: true, seed, inputTransform: FashionMnist.Normalize);
 using var heldOut = new TensorBatchLoader(data.TrainImages.narrow(0, trainCount, heldOutCount), data.TrainLabels.narrow(0, trainCount, heldOutCount),
-    500, shuffle: false, inputTransform: FashionMnist.Normalize);
-using var test = data.TestLoader(500);
+    50, shuffle: false, inputTransform: FashionMnist.Normalize);
+using var test = data.TestLoader(50);
 
 torch.manual_seed(seed);
 var model = new FashionCnn();
@@ -52,6 +52,8 @@ else
     if (checkpoint is { Length: > 0 }) CheckpointFile.SaveWeights(checkpoint, model);
 }
 model.eval();
+// Which conv kernels the search runs with (the process default after the start-up self-test; a training run restores it).
+logger.LogInformation("Search kernels: oneDNN {OneDnn} ({Status})", Trainer.Core.Runtime.ConvKernels.UsesOneDnn, Trainer.Core.Runtime.ConvKernels.Status);
 long[] shape = [1, 1, 28, 28];
 var space = PolicySpace.Build(model, ModelGraph.Build(model, shape), target, floor: 0.2, roundTo: 1);
 using var task = new HeldOutTask();
@@ -78,14 +80,14 @@ if (o.TryGetValue("save-dir", out var saveDir))
 }
 
 Console.WriteLine();
-Console.WriteLine(string.Create(c, $"Fashion CNN at {target:0.###} of the MACs (floor 0.2), L1-pruned, no finetuning; held-out {heldOutCount} training images; unpruned test accuracy {unprunedTest:P2}"));
+Console.WriteLine(string.Create(c, $"Fashion CNN at {target:0.###} of the MACs (floor 0.2), L1-pruned, no finetuning; held-out {heldOutCount} training images; unpruned test accuracy {unprunedTest:P2}; oneDNN {Trainer.Core.Runtime.ConvKernels.UsesOneDnn}"));
 Console.WriteLine($"| {"method",-8} | {"MACs %",7} | {"held-out acc",12} | {"test acc",8} | {"trials",6} | {"search s",8} | kept (conv1,conv2,conv3,fc1)");
 Console.WriteLine($"|{new string('-', 10)}|{new string('-', 9)}|{new string('-', 14)}|{new string('-', 10)}|{new string('-', 8)}|{new string('-', 10)}|{new string('-', 30)}");
 foreach (var r in rows)
     Console.WriteLine(string.Create(c, $"| {r.Method,-8} | {r.Policy.MacsRatio,7:P1} | {r.Policy.Score,12:P2} | {r.Test,8:P2} | {r.Trials,6} | {r.Seconds,8:0.0} | {string.Join(",", r.Policy.Groups.Select(g => g.Kept))}"));
 Console.WriteLine(JsonSerializer.Serialize(new
 {
-    benchmark = "ratio-search", target, seed, episodes, warmup, population, generations, held_out = heldOutCount,
+    benchmark = "ratio-search", target, seed, onednn = Trainer.Core.Runtime.ConvKernels.UsesOneDnn, episodes, warmup, population, generations, held_out = heldOutCount,
     unpruned_test_accuracy = Math.Round(unprunedTest, 4),
     methods = rows.Select(r => new
     {
