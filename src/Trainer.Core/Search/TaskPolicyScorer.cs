@@ -1,0 +1,101 @@
+using TorchSharp.Modules;
+using Trainer.Abstractions;
+using Trainer.Core.Analysis.Sensitivity;
+using Trainer.Core.Compression;
+using Trainer.Core.Pruning;
+using Trainer.Core.Tasks;
+using static TorchSharp.torch;
+
+namespace Trainer.Core.Search;
+
+/// <summary>
+/// The real scorer of a policy: copies the model (<see cref="ModelCopy"/>), keeps in each group the channels whose producer
+/// filters have the largest L1 norm summed over the group's producers (<see cref="GroupL1Selection"/>), shrinks the copy with
+/// the model editor and scores it with the task on held-out data, without finetuning. The model is not changed.
+/// </summary>
+/// <remarks>Give it a held-out part of the training set (AMC holds out a few thousand training images), never the
+/// validation set the final model is judged on.</remarks>
+public sealed class TaskPolicyScorer : IPolicyScorer
+{
+    private readonly TrainingTask task;
+    private readonly Func<nn.Module<Tensor, Tensor>> factory;
+    private readonly nn.Module<Tensor, Tensor> model;
+    private readonly IReadOnlyList<ModelEdit> edits;
+    private readonly long[] inputShape;
+    private readonly IBatchLoader heldOut;
+    private readonly int roundTo;
+
+    /// <summary>A scorer of policies for <paramref name="model"/>.</summary>
+    /// <param name="task">Scores each pruned copy; a lower-is-better score is negated (searches maximise), so only the
+    /// <see cref="RewardKind.Accuracy"/> reward applies to it.</param>
+    /// <param name="factory">Builds a fresh model of the original architecture (for the copies).</param>
+    /// <param name="model">The model to prune copies of; not changed.</param>
+    /// <param name="inputShape">Example input shape, batch included.</param>
+    /// <param name="heldOut">The batches each copy is scored on: a held-out part of the training set.</param>
+    /// <param name="roundTo">Channel multiple the editor rounds kept counts to (use the search space's).</param>
+    /// <param name="edits">Edits that made <paramref name="model"/> from the factory's architecture (none by default).</param>
+    public TaskPolicyScorer(TrainingTask task, Func<nn.Module<Tensor, Tensor>> factory, nn.Module<Tensor, Tensor> model, long[] inputShape,
+        IBatchLoader heldOut, int roundTo = 1, IReadOnlyList<ModelEdit>? edits = null)
+    {
+        this.task = task ?? throw new ArgumentNullException(nameof(task));
+        this.factory = factory ?? throw new ArgumentNullException(nameof(factory));
+        this.model = model ?? throw new ArgumentNullException(nameof(model));
+        this.inputShape = inputShape ?? throw new ArgumentNullException(nameof(inputShape));
+        this.heldOut = heldOut ?? throw new ArgumentNullException(nameof(heldOut));
+        ArgumentOutOfRangeException.ThrowIfLessThan(roundTo, 1);
+        this.roundTo = roundTo;
+        this.edits = edits ?? [];
+    }
+
+    /// <inheritdoc />
+    public PolicyScore Score(IReadOnlyDictionary<string, int> keptChannels)
+    {
+        ArgumentNullException.ThrowIfNull(keptChannels);
+        using var copy = ModelCopy.Create(factory, inputShape, edits, model);
+        var editor = new ModelEditor(copy, inputShape, new ShrinkOptions { RoundTo = roundTo });
+        var groups = editor.ChannelGroups.ToDictionary(g => g.Id);
+        var flags = new Dictionary<string, bool[]>();
+        foreach (var (id, kept) in keptChannels)
+        {
+            if (!groups.TryGetValue(id, out var group))
+                throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
+            if (kept < group.Channels) flags[id] = GroupL1Selection.Select(copy, group.Producers, group.Channels, kept);
+        }
+        var summary = flags.Count > 0 ? editor.ShrinkChannels(flags).After : editor.Cost;
+        double score = task.ScoreOf(copy, heldOut);
+        return new PolicyScore(task.Score.HigherIsBetter ? score : -score, summary.Params);
+    }
+}
+
+/// <summary>Keeps the channels of a group whose producer filters have the largest L1 norm, summed over the group's producers
+/// (Li et al. 2017), ties broken by index; the norms are <see cref="L1FilterPruner.L1Scores"/>.</summary>
+public static class GroupL1Selection
+{
+    /// <summary>Flags of the <paramref name="keep"/> channels of the group (of <paramref name="channels"/> channels) made by
+    /// <paramref name="producers"/> in <paramref name="model"/> with the largest summed filter L1 norm.</summary>
+    /// <exception cref="ArgumentException">A producer is not a Conv2d or Linear of the model, or its output count differs.</exception>
+    public static bool[] Select(nn.Module<Tensor, Tensor> model, IReadOnlyList<string> producers, int channels, int keep)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(producers);
+        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
+        var norms = new double[channels];
+        foreach (var producer in producers)
+        {
+            var weight = modules.GetValueOrDefault(producer) switch
+            {
+                Conv2d c => c.weight,
+                Linear l => l.weight,
+                _ => null,
+            } ?? throw new ArgumentException($"producer '{producer}' is not a Conv2d or Linear of the model", nameof(producers));
+            var l1 = L1FilterPruner.L1Scores(weight);
+            if (l1.Length != channels)
+                throw new ArgumentException($"producer '{producer}' has {l1.Length} outputs but its group has {channels} channels", nameof(producers));
+            for (int c = 0; c < channels; c++) norms[c] += l1[c];
+        }
+        var flags = new bool[channels];
+        foreach (int c in Enumerable.Range(0, channels).OrderByDescending(c => norms[c]).ThenBy(c => c).Take(Math.Clamp(keep, 1, channels)))
+            flags[c] = true;
+        return flags;
+    }
+}
