@@ -22,12 +22,16 @@ public sealed class BuiltInTaskTests : IDisposable
     [Theory]
     [InlineData("tabular", "mse", ScoreDirection.LowerIsBetter)]
     [InlineData("image-folder", "accuracy", ScoreDirection.HigherIsBetter)]
+    [InlineData("cifar10-binary", "accuracy", ScoreDirection.HigherIsBetter)]
     public void A_built_in_task_runs_train_compress_and_export_from_configuration(string task, string score, ScoreDirection direction)
     {
         var data = Work("data");
-        string[] settings = task == "tabular"
-            ? [$"--Data:Path={TaskDataFiles.WriteCsv(data, classes: false)}", "--Task:Settings:objective=regression", "--Task:Settings:hidden=16,16"]
-            : [$"--Data:Path={TaskDataFiles.WriteImageFolder(data)}", "--Task:Settings:width=8", "--Task:Settings:image_size=8"];
+        string[] settings = task switch
+        {
+            "tabular" => [$"--Data:Path={TaskDataFiles.WriteCsv(data, classes: false)}", "--Task:Settings:objective=regression", "--Task:Settings:hidden=16,16"],
+            "image-folder" => [$"--Data:Path={TaskDataFiles.WriteImageFolder(data)}", "--Task:Settings:width=8", "--Task:Settings:image_size=8"],
+            _ => [$"--Data:Path={TaskDataFiles.WriteCifar(data)}", "--Task:Settings:width=8"],
+        };
         var (code, _, err) = _cli.Cli("run",
         [
             $"--Task:Name={task}", .. settings, "--Trainer:Epochs=2",
