@@ -148,6 +148,28 @@ public sealed class OnnxArchitectureExportTests(ITestOutputHelper output) : IDis
     }
 
     [Fact]
+    public void InceptionV3WithPooledBranchesMatchesOnnxRuntime()
+    {
+        random.manual_seed(10);
+        // 75x75 is the smallest input Inception-v3's stride-2 stages accept.
+        using var model = OnnxTestModels.WithCalibratedNorms(torchvision.models.inception_v3(num_classes: 10), [1, 3, 75, 75]);
+        // 48 conv layers deep and untrained, like resnet50: ONNX Runtime is held to three times TorchSharp's own float32
+        // rounding (its float32 output against its float64 output), at least 1e-4.
+        double noise = OnnxScratch.Float32Noise(model, [1, 3, 75, 75]);
+        Assert.InRange(noise, 0, 3e-4);
+        double tolerance = Math.Max(1e-4, 3 * noise);
+        var (export, check) = ExportAndCheck(model, [1, 3, 75, 75], tolerance);
+        output.WriteLine($"TorchSharp float32 against float64: {noise:g3}; tolerance {tolerance:g3}");
+
+        Assert.InRange(check.MaxAbsDifference, 0, tolerance);
+        Assert.Equal([1L, 10], export.OutputShape);
+        // 94 conv blocks × (Conv, BatchNormalization, Relu) + 2 stem max pools + 11 blocks × Concat + 9 functional average
+        // pools (3 InceptionA, 4 InceptionC, 2 InceptionE) + 2 functional max pools (InceptionB, D) + GAP, Flatten, Gemm,
+        // Identity; the auxiliary classifier is not called in the forward and is not exported.
+        Assert.Equal(94 * 3 + 2 + 11 + 9 + 2 + 4, export.NodeCount);
+    }
+
+    [Fact]
     public void MobileNetV3SmallWithSqueezeExcitationMatchesOnnxRuntime()
     {
         random.manual_seed(9);
