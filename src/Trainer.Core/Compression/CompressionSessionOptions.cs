@@ -7,7 +7,7 @@ namespace Trainer.Core.Compression;
 public sealed record CompressionSessionOptions
 {
     /// <summary>Accepted values of <see cref="Allocation"/>.</summary>
-    public static readonly IReadOnlyList<string> Allocations = ["compressor", "uniform", "latency"];
+    public static readonly IReadOnlyList<string> Allocations = ["compressor", "uniform", "latency", "searched"];
 
     /// <summary>Forms <see cref="LatencyForm"/> accepts.</summary>
     public static readonly IReadOnlyList<string> LatencyForms = ["trained", "inference"];
@@ -37,8 +37,12 @@ public sealed record CompressionSessionOptions
     /// <summary>Distillation temperature and weight, with <see cref="Distill"/>.</summary>
     public Training.DistillationOptions Distillation { get; init; } = new();
 
-    /// <summary>Who decides the per-layer keep ratios: "compressor", "uniform" or "latency".</summary>
+    /// <summary>Who decides the per-layer keep ratios: "compressor", "uniform", "latency" or "searched"
+    /// (<see cref="Compression.Allocation.ChannelAllocators"/>).</summary>
     public string Allocation { get; init; } = "compressor";
+
+    /// <summary>With <see cref="Allocation"/> "searched": the search-result.json whose best policy sets the widths.</summary>
+    public string PolicyFile { get; init; } = "";
 
     /// <summary>Smallest fraction of its original width any layer keeps under the uniform and latency allocations.</summary>
     public double LayerFloor { get; init; } = 0.5;

@@ -37,7 +37,7 @@ public static class Verbs
         MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms), Task (Name, Assembly, Type, Settings:{"{"}<task's keys>{"}"}), Data (Path, SubsetRatio), Model (Name, InputShape,
         Assembly, Type, Checkpoint, Manifest, PyTorchWeights), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
-        ScoreThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, LayerFloor,
+        ScoreThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, Policy, LayerFloor,
         RoundTo, LatencyCacheDir, MeasuredCandidates, RefineSteps, LatencyForm, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}, Compressors:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
         ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}, Quantizers:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).

@@ -50,8 +50,12 @@ public sealed class CompressionOptions
     /// <summary>Weight of the teacher's loss (with Distill), in [0, 1].</summary>
     public double DistillAlpha { get; set; } = 0.9;
 
-    /// <summary>Who decides the per-layer keep ratios: "compressor" (its own settings), "uniform" or "latency" (latency-aware).</summary>
+    /// <summary>Who decides the per-layer keep ratios: "compressor" (its own settings), "uniform", "latency" (latency-aware)
+    /// or "searched" (the best policy of a ratio search, <see cref="Policy"/>).</summary>
     public string Allocation { get; set; } = "compressor";
+
+    /// <summary>With Allocation "searched": the search-result.json whose best policy sets each group's width.</summary>
+    public string Policy { get; set; } = "";
 
     /// <summary>Smallest fraction of its original width any layer keeps under the uniform and latency allocations.</summary>
     public double LayerFloor { get; set; } = 0.5;
@@ -97,7 +101,7 @@ public sealed class CompressionOptions
     {
         TargetFlopsRatio = TargetFlopsRatio, TargetLatencyRatio = TargetLatencyRatio, Iterations = Iterations, ScoreThreshold = ScoreThreshold,
         FinetuneEpochs = FinetuneEpochs, FinetuneLearningRate = FinetuneLearningRate, Distill = Distill,
-        Distillation = new Core.Training.DistillationOptions(DistillTemperature, DistillAlpha), Allocation = Allocation, LayerFloor = LayerFloor,
+        Distillation = new Core.Training.DistillationOptions(DistillTemperature, DistillAlpha), Allocation = Allocation, PolicyFile = Policy, LayerFloor = LayerFloor,
         RoundTo = RoundTo, LatencyCacheDir = LatencyCacheDir, MeasuredCandidates = MeasuredCandidates, LatencyForm = LatencyForm,
         RefineSteps = RefineSteps, AccuracySamples = AccuracySamples, Settings = EffectiveSettings,
     };
