@@ -72,6 +72,10 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(ExportOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
+        builder.Services.AddOptions<SearchOptions>()
+            .Bind(builder.Configuration.GetSection(SearchOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<SearchOptions>, SearchOptionsValidator>();
         builder.Services.AddSingleton<PluginLoader>();
         builder.Services.AddOptions<TaskOptions>()
             .Bind(builder.Configuration.GetSection(TaskOptions.Section), b => b.ErrorOnUnknownConfiguration = true);
@@ -85,6 +89,7 @@ public static class TrainerHost
         builder.Services.AddTransient<QuantizeJob>();
         builder.Services.AddTransient<ExportJob>();
         builder.Services.AddTransient<PipelineJob>();
+        builder.Services.AddTransient<SearchJob>();
         builder.Services.AddTransient<AnalyzeJob>();
         builder.Services.AddTransient<SensitivityCommand>();
         builder.Services.AddTransient<GraphCommands>();

@@ -9,6 +9,7 @@ public static class Verbs
         ["run"] = "Run the pipeline of Pipeline:Stages in one run folder (default job: train, compress with finetuning, export, report).",
         ["compress"] = "Compress a trained model (Model:Checkpoint, Model:Manifest or Model:PyTorchWeights): compress → finetune iterations, manifest, report.",
         ["quantize"] = "Quantize a trained or compressed model with a quantizer plugin (Quantization:Quantizer), finetune if it trains, export int8.",
+        ["search"] = "Search per-layer keep ratios of a trained model under a MACs budget (Search:Method amc or genetic); compress applies the best with Compression:Allocation=searched.",
         ["export"] = "Export a trained or compressed model in inference form (BatchNorm folded, faster layout) as a manifest any verb reloads.",
         ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
     };
@@ -39,7 +40,8 @@ public static class Verbs
         Assembly, Type, Checkpoint, Manifest, PyTorchWeights), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
         ScoreThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, Policy, LayerFloor,
         RoundTo, LatencyCacheDir, MeasuredCandidates, RefineSteps, LatencyForm, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}, Compressors:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
-        ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}, Quantizers:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Pipeline (Stages) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
+        ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}, Quantizers:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Pipeline (Stages), Search (Method, TargetFlopsRatio, LayerFloor, RoundTo,
+        Reward, Episodes, WarmupEpisodes, Population, Generations, HeldOutSamples, Seed) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).
         """;
 }
