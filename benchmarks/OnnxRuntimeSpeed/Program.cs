@@ -19,11 +19,13 @@ using static TorchSharp.torch;
 // Usage: DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/OnnxRuntimeSpeed --
 //        [--threads 2] [--rounds 15] [--batches 1,32] [--target 0.5] [--floor 0.5] [--round-to 16] [--uniform-round-to 1]
 //        [--grid-points 5] [--table-rounds 7] [--measure 8] [--size 224] [--cache-dir DIR] [--no-cache] [--no-fashion]
+//        [--no-inference-form] (skips the TorchSharp inference-form column)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 int threads = (int)Num("--threads", 2), rounds = (int)Num("--rounds", 15), roundTo = (int)Num("--round-to", 16);
 int uniformRoundTo = (int)Num("--uniform-round-to", 1), measure = Math.Max(1, (int)Num("--measure", 8)), size = (int)Num("--size", 224);
 double target = Num("--target", 0.5), floor = Num("--floor", 0.5);
+bool torchInferenceForm = !args.Contains("--no-inference-form");
 int[] batches = Arg("--batches", "1,32").Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray();
 var tableOptions = new LatencyTableOptions
 {
@@ -141,7 +143,7 @@ Variant Make(string name, Func<nn.Module<Tensor, Tensor>> build, ChannelAllocati
     var eager = build();
     var onnx = OnnxRuntimeRunner.ExportBytes(eager, inputShape);
     nn.Module<Tensor, Tensor>? inference = null;
-    if (withInference)
+    if (withInference && torchInferenceForm)
     {
         // The TorchSharp inference form (BatchNorm folded, faster layout) of a second copy: what `trainer export` ships for TorchSharp.
         inference = build();
