@@ -170,6 +170,24 @@ public sealed class OnnxLatencyTableTests : IDisposable
     }
 
     [Fact]
+    public void ATableCachedBeforeEnginesExistedIsReadAsTimedInTorchSharp()
+    {
+        // Files written before the key had an engine have no "Engine" property: they stay valid TorchSharp tables.
+        var key = new LatencyTableKey("M", "f", "cpu", 2, "0.107.0");
+        var table = new LatencyTable(key, [new LatencyUnit("conv1", ["conv1"], null, "conv1", [3], [8, 16], [[1, 2]])], 0.5, 2.5, 1,
+            DateTimeOffset.UnixEpoch);
+        var node = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(table))!;
+        Assert.Equal(LatencyTableKey.TorchSharpEngine, (string?)node["Key"]!["Engine"]);
+        node["Key"]!.AsObject().Remove("Engine");
+        Directory.CreateDirectory(cacheDir);
+        var path = Path.Combine(cacheDir, key.FileName());
+        File.WriteAllText(path, node.ToJsonString());
+
+        Assert.Equal(key, LatencyTable.TryLoad(path, key)!.Key);
+        Assert.Null(LatencyTable.TryLoad(path, key with { Engine = "onnxruntime 1.32.0" }));
+    }
+
+    [Fact]
     public void AnUnknownLatencyFormIsRefusedNamingTheOptionAndTheAcceptedForms()
     {
         new CompressionSessionOptions { LatencyForm = "onnx" }.CheckLatencyForm();
