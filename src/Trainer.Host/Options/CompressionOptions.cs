@@ -72,7 +72,8 @@ public sealed class CompressionOptions
     public int MeasuredCandidates { get; set; } = 1;
 
     /// <summary>Under the latency allocation: the form the latency table and the candidates are timed in: "trained" (the
-    /// model as it is) or "inference" (BatchNorm folded, faster layout: what `trainer export` ships).</summary>
+    /// model as it is), "inference" (BatchNorm folded, faster layout: what `trainer export` ships) or "onnx" (exported and run
+    /// in ONNX Runtime, what `--Export:Format=onnx` ships; pair it with RoundTo = 16).</summary>
     public string LatencyForm { get; set; } = "trained";
 
     /// <summary>Forms <see cref="LatencyForm"/> accepts.</summary>
