@@ -40,8 +40,8 @@ internal static class QdqRequantizer
                 current = next.Output[0];
             }
             if (grid is null || path.Count == 0) continue;
-            // After a Relu whose grid starts at 0 (zero point at the type's lowest value) ONNX Runtime removes the Relu.
-            bool afterRelu = path[0].OpType == "Relu" && grid.ZeroPoint == (grid.Signed ? sbyte.MinValue : byte.MinValue);
+            // After a Relu whose grid starts at 0 (uint8 zero point 0) ONNX Runtime removes the Relu.
+            bool afterRelu = path[0].OpType == "Relu" && grid.ZeroPoint == 0;
             var at = afterRelu ? path[0].Output[0] : value;
             var consumer = afterRelu ? path[1 < path.Count ? 1 : 0] : path[0];
             if (afterRelu && path.Count == 1) continue; // the Relu feeds the QuantizeLinear directly: nothing to add

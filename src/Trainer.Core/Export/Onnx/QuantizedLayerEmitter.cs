@@ -9,13 +9,13 @@ using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace Trainer.Core.Export.Onnx;
 
-/// <summary>The grid of one QuantizeLinear node: its scale and zero point, and whether it stores int8 (else uint8).</summary>
-internal sealed record QdqGrid(float Scale, int ZeroPoint, bool Signed, string ScaleName, string ZeroPointName);
+/// <summary>The grid of one QuantizeLinear node (uint8): its scale and stored zero point, and their initializers' names.</summary>
+internal sealed record QdqGrid(float Scale, int ZeroPoint, string ScaleName, string ZeroPointName);
 
 /// <summary>
 /// The exporter's rule for <see cref="QuantizedLayer"/>: ONNX QDQ form. The input (and output) quantizer becomes a
-/// QuantizeLinear/DequantizeLinear pair with its per-tensor scale and zero point (uint8 for an unsigned grid, int8 for a
-/// signed one); the weight is an int8 initializer holding the project's integer codes with per-channel scales
+/// QuantizeLinear/DequantizeLinear pair with its per-tensor scale and zero point, stored as uint8 (a signed grid shifted by
+/// 128); the weight is an int8 initializer holding the project's integer codes with per-channel scales
 /// (DequantizeLinear axis 0); the bias, when the input is quantized, is int32 at scale s_in·s_w as ONNX Runtime's
 /// integer kernels require. Low-bit grids (1-7 bits) are the same integers in int8 (a Clip keeps activations on the
 /// narrower grid) and leave a note; forms with no QDQ equivalent are an <see cref="OnnxExportException"/>.
@@ -155,12 +155,20 @@ internal static class QuantizedLayerEmitter
             : builder.Node("DequantizeLinear", $"{call.Path}.weight", [q, scale, zp]);
     }
 
-    /// <summary>The bias: int32 at scale s_in·s_w[c] when input and weight are quantized (the form ONNX Runtime fuses;
-    /// rounding moves it by at most s_in·s_w/2), else float.</summary>
+    /// <summary>The bias: int32 at scale s_in·s_w[c] when input and weight are 8-bit grids (the form ONNX Runtime fuses;
+    /// rounding moves it by at most s_in·s_w/2, a fraction of one input step times one weight step), else float.</summary>
     private static string? Bias(B builder, ModuleCall call, QuantizedLayer layer, WeightLevels? w, QdqGrid? input)
     {
         if (layer.Bias is not { } bias) return null;
         if (w is null || input is null) return builder.Initializer($"{call.Path}.bias", bias);
+        if (layer.InputQuantizer!.Params.Bits < 8 || layer.WeightQuantizer!.Params.Bits < 8)
+        {
+            // Low-bit steps make s_in·s_w coarse (4-bit: of the order of 0.05), so rounding the bias to it would change the
+            // outputs; the float bias keeps the model's values, and ONNX Runtime then runs the layer in float on DQ'd values.
+            Note(builder, call, layer.WeightQuantizer!, "grid below 8 bits: the layer keeps a float bias (s_in·s_w too coarse " +
+                                                        "for int32), so ONNX Runtime runs it in float on dequantized values, not as an integer kernel");
+            return builder.Initializer($"{call.Path}.bias", bias);
+        }
         using var scope = NewDisposeScope();
         var values = bias.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
         var scales = values.Select((_, c) => input.Scale * w.Scales[w.Scales.Length == 1 ? 0 : c]).ToArray();
@@ -214,7 +222,7 @@ internal static class QuantizedLayerEmitter
                 zp = 0;
                 low = 0f;
                 high = 1f;
-                Note(builder, call, q, $"{role} quantize_k(clamp(x, 0, 1)) exported as Clip(0, 1) + uint8 QDQ at scale 1/{n}");
+                Note(builder, call, q, $"quantize_k(clamp(x, 0, 1)) exported as Clip(0, 1) + uint8 QDQ at scale 1/{n}");
                 break;
             case QuantMethod.Binary:
                 throw Refuse(call, q, $"binary {role}s take the values −1 and +1 and never 0, but every QuantizeLinear/DequantizeLinear grid " +
@@ -224,23 +232,25 @@ internal static class QuantizedLayerEmitter
                 throw Refuse(call, q, $"its {role} range is measured from each tensor at run time (dynamic quantization), which a fixed " +
                                       "QuantizeLinear scale cannot express");
         }
-        bool signed = p.Signed;
-        int storeMin = signed ? sbyte.MinValue : byte.MinValue, storeMax = signed ? sbyte.MaxValue : byte.MaxValue;
-        if (low is null && (p.QMin > storeMin || p.QMax < storeMax))
+        // Stored as uint8 whatever the grid's sign: a signed grid shifted by 128 (level + 128, zero point + 128) holds the same
+        // values, and ONNX Runtime's x86 kernels fuse QDQ only with uint8 activations (QDQIsInt8Allowed() is false off ARM).
+        int offset = p.Signed ? 128 : 0;
+        int qmin = p.QMin + offset, qmax = p.QMax + offset, stored = zp + offset;
+        if (stored is < 0 or > 255) throw Refuse(call, q, $"its zero point {zp} lies outside its grid [{p.QMin}, {p.QMax}]");
+        if (low is null && (qmin > 0 || qmax < 255))
         {
             // A grid narrower than the storage type: clip to its ends first (round·clamp = clamp·round for integer ends).
-            low = (p.QMin - zp) * scale;
-            high = (p.QMax - zp) * scale;
-            Note(builder, call, q, $"{role} grid [{p.QMin}, {p.QMax}] stored as {(signed ? "int8" : "uint8")} after a Clip to its ends");
+            low = (qmin - stored) * scale;
+            high = (qmax - stored) * scale;
+            Note(builder, call, q, $"grid [{p.QMin}, {p.QMax}] stored as uint8 [{qmin}, {qmax}] after a Clip to its ends");
         }
         if (low is float lo && high is float hi)
             value = builder.Node("Clip", $"{call.Path}.{role}_clip", [value,
                 builder.Constant($"{call.Path}.{role}_clip_min", lo), builder.Constant($"{call.Path}.{role}_clip_max", hi)]);
-        var type = signed ? DataType.Int8 : DataType.Uint8;
         var scaleName = FloatInitializer(builder, $"{call.Path}.{role}_scale", [scale], perChannel: false);
-        var zpName = builder.TypedInitializer($"{call.Path}.{role}_zero_point", type, [], [unchecked((byte)zp)]);
+        var zpName = builder.TypedInitializer($"{call.Path}.{role}_zero_point", DataType.Uint8, [], [(byte)stored]);
         var quantized = builder.Node("QuantizeLinear", $"{call.Path}.{role}_q", [value, scaleName, zpName]);
-        grid = new QdqGrid(scale, zp, signed, scaleName, zpName);
+        grid = new QdqGrid(scale, stored, scaleName, zpName);
         if (low is null) builder.QuantizeNodes[quantized] = grid;
         return builder.Node("DequantizeLinear", $"{call.Path}.{role}_dq", [quantized, scaleName, zpName]);
     }
