@@ -200,6 +200,35 @@ public class OnnxQdqExportTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(Math.Abs(ort - fake) <= 0.5, $"ORT {ort:F2} % vs fake-quantized {fake:F2} %");
     }
 
+    [Fact]
+    public void A_quantized_linear_on_a_rank_3_input_is_a_matmul_with_transposed_int8_weights_per_channel_along_axis_1()
+    {
+        using var scope = NewDisposeScope();
+        using var dir = new OnnxScratch();
+        manual_seed(3);
+        var model = nn.Sequential(("fc", nn.Linear(8, 4)));
+        var session = new QuantizationSession(model, [1, 3, 8], NullLogger.Instance);
+        session.Apply(Plan(Int8PerChannel, UInt8Input, null, false, "fc"));
+        using (var data = Loader([32, 3, 8], 8)) session.Calibrate(data, 4);
+        model.eval();
+        var export = OnnxExporter.Export(model, [1, 3, 8], dir.PathOf("linear.onnx"));
+        var file = Read(export.Path);
+        var layer = session.Layers.Single();
+        var stored = Int8Storage.Quantize(layer.Weight, layer.WeightQuantizer!.Params);
+        var levels = Initializer(file, "fc.weight_int8");
+        Assert.Equal([8L, 4L], levels.Dims.ToArray());
+        var transposed = levels.RawData.ToByteArray().Select(b => (sbyte)b).ToArray();
+        for (int o = 0; o < 4; o++)
+            for (int i = 0; i < 8; i++) Assert.Equal(stored.Data[o * 8 + i], transposed[i * 4 + o]);
+        Assert.Equal(1, file.Graph.Node.Single(n => n.Output[0] == "fc.weight").Attribute.Single(a => a.Name == "axis").I);
+        Assert.Contains(file.Graph.Node, n => n.OpType == "MatMul");
+        using var x = randn([16, 3, 8], generator: new Generator(5));
+        float sIn = layer.InputQuantizer!.Scale!.item<float>();
+        using var w = layer.EffectiveWeight();
+        double tolerance = 4 * sIn * w.abs().max().item<float>() + sIn * 0.01 + 1e-5;
+        Assert.True(MaxDiff(export.Path, model, x) < tolerance);
+    }
+
     public static TheoryData<string> LowBitMethods() => ["lsq-4bit", "dorefa-4bit", "binary-weights", "naive-affine-4bit"];
 
     private static QuantizationPlan LowBitPlan(string method) => method switch
