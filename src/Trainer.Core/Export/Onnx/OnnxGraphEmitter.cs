@@ -39,6 +39,7 @@ internal sealed class OnnxGraphEmitter
     public string EmitCall(ModuleCall call, string input)
     {
         if (call.Module is IOnnxExportable exportable) return exportable.EmitOnnx(new OnnxEmitContext(this, call), input);
+        if (call.Module is Quantization.QuantizedLayer quantized) return QuantizedLayerEmitter.Emit(Builder, call, quantized, input);
         if (LayerEmitters.TryEmit(Builder, call, input, out var layerOutput)) return layerOutput;
         if (ResidualBlocks.TryGetValue(call.TypeName, out var join)) return EmitResidual(call, join, input);
         if (BranchBlocks.Contains(call.TypeName)) return EmitBranches(call, input);
