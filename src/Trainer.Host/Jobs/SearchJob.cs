@@ -13,8 +13,8 @@ using TorchSharp;
 namespace Trainer.Host.Jobs;
 
 /// <summary>
-/// `trainer search`: searches per-group keep ratios of a trained model under a MACs budget with AMC's agent or the genetic
-/// algorithm (Core's <see cref="AmcSearch"/>, <see cref="GeneticSearch"/>), each trial an L1-pruned copy scored by the task
+/// `trainer search`: searches per-group keep ratios of a trained model under a MACs budget with AMC's agent, the genetic
+/// algorithm or simulated annealing (Core's <see cref="AmcSearch"/>, <see cref="GeneticSearch"/>, <see cref="SimulatedAnnealingSearch"/>), each trial an L1-pruned copy scored by the task
 /// on held-out training samples without finetuning. Writes search-result.json (the best policy, which
 /// `trainer compress --Compression:Allocation=searched --Compression:Policy=...` applies), the trial journal that
 /// --resume continues from, TensorBoard scalars and a table.
@@ -68,9 +68,12 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +
                                    "each trial scored on {Samples} held-out training samples.", s.Method, model.Name, s.TargetFlopsRatio, space.FullMacs, space.Count, loader.SampleCount);
-            var result = s.Method.Equals("genetic", StringComparison.OrdinalIgnoreCase)
-                ? GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger)
-                : AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger);
+            var result = s.Method.ToLowerInvariant() switch
+            {
+                "genetic" => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger),
+                "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed }, _logger),
+                _ => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger),
+            };
             result.Save(resultPath);
             new SearchBoard(stage.LogDir).Log(result);
             return Report(result, resultPath, stage, scorer.Replayed);

@@ -9,12 +9,12 @@ public sealed class SearchOptions
     public const string Section = "Search";
 
     /// <summary>Accepted values of <see cref="Method"/>.</summary>
-    public static readonly IReadOnlyList<string> Methods = ["amc", "genetic"];
+    public static readonly IReadOnlyList<string> Methods = ["amc", "genetic", "annealing"];
 
     /// <summary>Accepted values of <see cref="Reward"/>.</summary>
     public static readonly IReadOnlyList<string> Rewards = ["accuracy", "error-log-macs", "error-log-params"];
 
-    /// <summary>"amc" (AMC's DDPG agent) or "genetic".</summary>
+    /// <summary>"amc" (AMC's DDPG agent), "genetic" or "annealing" (NNI's simulated annealing, its default schedule).</summary>
     public string Method { get; set; } = "amc";
 
     /// <summary>MACs the pruned model may keep, as a fraction of the model's, in (0, 1).</summary>
