@@ -94,10 +94,16 @@ public static class CheckpointFile
 
     /// <summary>
     /// Loads only the network weights of checkpoint <paramref name="path"/> into <paramref name="network"/>
-    /// (for analysis and export); the same checks as <see cref="Load"/> run first.
+    /// (for analysis and export); the same checks as <see cref="Load"/> run first. A sparse weights file
+    /// (<see cref="Pruning.SparseWeightsFile"/>) is read as well, so a sparse export loads wherever weights do.
     /// </summary>
     public static CheckpointState LoadWeights(string path, torch.nn.Module network)
     {
+        if (Pruning.SparseWeightsFile.IsSparseWeightsFile(path))
+        {
+            var metrics = Pruning.SparseWeightsFile.Load(path, network);
+            return new CheckpointState { Epoch = -1, GlobalStep = 0, RngState = [], Metrics = new Dictionary<string, double>(metrics) };
+        }
         var file = ReadChecked(path, network);
         using (var reader = new BinaryReader(new MemoryStream(file.Network))) network.load(reader);
         return file.State;
