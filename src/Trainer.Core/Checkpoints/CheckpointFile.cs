@@ -109,6 +109,15 @@ public static class CheckpointFile
         return file.State;
     }
 
+    /// <summary>The names of the network tensors checkpoint <paramref name="path"/> holds (its header's table), the file
+    /// verified first; a sparse weights file has none to tell and gives an empty list.</summary>
+    public static IReadOnlyList<string> TensorNames(string path)
+    {
+        if (Pruning.SparseWeightsFile.IsSparseWeightsFile(path)) return [];
+        var (header, _) = ReadVerified(path);
+        return header["tensors"] is JsonObject tensors ? tensors.Select(kv => kv.Key).ToList() : throw Corrupt(path, "its header lacks the tensor table");
+    }
+
     private sealed record CheckedFile(CheckpointState State, byte[] Network, byte[] Optimizer);
 
     /// <summary>
