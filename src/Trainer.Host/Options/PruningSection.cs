@@ -86,7 +86,7 @@ public sealed class PruningSection
         }
         if (!(FinalSparsity >= 0 && FinalSparsity < 1))
             yield return $"{key}FinalSparsity = {FinalSparsity} is invalid; accepted: a fraction of the entries in [0, 1), e.g. 0.9.";
-        if (!(InitialSparsity >= 0 && InitialSparsity <= FinalSparsity))
+        else if (!(InitialSparsity >= 0 && InitialSparsity <= FinalSparsity))
             yield return $"{key}InitialSparsity = {InitialSparsity} is invalid; accepted: a fraction in [0, FinalSparsity].";
         var unit = Unit.ToLowerInvariant();
         if (unit is not ("epoch" or "step")) yield return $"{key}Unit = '{Unit}' is invalid; accepted: epoch, step.";
