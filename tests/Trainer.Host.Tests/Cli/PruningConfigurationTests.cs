@@ -96,6 +96,24 @@ public sealed class PruningConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void A_channel_schedule_ends_in_a_shrunk_model_whose_manifest_reloads_with_half_the_filters()
+    {
+        var (code, err) = Train("l1", ["--Trainer:Epochs=2", "--Trainer:Pruning:Kind=linear", "--Trainer:Pruning:FinalSparsity=0.5",
+            "--Trainer:Pruning:Pruner=l1-norm", "--Trainer:Pruning:End=1", "--Trainer:Pruning:OpTypes:0=Conv2d"]);
+        Assert.True(code == 0, err);
+
+        using var scope = torch.NewDisposeScope();
+        var manifestPath = Path.Combine(_work, "ckpt", "l1", "shrunk", "manifest.json");
+        var shrunk = Trainer.Core.Compression.CompressedModel.Load(manifestPath, () => new FashionCnn(), out var manifest);
+        var widths = shrunk.named_modules().Where(m => m.module is TorchSharp.Modules.Conv2d)
+            .Select(m => ((TorchSharp.Modules.Conv2d)m.module).weight!.shape[0]).ToArray();
+        Assert.Equal(new long[] { 16, 32, 64 }, widths);     // round(0.5 · 32, 64, 128) filters left
+        Assert.Equal("scheduled-pruning", manifest.Iterations.Single().Compressor);
+        Assert.True(manifest.Current.Params < manifest.Original.Params / 2, $"{manifest.Current.Params} of {manifest.Original.Params} parameters");
+        Assert.Equal(10, shrunk.call(torch.zeros(2, 1, 28, 28)).shape[1]);
+    }
+
+    [Fact]
     public void A_pruning_run_stopped_after_one_epoch_and_resumed_exports_the_same_bytes_as_the_unbroken_run()
     {
         Assert.Equal(0, Train("broken", ["--Trainer:Epochs=1", .. Agp]).Code);
