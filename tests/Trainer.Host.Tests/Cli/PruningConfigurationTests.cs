@@ -84,9 +84,12 @@ public sealed class PruningConfigurationTests : IDisposable
             var expected = (long)Math.Round(0.9 * weight.numel(), MidpointRounding.ToEven);
             Assert.Equal(expected, weight.eq(0).sum().item<long>());
         }
-        // The training checkpoint keeps the masks; loaded for another verb its pruning is made permanent: the same weights.
+        // The best checkpoint may only be an epoch validated at the final sparsity (the schedule ends at step 10, in the
+        // second epoch), so it is the last one here. It keeps the masks; loaded for another verb, its pruning is made
+        // permanent: the same weights as the export.
         var fromCheckpoint = new FashionCnn();
-        var permanent = PrunedWeights.Load(Path.Combine(_work, "ckpt", "agp", "last.ckpt"), fromCheckpoint, out _);
+        var permanent = PrunedWeights.Load(Path.Combine(_work, "ckpt", "agp", "best.ckpt"), fromCheckpoint, out var best);
+        Assert.Equal(1, best.Epoch);
         Assert.Equal(5, permanent.Count);
         foreach (var (name, p) in model.named_parameters())
             Assert.Equal(p.data<float>().ToArray(), fromCheckpoint.get_parameter(name)!.data<float>().ToArray());

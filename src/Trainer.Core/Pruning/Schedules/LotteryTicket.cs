@@ -32,7 +32,7 @@ public sealed record LotteryTicketOptions(double PruneFraction, int Rounds, int 
 /// so a resumed run goes on exactly. The optimizer's state (momentum) is not rewound; with momentum its buffers carry
 /// over into the next round.
 /// </remarks>
-public sealed class LotteryTicket : TrainerCallback
+public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGate
 {
     private readonly LotteryTicketOptions _options;
     private readonly PruningTargets _targets;
@@ -94,6 +94,11 @@ public sealed class LotteryTicket : TrainerCallback
         _logger.LogInformation("Lottery ticket round {Round}/{Rounds}: pruned {Fraction:0.###} of the remaining weights and rewound the rest.",
             _roundsDone, _options.Rounds, _options.PruneFraction);
     }
+
+    /// <summary>Only the last ticket, trained after the last round (whose epoch was validated before its pruning and rewind),
+    /// may be the best checkpoint.</summary>
+    public bool MayBeBest(ITrainingContext context) =>
+        _roundsDone >= _options.Rounds && context.Epoch >= (long)_options.Rounds * _options.EpochsPerRound;
 
     /// <inheritdoc />
     public override void OnTrainEnd(ITrainingContext context)
