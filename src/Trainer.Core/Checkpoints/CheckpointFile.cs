@@ -94,13 +94,28 @@ public static class CheckpointFile
 
     /// <summary>
     /// Loads only the network weights of checkpoint <paramref name="path"/> into <paramref name="network"/>
-    /// (for analysis and export); the same checks as <see cref="Load"/> run first.
+    /// (for analysis and export); the same checks as <see cref="Load"/> run first. A sparse weights file
+    /// (<see cref="Pruning.SparseWeightsFile"/>) is read as well, so a sparse export loads wherever weights do.
     /// </summary>
     public static CheckpointState LoadWeights(string path, torch.nn.Module network)
     {
+        if (Pruning.SparseWeightsFile.IsSparseWeightsFile(path))
+        {
+            var metrics = Pruning.SparseWeightsFile.Load(path, network);
+            return new CheckpointState { Epoch = -1, GlobalStep = 0, RngState = [], Metrics = new Dictionary<string, double>(metrics) };
+        }
         var file = ReadChecked(path, network);
         using (var reader = new BinaryReader(new MemoryStream(file.Network))) network.load(reader);
         return file.State;
+    }
+
+    /// <summary>The names of the network tensors checkpoint <paramref name="path"/> holds (its header's table), the file
+    /// verified first; a sparse weights file has none to tell and gives an empty list.</summary>
+    public static IReadOnlyList<string> TensorNames(string path)
+    {
+        if (Pruning.SparseWeightsFile.IsSparseWeightsFile(path)) return [];
+        var (header, _) = ReadVerified(path);
+        return header["tensors"] is JsonObject tensors ? tensors.Select(kv => kv.Key).ToList() : throw Corrupt(path, "its header lacks the tensor table");
     }
 
     private sealed record CheckedFile(CheckpointState State, byte[] Network, byte[] Optimizer);

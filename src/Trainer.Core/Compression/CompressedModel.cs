@@ -6,8 +6,13 @@ namespace Trainer.Core.Compression;
 /// <summary>Saves and reloads a compressed model as a manifest plus a weights file beside it.</summary>
 public static class CompressedModel
 {
+    /// <summary>Fraction of the weight bytes the sparse encoding must save for <see cref="Save"/> to write a
+    /// <see cref="Pruning.SparseWeightsFile"/> instead of a dense weights checkpoint (about 28 % zeros in the float tensors).</summary>
+    public const double SparseStorageThreshold = 0.25;
+
     /// <summary>
-    /// Writes <paramref name="network"/>'s weights to <paramref name="weightsPath"/> and then <paramref name="manifest"/> (pointing at
+    /// Writes <paramref name="network"/>'s weights to <paramref name="weightsPath"/> (sparse-encoded when that saves at least
+    /// <see cref="SparseStorageThreshold"/> of the bytes) and then <paramref name="manifest"/> (pointing at
     /// the weights by file name) to <paramref name="manifestPath"/>, each through a temporary file, weights first: a crash
     /// in between leaves the previous manifest valid.
     /// </summary>
@@ -21,7 +26,14 @@ public static class CompressedModel
         int channelsLast = Inference.ChannelsLast.RestoreConvWeights(network);
         try
         {
-            CheckpointFile.SaveWeights(weightsPath, network);
+            // Unstructured sparsity (a pruned model made permanent) is stored compressed when that saves a quarter of the bytes;
+            // CheckpointFile.LoadWeights reads either kind.
+            if (Pruning.SparseWeightsFile.Saving(network) >= SparseStorageThreshold)
+            {
+                Pruning.SparseWeightsFile.ClearNegativeZeros(network);   // −0.0 and +0.0 compute alike; only +0.0 is left out
+                Pruning.SparseWeightsFile.Save(weightsPath, network);
+            }
+            else CheckpointFile.SaveWeights(weightsPath, network);
         }
         finally
         {

@@ -283,8 +283,9 @@ public abstract class BaseTrainer
             throw new InvalidOperationException(
                 $"The monitored metric '{monitor}' (Trainer:MonitorMetric) was not logged. Logged metrics: " +
                 string.Join(", ", _context.Metrics.Keys.Order()) + ".");
-        var improved = _best is not { } best ||
-            (Setup.Settings.MonitorMode == MetricMode.Min ? value < best : value > best);
+        var eligible = _callbacks.OfType<IBestCheckpointGate>().All(g => g.MayBeBest(_context));
+        var improved = eligible && (_best is not { } best ||
+            (Setup.Settings.MonitorMode == MetricMode.Min ? value < best : value > best));
         if (improved) _best = value;
         if (Setup.CheckpointDir is null) return;
 

@@ -144,6 +144,7 @@ public static class TrainerCli
         var section = type.GetField("Section")?.GetValue(null) as string ?? type.Name switch
         {
             nameof(Options.EarlyStoppingSection) => "Trainer:EarlyStopping",
+            nameof(Options.PruningSection) => "Trainer:Pruning",
             nameof(Options.SensitivitySection) => "Analyze:Sensitivity",
             _ => type.Name,
         };

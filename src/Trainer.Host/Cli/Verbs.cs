@@ -35,7 +35,8 @@ public static class Verbs
         variables (Trainer__Epochs=3), then the command line (--Trainer:Epochs=3).
         Sections: Trainer (Epochs, MaxSteps, BatchSize, EvalBatchSize, Optimizer, LearningRate, Momentum, WeightDecay,
         Nesterov, Scheduler, StepSize, Gamma, Patience, MinLr, StopLr, GradientClipNorm, MonitorMetric,
-        MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Seed, Device, Threads, RunName, LogDir,
+        MonitorMode, EarlyStopping:{"{"}Monitor,Mode,Patience,MinDelta{"}"}, Pruning:{"{"}Kind,FinalSparsity,InitialSparsity,Unit,Start,End,
+        Frequency,Pruner,Global,OpTypes,OpNames,ExcludeOpNames,PruneFraction,Rounds,EpochsPerRound,RewindStep,MakePermanent{"}"}, Seed, Device, Threads, RunName, LogDir,
         CheckpointDir, LogEveryNSteps, WeightHistograms), Task (Name, Assembly, Type, Settings:{"{"}<task's keys>{"}"}), Data (Path, SubsetRatio), Model (Name, InputShape,
         Assembly, Type, Checkpoint, Manifest, PyTorchWeights), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
         ScoreThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, Policy, LayerFloor,

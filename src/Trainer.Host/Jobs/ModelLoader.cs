@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Trainer.Core.Checkpoints;
 using Trainer.Core.Compression;
 using Trainer.Core.Models;
+using Trainer.Core.Pruning;
 using Trainer.Core.Tasks;
 using Trainer.Host.Options;
 using TorchSharp;
@@ -84,8 +85,10 @@ public static class ModelLoader
         checkpoint ??= options.Checkpoint.Length > 0 ? options.Checkpoint : null;
         if (checkpoint is not null)
         {
-            var state = CheckpointFile.LoadWeights(checkpoint, network);
-            logger.LogInformation("Loaded the weights of '{Checkpoint}' (epoch {Epoch}).", checkpoint, state.Epoch + 1);
+            // A pruning run's checkpoint (weight_orig, weight_mask) loads with its pruning made permanent; a sparse export loads as it is.
+            var permanent = PrunedWeights.Load(checkpoint, network, out var state);
+            logger.LogInformation("Loaded the weights of '{Checkpoint}' (epoch {Epoch}){Pruned}.", checkpoint, state.Epoch + 1,
+                permanent.Count > 0 ? $", with the pruning of {permanent.Count} tensor(s) made permanent" : "");
         }
         else if (options.PyTorchWeights.Length > 0) LoadPyTorchWeights(options.PyTorchWeights, network, logger);
         return new LoadedModel(name, network, shape!, identity, create);   // set: no manifest was loaded

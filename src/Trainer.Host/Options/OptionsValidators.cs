@@ -35,6 +35,7 @@ public sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
         Require(IsMode(o.EarlyStopping.Mode), "EarlyStopping:Mode", o.EarlyStopping.Mode, "min, max");
         Require(o.EarlyStopping.Patience >= 0, "EarlyStopping:Patience", o.EarlyStopping.Patience, "an integer >= 0 (0 turns early stopping off)");
         Require(o.EarlyStopping.MinDelta >= 0, "EarlyStopping:MinDelta", o.EarlyStopping.MinDelta, "a number >= 0");
+        errors.AddRange(o.Pruning.Errors(o.Epochs));
         Require(o.Threads >= 0, "Threads", o.Threads, "an integer >= 0 (0 = TorchSharp's default)");
         Require(Enum.TryParse<Trainer.Core.Runtime.ConvKernelPolicy>(o.ConvKernels, ignoreCase: true, out _) && !int.TryParse(o.ConvKernels, out _),
             "ConvKernels", o.ConvKernels, "auto, onednn, native");

@@ -30,6 +30,8 @@ public sealed class TrainerOptions
     /// <summary>"max" or "min"; empty = the task score's direction.</summary>
     public string MonitorMode { get; set; } = "";
     public EarlyStoppingSection EarlyStopping { get; set; } = new();
+    /// <summary>Scheduled pruning while training (kind none = off).</summary>
+    public PruningSection Pruning { get; set; } = new();
     public int Seed { get; set; }
     public string Device { get; set; } = "cpu";
     /// <summary>Intra-op threads (0 = TorchSharp's default).</summary>

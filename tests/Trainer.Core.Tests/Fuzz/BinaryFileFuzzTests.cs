@@ -66,6 +66,24 @@ public sealed class BinaryFileFuzzTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Damages))]
+    public void A_damaged_sparse_weights_file_is_one_CheckpointException_naming_it_before_the_network_changes(DamageKind kind, int seed)
+    {
+        manual_seed(seed);
+        var pruned = new SmallNet();
+        using (no_grad())
+            foreach (var p in pruned.parameters()) p.masked_fill_(arange(p.numel()).remainder(5).ne(0).reshape(p.shape), 0.0);   // 80 % zeros
+        var path = Path.Combine(_dir, "sparse.weights");
+        Trainer.Core.Pruning.SparseWeightsFile.Save(path, pruned);
+        Apply(kind, seed, path);
+        var net = new SmallNet();
+        var before = Fixtures.Weights(net);
+        var error = Assert.Throws<CheckpointException>(() => CheckpointFile.LoadWeights(path, net));
+        Assert.Contains($"'{path}'", error.Message);
+        Assert.Equal(before, Fixtures.Weights(net));
+    }
+
+    [Theory]
+    [MemberData(nameof(Damages))]
     public void A_damaged_checkpoint_is_one_CheckpointException_naming_it_before_the_network_changes(DamageKind kind, int seed)
     {
         manual_seed(seed);

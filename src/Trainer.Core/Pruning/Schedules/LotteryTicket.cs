@@ -17,8 +17,9 @@ namespace Trainer.Core.Pruning.Schedules;
 /// Hypothesis").</param>
 /// <param name="Global">Rank the entries of all targets together instead of each tensor on its own.</param>
 /// <param name="Name">Tells apart the checkpoint states of two or more such callbacks in one run.</param>
+/// <param name="MakePermanentAtEnd">Call <see cref="Prune.Remove{T}"/> on every target when training ends; the checkpoints keep the masks.</param>
 public sealed record LotteryTicketOptions(double PruneFraction, int Rounds, int EpochsPerRound, long RewindStep = 0, bool Global = false,
-    string? Name = null);
+    string? Name = null, bool MakePermanentAtEnd = false);
 
 /// <summary>
 /// Iterative magnitude pruning with rewinding (the lottery ticket procedure): records the targets' weights at
@@ -31,7 +32,7 @@ public sealed record LotteryTicketOptions(double PruneFraction, int Rounds, int 
 /// so a resumed run goes on exactly. The optimizer's state (momentum) is not rewound; with momentum its buffers carry
 /// over into the next round.
 /// </remarks>
-public sealed class LotteryTicket : TrainerCallback
+public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGate
 {
     private readonly LotteryTicketOptions _options;
     private readonly PruningTargets _targets;
@@ -92,6 +93,17 @@ public sealed class LotteryTicket : TrainerCallback
         _roundsDone++;
         _logger.LogInformation("Lottery ticket round {Round}/{Rounds}: pruned {Fraction:0.###} of the remaining weights and rewound the rest.",
             _roundsDone, _options.Rounds, _options.PruneFraction);
+    }
+
+    /// <summary>Only the last ticket, trained after the last round (whose epoch was validated before its pruning and rewind),
+    /// may be the best checkpoint.</summary>
+    public bool MayBeBest(ITrainingContext context) =>
+        _roundsDone >= _options.Rounds && context.Epoch >= (long)_options.Rounds * _options.EpochsPerRound;
+
+    /// <inheritdoc />
+    public override void OnTrainEnd(ITrainingContext context)
+    {
+        if (_options.MakePermanentAtEnd) _targets.MakePermanent();
     }
 
     private void Record()

@@ -65,10 +65,18 @@ internal sealed class PruningTargets
         return (perChannel == 0).sum().item<long>();
     }
 
-    /// <summary>Makes every target's pruning permanent (Lightning's make_pruning_permanent).</summary>
+    /// <summary>
+    /// Makes every target's pruning permanent (Lightning's make_pruning_permanent). A pruned entry of a negative weight is
+    /// −0.0 after <c>orig · mask</c>; it is set to +0.0, equal in every computation, so that
+    /// <see cref="SparseWeightsFile"/> leaves it out of the export.
+    /// </summary>
     public void MakePermanent()
     {
         foreach (var (module, name) in Items)
-            if (Prune.MethodOf(module, name) is not null) Prune.Remove(module, name);
+            if (Prune.MethodOf(module, name) is not null)
+            {
+                Prune.Remove(module, name);
+                SparseWeightsFile.ClearNegativeZeros(Prune.TensorOf(module, name));
+            }
     }
 }

@@ -34,7 +34,7 @@ public sealed record ScheduledPruningOptions(
 /// records the last pruning point. Create the callback, and so reparametrise the targets, before a resumed run loads its
 /// checkpoint.
 /// </remarks>
-public sealed class ScheduledPruning : TrainerCallback
+public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpointGate
 {
     private readonly ScheduledPruningOptions _options;
     private readonly PruningTargets _targets;
@@ -101,6 +101,13 @@ public sealed class ScheduledPruning : TrainerCallback
     {
         if (_options.MakePermanentAtEnd) _targets.MakePermanent();
     }
+
+    /// <summary>
+    /// Only an epoch validated at the final sparsity may be the best checkpoint: after the last pruning (with epochs as the
+    /// unit, from the epoch after it, as the epoch that ends with it was validated before it).
+    /// </summary>
+    public bool MayBeBest(ITrainingContext context) =>
+        _lastPruned is { } last && last >= _options.Schedule.End && (_options.Unit == ScheduleUnit.Step || context.Epoch + 1L > last);
 
     /// <summary>Prunes to the schedule's sparsity at counter value <paramref name="t"/> if <paramref name="t"/> is a pruning point.</summary>
     public void PruneAt(long t)
