@@ -72,6 +72,10 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(ExportOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
+        builder.Services.AddOptions<PredictOptions>()
+            .Bind(builder.Configuration.GetSection(PredictOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<PredictOptions>, PredictOptionsValidator>();
         builder.Services.AddSingleton<PluginLoader>();
         builder.Services.AddOptions<TaskOptions>()
             .Bind(builder.Configuration.GetSection(TaskOptions.Section), b => b.ErrorOnUnknownConfiguration = true);
@@ -84,6 +88,7 @@ public static class TrainerHost
         builder.Services.AddTransient<CompressJob>();
         builder.Services.AddTransient<QuantizeJob>();
         builder.Services.AddTransient<ExportJob>();
+        builder.Services.AddTransient<PredictJob>();
         builder.Services.AddTransient<PipelineJob>();
         builder.Services.AddTransient<AnalyzeJob>();
         builder.Services.AddTransient<SensitivityCommand>();
