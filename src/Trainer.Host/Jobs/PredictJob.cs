@@ -90,6 +90,9 @@ public sealed class PredictJob(IOptions<PredictOptions> predictOptions, IOptions
             return (p.Onnx, new RunFolders(name, Path.Combine(t.LogDir, name), Path.Combine(t.CheckpointDir, name)).Stage("predict"));
         }
         var run = t.RunName;
+        if (run.Length > 0 && !File.Exists(RunExport(run)))
+            throw new JobException($"The run '{run}' has no ONNX export at '{RunExport(run)}': export it first (trainer export with " +
+                                   "Export:Format=onnx, or trainer run, whose default job ends with it), or set Predict:Onnx to a .onnx file.");
         if (run.Length == 0)
             run = Directory.Exists(t.CheckpointDir)
                 ? new DirectoryInfo(t.CheckpointDir).EnumerateDirectories().Where(d => File.Exists(RunExport(d.Name)))
