@@ -33,13 +33,11 @@ public static class FlopsCounter
     /// <param name="mode">Which layers to count.</param>
     /// <param name="outputMasks">
     /// Optional pruning masks: module path of a Conv1d/2d/3d or Linear → bool or 0/1 tensor with one entry per output
-    /// channel (feature). A masked layer counts its kept output channels only, in FLOPs, bias and parameters. The kept count
-    /// also reaches the next Conv/Linear whose input is that layer's output after only element-wise and per-channel layers
-    /// (BatchNorm, activations, dropout, pooling, Upsample) and Flatten(1,-1): that consumer counts only the kept input
-    /// channels (features), unless it is a grouped convolution. In Full mode those per-channel layers count kept channels
-    /// only. The propagation follows tensor identity through module hooks and stops at any other layer, at the end of
-    /// any container other than Sequential (a residual add inside it cannot be seen), and at functional operations that
-    /// make a new tensor; an in-place functional operation outside such a container is not seen.
+    /// channel (feature). A masked layer counts its kept output channels only, in FLOPs, bias and parameters. Every layer
+    /// the model's dependency graph finds reading those channels (a Conv or Linear, also behind residual adds inside any
+    /// container, concatenations and flattens; a depthwise conv; in Full mode a BatchNorm) counts only the input channels
+    /// that some producer still keeps (<see cref="MaskedCounts"/>). In Full mode, parameterless layers (pooling,
+    /// LeakyReLU, Upsample) count all their channels.
     /// </param>
     /// <returns>One row per counted call, in execution order, with totals.</returns>
     /// <exception cref="ArgumentException">A mask names no module, a module that is not Conv/Linear, or has the wrong size or values.</exception>
@@ -56,7 +54,7 @@ public static class FlopsCounter
         var specs = new List<LayerSpec>();
         foreach (var (name, module) in model.named_modules().Prepend((string.Empty, (TorchModule)model)))
             if (seen.Add(module)) specs.Add(LayerRules.Describe(name, module));
-        ApplyMasks(specs, outputMasks);
+        var masks = CheckMasks(specs, outputMasks);
 
         var run = new Run(mode);
         var removers = new List<Action>();
@@ -88,14 +86,18 @@ public static class FlopsCounter
         finally
         {
             foreach (var remove in removers) remove();
-            run.Flow.Clear();
         }
-        return new FlopsReport(run.Rows, mode);
+        var report = new FlopsReport(run.Rows, mode);
+        if (masks.Count == 0) return report;
+        var graph = Graph.ModelGraph.Build(model, inputShape);
+        return MaskedCounts.Recount(model, report, graph, masks);
     }
 
-    private static void ApplyMasks(List<LayerSpec> specs, IReadOnlyDictionary<string, Tensor>? masks)
+    /// <summary>The masks as flags, each checked against its layer.</summary>
+    private static Dictionary<string, bool[]> CheckMasks(List<LayerSpec> specs, IReadOnlyDictionary<string, Tensor>? masks)
     {
-        if (masks is null) return;
+        var flags = new Dictionary<string, bool[]>(StringComparer.Ordinal);
+        if (masks is null) return flags;
         using var scope = torch.NewDisposeScope();
         foreach (var (name, mask) in masks)
         {
@@ -107,12 +109,13 @@ public static class FlopsCounter
             if (mask.numel() != spec.OutputChannels)
                 throw new ArgumentException(
                     $"Output mask for '{name}' has {mask.numel()} entries; the layer has {spec.OutputChannels} output channels.", nameof(masks));
-            var values = mask.detach().to_type(ScalarType.Float64);
+            var values = mask.detach().to_type(ScalarType.Float64).cpu().flatten();
             long kept = values.ne(0).sum().item<long>();
             if (values.eq(1).sum().item<long>() != kept)
                 throw new ArgumentException($"Output mask for '{name}' must hold only 0 and 1 (or bool).", nameof(masks));
-            spec.KeptOutputs = kept;
+            flags[name] = values.ne(0).data<bool>().ToArray();
         }
+        return flags;
     }
 
     /// <summary>State shared by the hooks of one forward pass.</summary>
@@ -121,26 +124,19 @@ public static class FlopsCounter
         private readonly Stack<(LayerSpec Spec, long[] InputShape)> running = new();
 
         public List<LayerCount> Rows { get; } = [];
-        public ChannelFlow Flow { get; } = new();
 
         public void Enter(LayerSpec spec, Tensor input) => running.Push((spec, input.shape));
 
         public void Leave(LayerSpec spec, Tensor input, Tensor output)
         {
             if (running.Count > 0) running.Pop();
-            if (spec.HasChildren)
-            {
-                if (spec.Module.GetType() != typeof(Sequential)) Flow.AfterContainer(output);
-                return;
-            }
+            if (spec.HasChildren) return;
             long[] inShape = input.shape, outShape = output.shape;
-            var inState = Flow.Of(input);
             if (LayerRules.IsCounted(spec.Kind, mode))
             {
-                var (flops, parameters) = LayerRules.Count(spec, mode, inShape, outShape, inState);
+                var (flops, parameters) = LayerRules.Count(spec, mode, inShape, outShape, inState: null);
                 Rows.Add(new LayerCount(spec.Name, spec.Type, inShape, outShape, flops, parameters));
             }
-            Flow.AfterLeaf(spec, inShape, output, outShape, inState);
         }
 
         /// <summary>The input a Conv or Linear layer takes, read from its weight; null for other layers.</summary>

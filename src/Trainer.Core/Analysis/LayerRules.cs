@@ -11,6 +11,9 @@ internal enum LayerKind
     Other, Conv, Linear, BatchNorm, LeakyReLU, AvgPool, AdaptiveAvgPool, Upsample,
 }
 
+/// <summary>A tensor of which only <see cref="Kept"/> of <see cref="Total"/> entries along dimension <see cref="Axis"/> survive pruning.</summary>
+internal sealed record ChannelState(long Kept, long Total, int Axis);
+
 /// <summary>What is read from a module before the forward pass, so hooks need not touch parameters.</summary>
 internal sealed class LayerSpec
 {
@@ -89,8 +92,9 @@ internal static class LayerRules
         kind is LayerKind.Conv or LayerKind.Linear || (mode == CountMode.Full && kind != LayerKind.Other);
 
     /// <summary>
-    /// FLOPs and parameters of one call. <paramref name="inState"/> is the kept-channel state of the input tensor (null when
-    /// unknown); it reduces a consumer's input channels and, in Full mode, a channel-wise layer's whole count.
+    /// FLOPs and parameters of one call. <paramref name="inState"/> is the live-channel state of the layer's input (null when
+    /// all are live; see <see cref="MaskedCounts"/>); it reduces a consumer's input channels (a grouped conv's too: the
+    /// shrinker removes equal numbers per group) and, in Full mode, a channel-wise layer's whole count.
     /// </summary>
     public static (long Flops, long Params) Count(LayerSpec s, CountMode mode, long[] inShape, long[] outShape, ChannelState? inState)
     {
@@ -99,10 +103,17 @@ internal static class LayerRules
         {
             case LayerKind.Conv:
             {
-                long? keptIn = inState is { Axis: 1 } && s.Groups == 1 && inState.Total == s.InputChannels ? inState.Kept : null;
-                long cin = keptIn ?? s.InputChannels;
+                long? keptIn = inState is { Axis: 1 } && inState.Total == s.InputChannels ? inState.Kept : null;
                 long kernel = Product(s.WeightShape, 2);
                 long spatial = Product(outShape, 2);
+                if (s.Groups > 1 && s.Groups == s.InputChannels && s.Groups == s.OutputChannels && !s.Transposed && (keptIn ?? s.KeptOutputs) is not null)
+                {
+                    // A depthwise conv carries its input's channels: a channel survives when its input does and its own mask keeps it.
+                    long kept = Math.Min(keptIn ?? s.OutputChannels, s.KeptOutputs ?? s.OutputChannels);
+                    long dwFlops = kept * spatial * kernel + (full && s.HasBias ? kept * spatial : 0);
+                    return (dwFlops, kept * kernel + (s.HasBias ? kept : 0));
+                }
+                long cin = keptIn ?? s.InputChannels;
                 long cout = s.KeptOutputs ?? outShape[1];
                 long flops = cout * spatial * kernel * cin / s.Groups;
                 if (full && s.HasBias) flops += cout * spatial;

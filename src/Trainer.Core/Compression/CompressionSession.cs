@@ -55,6 +55,7 @@ public sealed class CompressionSession(TrainingTask task, ICompressor compressor
         if (resuming && !run.Resume)
             throw new InvalidOperationException($"'{manifestPath}' already holds compression results; resume, or compress into another folder.");
 
+        o.CheckLatencyForm();
         try
         {
             compressor.CheckSettings(o.Settings);

@@ -7,10 +7,10 @@ namespace Trainer.Core.Compression;
 public sealed record CompressionSessionOptions
 {
     /// <summary>Accepted values of <see cref="Allocation"/>.</summary>
-    public static readonly IReadOnlyList<string> Allocations = ["compressor", "uniform", "latency"];
+    public static readonly IReadOnlyList<string> Allocations = ["compressor", "uniform", "latency", "searched"];
 
     /// <summary>Forms <see cref="LatencyForm"/> accepts.</summary>
-    public static readonly IReadOnlyList<string> LatencyForms = ["trained", "inference"];
+    public static readonly IReadOnlyList<string> LatencyForms = ["trained", "inference", "onnx"];
 
     /// <summary>Conv2d/Linear MACs the compressed model may keep, as a fraction of the original's, in (0, 1).</summary>
     public double TargetFlopsRatio { get; init; } = 0.5;
@@ -37,8 +37,12 @@ public sealed record CompressionSessionOptions
     /// <summary>Distillation temperature and weight, with <see cref="Distill"/>.</summary>
     public Training.DistillationOptions Distillation { get; init; } = new();
 
-    /// <summary>Who decides the per-layer keep ratios: "compressor", "uniform" or "latency".</summary>
+    /// <summary>Who decides the per-layer keep ratios: "compressor", "uniform", "latency" or "searched"
+    /// (<see cref="Compression.Allocation.ChannelAllocators"/>).</summary>
     public string Allocation { get; init; } = "compressor";
+
+    /// <summary>With <see cref="Allocation"/> "searched": the search-result.json whose best policy sets the widths.</summary>
+    public string PolicyFile { get; init; } = "";
 
     /// <summary>Smallest fraction of its original width any layer keeps under the uniform and latency allocations.</summary>
     public double LayerFloor { get; init; } = 0.5;
@@ -52,7 +56,8 @@ public sealed record CompressionSessionOptions
     /// <summary>Under the latency allocation: the table's best allocations built and timed (1 = the table's pick, untimed).</summary>
     public int MeasuredCandidates { get; init; } = 1;
 
-    /// <summary>Under the latency allocation: "trained" (time the model as it is) or "inference" (folded, faster layout).</summary>
+    /// <summary>Under the latency allocation: "trained" (time the model as it is in TorchSharp), "inference" (folded, faster
+    /// layout) or "onnx" (exported and timed in ONNX Runtime; use <see cref="RoundTo"/> 16 there).</summary>
     public string LatencyForm { get; init; } = "trained";
 
     /// <summary>Under the latency allocation with a MACs target: measured local moves after the choice (0 = none).</summary>
@@ -63,6 +68,15 @@ public sealed record CompressionSessionOptions
 
     /// <summary>Settings handed to the compressor as they are.</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Throws <see cref="CompressionSettingsException"/> naming the option when <see cref="LatencyForm"/> is not one of
+    /// <see cref="LatencyForms"/> (an unknown form would otherwise be timed silently as the trained one).</summary>
+    public void CheckLatencyForm()
+    {
+        if (!LatencyForms.Contains(LatencyForm ?? "", StringComparer.OrdinalIgnoreCase))
+            throw new CompressionSettingsException(nameof(LatencyForm),
+                $"LatencyForm '{LatencyForm}' is unknown; accepted: {string.Join(", ", LatencyForms)}");
+    }
 }
 
 /// <summary>A compression setting that cannot be used; <see cref="Keys"/> names the <see cref="CompressionSessionOptions"/>

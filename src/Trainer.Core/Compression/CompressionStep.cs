@@ -105,11 +105,10 @@ public sealed class CompressionStepRunner(CompressionSessionOptions options, ILo
         var keys = input.LatencyTargetOfOriginal is null
             ? $"Allocation = {o.Allocation}, TargetFlopsRatio, LayerFloor"
             : "TargetLatencyRatio, LayerFloor";
+        if (o.Allocation.Equals("searched", StringComparison.OrdinalIgnoreCase)) keys = "Policy";
         try
         {
-            if (o.Allocation.Equals("uniform", StringComparison.OrdinalIgnoreCase))
-                return new AllocationDecision(UniformAllocator.Allocate(input.Model, editor.Graph, targetOfCurrent, o.RoundTo, logger: _logger), []);
-            return new LatencyAllocation(o, _logger).Choose(input, editor.Graph, targetOfCurrent);
+            return Allocation.ChannelAllocators.For(o, _logger)!.Allocate(input, editor.Graph, targetOfCurrent);
         }
         catch (ArgumentException e)
         {

@@ -92,7 +92,10 @@ public sealed class ModelEditor : IModelEditor
             var rounded = ChannelRounding.RoundKeptCount(info.Channels, kept, shrinkOptions.RoundTo);
             foreach (var (p, mask) in CountMasks.ForGroup(current.Graph, group, rounded)) masks[p] = mask;
         }
-        return KeptMacs.After(current.Graph, current.Flops, masks, shrinkOptions);
+        // Refused as the shrink would refuse it; then counted by the one masked-count rule.
+        var pruning = MaskValidator.Validate(current.Graph, masks, shrinkOptions);
+        ShrinkPlan.Build(current.Graph, pruning);
+        return MaskedCounts.Recount(model, current.Flops, current.Graph, pruning).TotalFlops;
     }
 
     /// <inheritdoc />

@@ -24,7 +24,7 @@ public static class MaskConflict
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(filterMasks);
-        var dependency = graph.ChannelDependency;
+        var dependency = graph.PruningDependency;
         foreach (var (layer, mask) in filterMasks)
         {
             if (!dependency.Sets.Any(s => s.Contains(layer)))

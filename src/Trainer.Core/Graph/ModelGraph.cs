@@ -16,7 +16,7 @@ public sealed class ModelGraph
 {
     private readonly Dictionary<string, LayerInfo> layersByName;
     private readonly Dictionary<string, DependencyGroup> groupByProducer;
-    private ChannelDependency? channelDependency;
+    private ChannelDependency? channelDependency, pruningDependency;
     private GroupDependency? groupDependency;
 
     internal ModelGraph(IReadOnlyList<long> inputShape, IReadOnlyList<LayerInfo> layers, IReadOnlyList<string> producers,
@@ -98,8 +98,12 @@ public sealed class ModelGraph
     public DependencyGroup GroupOf(string producer) =>
         groupByProducer.TryGetValue(producer, out var g) ? g : throw new KeyNotFoundException($"'{producer}' is not a producer");
 
-    /// <summary>Sets of layers whose output channels must be pruned together, in NNI's ChannelDependency form.</summary>
+    /// <summary>Sets of layers whose output channels are coupled, as NNI v2.10's ChannelDependency gives them (a depthwise conv a
+    /// layer of its own; see <see cref="Graph.ChannelDependency"/>).</summary>
     public ChannelDependency ChannelDependency => channelDependency ??= ChannelDependency.From(this);
+
+    /// <summary>The sets the shrinker prunes together: a depthwise conv in the set of the producer whose channels it carries.</summary>
+    public ChannelDependency PruningDependency => pruningDependency ??= ChannelDependency.ForPruning(this);
 
     /// <summary>Required output-channel divisors of conv layers, in NNI's GroupDependency form.</summary>
     public GroupDependency GroupDependency => groupDependency ??= GroupDependency.From(this);

@@ -9,9 +9,10 @@ using TorchSharp;
 namespace Trainer.Core.Latency;
 
 /// <summary>
-/// The latency-aware allocation of one compress step: the latency table of the current model (as it is, or in the
-/// inference form `trainer export` ships with Compression:LatencyForm = inference), the table's candidates under the
-/// MACs target timed against each other (and refined by measured moves), or the most MACs within a latency budget.
+/// The latency-aware allocation of one compress step: the latency table of the current model (as it is, in the
+/// inference form `trainer export` ships with Compression:LatencyForm = inference, or exported and run in ONNX Runtime
+/// with LatencyForm = onnx), the table's candidates under the MACs target timed against each other in that same form
+/// (and refined by measured moves), or the most MACs within a latency budget.
 /// </summary>
 public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger logger)
 {
@@ -21,12 +22,17 @@ public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger
     public AllocationDecision Choose(CompressionStepInput input, ModelGraph graph, double targetOfCurrent)
     {
         var o = options;
+        o.CheckLatencyForm();
         var shape = input.Original.InputShape;
         // Several iterations share the floor: each may cut a layer to LayerFloor^(1/Iterations) of its width.
         var floor = Math.Pow(o.LayerFloor, 1.0 / o.Iterations);
         bool inferenceForm = o.LatencyForm.Equals("inference", StringComparison.OrdinalIgnoreCase);
+        bool onnxForm = o.LatencyForm.Equals("onnx", StringComparison.OrdinalIgnoreCase);
         using var timedModel = Copy(input);
-        var tableOptions = new LatencyTableOptions { Floor = floor, RoundTo = o.RoundTo };
+        var tableOptions = new LatencyTableOptions
+        {
+            Floor = floor, RoundTo = o.RoundTo, Engine = onnxForm ? LatencyEngine.OnnxRuntime : LatencyEngine.TorchSharp,
+        };
         if (o.LatencyCacheDir.Length > 0) tableOptions = tableOptions with { CacheDir = o.LatencyCacheDir };
         var layout = MemoryLayout.Contiguous;
         var timedBy = new List<string>();
@@ -43,6 +49,16 @@ public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger
             });
             layout = InferenceForm.Apply(timedModel, shape, new InferenceFormOptions { Layout = cached ?? MemoryLayout.Fastest }, logger).Layout;
             timedBy.Add($"the {Layout(layout)} layout the widths were timed in: the faster of the two, timed when this machine's table was measured");
+        }
+        if (onnxForm)
+        {
+            // The model as trained is exported: ONNX Runtime folds the BatchNorms and picks its own layout itself.
+            if (o.RoundTo % OnnxChannelBlock != 0)
+                logger.LogWarning("Compression:LatencyForm = onnx with RoundTo = {RoundTo}: ONNX Runtime runs its blocked (NCHWc) convolutions only on " +
+                                  "channel counts in multiples of its block ({Block} on AVX-512 CPUs), other counts take a slower path; set RoundTo = {Block}",
+                    o.RoundTo, OnnxChannelBlock, OnnxChannelBlock);
+            timedBy.Add($"the engine the widths were timed in: ONNX Runtime {OnnxRuntimeRunner.Version}, {tableOptions.EffectiveOnnxThreads} threads " +
+                        $"({OnnxRuntimeRunner.SettingsText})");
         }
         var timedGraph = inferenceForm ? ModelGraph.Build(timedModel, shape, logger) : graph;
         tableOptions = tableOptions with { Layout = layout };
@@ -76,7 +92,7 @@ public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger
             chosen = candidates[0];
             if (candidates.Count > 1)
             {
-                chosen = MeasuredChoice.Rank(candidates, Narrowed, shape, logger: logger)[0].Allocation;
+                chosen = MeasuredChoice.Rank(candidates, Narrowed, Timer(15), logger: logger)[0].Allocation;
                 timedBy.Add($"the widths among the table's {candidates.Count} best: the fastest when timed now (MeasuredCandidates " +
                             $"= {o.MeasuredCandidates}; 1 takes the table's pick, the same on every run)");
             }
@@ -85,15 +101,21 @@ public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger
                 timedBy.Add($"up to {o.RefineSteps} measured moves after that (RefineSteps; 0 = none)");
                 chosen = MeasuredChoice.Refine(chosen,
                     a => LatencyAwareAllocator.Neighbours(timedModel, timedGraph, table, a, targetOfCurrent, floor, o.RoundTo, count: 10),
-                    Narrowed, MeasuredChoice.ForwardTimer(shape, rounds: 9), o.RefineSteps, logger: logger).Allocation;
+                    Narrowed, Timer(9), o.RefineSteps, logger: logger).Allocation;
             }
         }
         // Folding removes BatchNorms, never a producer: the groups, named by their first producer, are the model's own.
         var unknown = chosen.KeptChannels.Keys.Except(graph.Groups.Select(g => g.Producers[0])).ToList();
         if (unknown.Count > 0)
             throw new InvalidOperationException($"the allocation names groups the model does not have: {string.Join(", ", unknown)}");
-        logger.LogInformation("Channel allocation ({Form}): {Allocation}", inferenceForm ? $"timed in inference form, {layout}" : "timed as trained", chosen);
+        logger.LogInformation("Channel allocation ({Form}): {Allocation}",
+            onnxForm ? "timed in ONNX Runtime" : inferenceForm ? $"timed in inference form, {layout}" : "timed as trained", chosen);
         return new AllocationDecision(chosen, timedBy);
+
+        // Candidates are timed in the table's engine: batch-1 forwards in alternating rounds.
+        Func<IReadOnlyList<torch.nn.Module<torch.Tensor, torch.Tensor>>, double[]> Timer(int rounds) => onnxForm
+            ? OnnxRuntimeRunner.ForwardTimer(shape, tableOptions.EffectiveOnnxThreads, rounds)
+            : MeasuredChoice.ForwardTimer(shape, rounds);
 
         // The current model narrowed to an allocation's first channels, in the timed form: only its speed is measured.
         torch.nn.Module<torch.Tensor, torch.Tensor> Narrowed(ChannelAllocation allocation)
@@ -104,6 +126,9 @@ public sealed class LatencyAllocation(CompressionSessionOptions options, ILogger
             return copy;
         }
     }
+
+    /// <summary>ONNX Runtime's NCHWc channel block on AVX-512 CPUs (8 on AVX2): widths in its multiples keep the blocked convolutions.</summary>
+    public const int OnnxChannelBlock = 16;
 
     private static string Layout(MemoryLayout layout) =>
         layout == MemoryLayout.ChannelsLast ? CompressionManifest.ChannelsLastLayout : CompressionManifest.ContiguousLayout;

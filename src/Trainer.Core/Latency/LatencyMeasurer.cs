@@ -8,29 +8,62 @@ namespace Trainer.Core.Latency;
 /// Times pieces standalone (batch 1, inference mode) over their width grids, then the whole model against every
 /// piece at full width, in alternating rounds. Each piece shape's grid is timed in one batch of alternating rounds and
 /// rescaled so its full-width time equals the one from the final batch, which puts every piece on the same time base
-/// as the whole model; the model's fixed rest is the whole model's time minus the pieces' full-width times.
+/// as the whole model; the model's fixed rest is the whole model's time minus the pieces' full-width times. The engine
+/// (<see cref="LatencyTableOptions.Engine"/>) decides what runs: TorchSharp's ops in inference mode, or each piece exported
+/// and run in ONNX Runtime (<see cref="OnnxPieceJob"/>).
 /// </summary>
 internal static class LatencyMeasurer
 {
-    /// <summary>Milliseconds per piece signature (grid [in][out]), and the whole model's time (the options' quantile of the rounds).</summary>
+    /// <summary>One piece at one width pair, ready to be timed.</summary>
+    internal interface ITimedPiece : IDisposable
+    {
+        /// <summary>One forward pass of the piece.</summary>
+        void Run();
+    }
+
+    /// <summary>Milliseconds per piece signature (grid [in][out]), and the whole model's time (the options' quantile of the rounds),
+    /// timed in the options' engine.</summary>
     public static (Dictionary<string, double[][]> Grids, double FullMs) Measure(nn.Module<Tensor, Tensor> model, long[] inputShape,
         IReadOnlyList<LatencyPiece> pieces, LatencyTableOptions options)
     {
-        var unique = pieces.GroupBy(p => p.Signature).Select(g => g.First()).ToList();
-        var grids = new Dictionary<string, double[][]>();
         // Random inputs and weights from a generator of its own: measuring never moves torch's global generator, which a
         // run's training draws from (a run that reuses a cached table then draws the same numbers as the run that measured it).
         using var generator = new Generator(0);
-        using var mode = inference_mode();
         using var evalMode = new Models.EvalModeScope(model);
+        if (options.Engine == LatencyEngine.OnnxRuntime)
+        {
+            int threads = options.EffectiveOnnxThreads;
+            // The whole model first: a model the exporter cannot write fails before any piece is timed.
+            using var whole = OnnxPieceJob.Whole(model, inputShape, threads);
+            return Measure(pieces, options, (piece, kin, kout) => new OnnxPieceJob(piece, kin, kout, threads), whole.Run);
+        }
+        using var mode = inference_mode();
+        using var input = randn(inputShape, generator: generator);
+        return Measure(pieces, options, (piece, kin, kout) => new Job(piece, kin, kout, options.Layout, generator), () =>
+        {
+            // A scope per pass: a user model's intermediates are freed at once, as in the model's real use.
+            using var pass = NewDisposeScope();
+            model.call(input);
+        });
+    }
+
+    /// <summary>
+    /// The grids of <paramref name="pieces"/> (one batch of alternating rounds per piece shape), then <paramref name="whole"/>
+    /// against every piece shape at full width, and every grid rescaled to that final batch.
+    /// </summary>
+    private static (Dictionary<string, double[][]> Grids, double FullMs) Measure(IReadOnlyList<LatencyPiece> pieces,
+        LatencyTableOptions options, Func<LatencyPiece, int, int, ITimedPiece> newJob, Action whole)
+    {
+        var unique = pieces.GroupBy(p => p.Signature).Select(g => g.First()).ToList();
+        var grids = new Dictionary<string, double[][]>();
         foreach (var piece in unique)
         {
-            var jobs = new List<Job>();
+            var jobs = new List<ITimedPiece>();
             try
             {
                 foreach (var kin in piece.InCounts)
                     foreach (var kout in piece.OutCounts)
-                        jobs.Add(new Job(piece, kin, kout, options.Layout, generator));
+                        jobs.Add(newJob(piece, kin, kout));
                 var ms = AlternatingTimer.QuantileMs(jobs.Select(j => (Action)j.Run).ToList(), options.Rounds, options.Quantile, warmupRounds: 1, callsPerRound: 2);
                 grids[piece.Signature] = piece.InCounts.Select((_, i) => ms.Skip(i * piece.OutCounts.Length).Take(piece.OutCounts.Length).ToArray()).ToArray();
             }
@@ -41,19 +74,11 @@ internal static class LatencyMeasurer
         }
 
         // Final batch: the whole model against every piece shape at full width, alternating.
-        var finals = unique.Select(p => new Job(p, p.InCounts[^1], p.OutCounts[^1], options.Layout, generator)).ToList();
+        var finals = new List<ITimedPiece>();
         try
         {
-            using var input = randn(inputShape, generator: generator);
-            var actions = new List<Action>
-            {
-                () =>
-                {
-                    // A scope per pass: a user model's intermediates are freed at once, as in the model's real use.
-                    using var pass = NewDisposeScope();
-                    model.call(input);
-                },
-            };
+            foreach (var p in unique) finals.Add(newJob(p, p.InCounts[^1], p.OutCounts[^1]));
+            var actions = new List<Action> { whole };
             actions.AddRange(finals.Select(j => (Action)j.Run));
             var ms = AlternatingTimer.QuantileMs(actions, Math.Max(options.Rounds, 7), options.Quantile, warmupRounds: 2);
             for (int i = 0; i < unique.Count; i++)
@@ -72,7 +97,7 @@ internal static class LatencyMeasurer
     }
 
     /// <summary>One piece at one (input, output) width: its own random input and weights, run through the same ops as the model.</summary>
-    private sealed class Job : IDisposable
+    private sealed class Job : ITimedPiece
     {
         private readonly LatencyPiece piece;
         private readonly Tensor input, weight;

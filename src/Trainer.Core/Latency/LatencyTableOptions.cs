@@ -32,6 +32,18 @@ public sealed record LatencyTableOptions
     /// <see cref="MemoryLayout.ChannelsLast"/>, matching the model's form (<see cref="MemoryLayout.Fastest"/> is not allowed).</summary>
     public MemoryLayout Layout { get; init; } = MemoryLayout.Contiguous;
 
+    /// <summary>What the pieces are timed in (default <see cref="LatencyEngine.TorchSharp"/>). With
+    /// <see cref="LatencyEngine.OnnxRuntime"/> the layout must be <see cref="MemoryLayout.Contiguous"/>: ONNX Runtime chooses
+    /// its own (blocked NCHWc where the channel counts allow it).</summary>
+    public LatencyEngine Engine { get; init; } = LatencyEngine.TorchSharp;
+
+    /// <summary>ONNX Runtime's intra-op threads under <see cref="LatencyEngine.OnnxRuntime"/>; 0 (default) = TorchSharp's thread
+    /// count, so both engines are timed with the same threads.</summary>
+    public int OnnxThreads { get; init; }
+
+    /// <summary>The intra-op threads ONNX Runtime is timed with: <see cref="OnnxThreads"/>, or TorchSharp's count when 0.</summary>
+    public int EffectiveOnnxThreads => OnnxThreads > 0 ? OnnxThreads : TorchSharp.torch.get_num_threads();
+
     /// <summary>The default cache folder.</summary>
     public static string DefaultCacheDir()
     {
@@ -50,6 +62,10 @@ public sealed record LatencyTableOptions
         if (!(Quantile > 0 && Quantile <= 1)) throw new ArgumentException($"LatencyTableOptions.Quantile must be in (0, 1], got {Quantile}");
         if (Layout == MemoryLayout.Fastest)
             throw new ArgumentException("LatencyTableOptions.Layout must be Contiguous or ChannelsLast (the layout the model runs in)");
+        if (!Enum.IsDefined(Engine)) throw new ArgumentException($"LatencyTableOptions.Engine {Engine} is unknown; accepted: TorchSharp, OnnxRuntime");
+        if (Engine == LatencyEngine.OnnxRuntime && Layout != MemoryLayout.Contiguous)
+            throw new ArgumentException("LatencyTableOptions.Layout must be Contiguous with Engine = OnnxRuntime (ONNX Runtime picks its own layout)");
+        if (OnnxThreads < 0) throw new ArgumentException($"LatencyTableOptions.OnnxThreads must be 0 (TorchSharp's count) or more, got {OnnxThreads}");
         if (UseCache && string.IsNullOrWhiteSpace(CacheDir)) throw new ArgumentException("LatencyTableOptions.CacheDir is empty");
     }
 }

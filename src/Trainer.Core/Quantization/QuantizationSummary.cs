@@ -19,5 +19,8 @@ public sealed record QuantizationSummary(string Quantizer, string ExportPath, Ta
 {
     /// <summary>Exported size over float size.</summary>
     public double SizeRatio => (double)ExportBytes / FloatBytes;
+
+    /// <summary>The ONNX QDQ file and its score in ONNX Runtime, when asked for (<see cref="TaskQuantizationOptions.WriteOnnx"/>).</summary>
+    public QuantizedOnnxResult? Onnx { get; init; }
 }
 

@@ -62,6 +62,12 @@ public sealed class QuantizedLayer : nn.Module<Tensor, Tensor>
     /// </summary>
     public bool WeightIsQuantized { get; internal set; }
 
+    /// <summary>
+    /// The integer codes, scales and zeros the weight was loaded from (a model rebuilt by <see cref="QuantizedModelFile"/>), or
+    /// null. Encoding the loaded values again could pick another range; the ONNX export stores these codes as they were saved.
+    /// </summary>
+    public EncodedWeight? StoredWeight { get; internal set; }
+
     /// <summary>Puts every quantizer of the layer in or out of calibration (ranges update in eval mode).</summary>
     public bool Calibrating
     {

@@ -107,10 +107,12 @@ public static class QuantizedModelFile
                 var zeros = Floats(reader, w.Channels);
                 var count = w.Shape.Aggregate(1L, (a, b) => a * b);
                 var codes = PackedCodes.Unpack(reader.ReadBytes(w.PackedBytes), w.Bits, count);
-                using var value = new EncodedWeight(w.Layer, w.Shape, w.Bits, codes, scales, zeros, w.DoReFaLevels).Decode();
+                var encoded = new EncodedWeight(w.Layer, w.Shape, w.Bits, codes, scales, zeros, w.DoReFaLevels);
+                using var value = encoded.Decode();
                 var layer = byLayer[w.Layer];
                 layer.Weight.copy_(value);
                 layer.WeightIsQuantized = true;
+                layer.StoredWeight = encoded;
             }
             foreach (var t in header.Tensors) state[t.Name].bytes = reader.ReadBytes(t.Bytes);
         }

@@ -35,6 +35,13 @@ public sealed record TaskQuantizationOptions
 
     /// <summary>Largest output difference tolerated between the exported file reloaded and the simulated model.</summary>
     public double ReloadTolerance { get; init; } = 1e-5;
+
+    /// <summary>Also write the quantized model as ONNX QDQ (<see cref="QuantizedOnnxExport.FileName"/> next to the quantized file)
+    /// and score it in ONNX Runtime.</summary>
+    public bool WriteOnnx { get; init; }
+
+    /// <summary>ONNX Runtime's intra-op threads for that score (spinning off).</summary>
+    public int OnnxThreads { get; init; } = 1;
 }
 
 /// <summary>A quantizer's plan or settings were refused; the message names the quantizer and the setting.</summary>
@@ -84,6 +91,8 @@ public sealed class TaskQuantization(TrainingTask task, IQuantizer quantizer, Ta
         var floatBytes = QuantizedModelFile.Float32Size(model.Network);
 
         var plan = Plan(model, trainLoader);
+        // Refused before calibrating or finetuning: a method the ONNX export cannot write would fail only at the end.
+        if (options.WriteOnnx) Export.Onnx.OnnxQdqSupport.Check(plan);
         double calibrated, quantized;
         if (exists)
         {
@@ -115,8 +124,16 @@ public sealed class TaskQuantization(TrainingTask task, IQuantizer quantizer, Ta
             // Measured on the export as reloaded, the model a resumed run measures: both report the same score.
             quantized = CheckReload(exportPath, model, valLoader);
         }
+        QuantizedOnnxResult? onnx = null;
+        if (options.WriteOnnx)
+        {
+            // From the export as reloaded (the integer codes as saved), rewritten on resume: the same file every time.
+            using var reloaded = Reload(exportPath, model);
+            onnx = QuantizedOnnxExport.Run(reloaded, model.InputShape, Path.Combine(run.CheckpointDir, QuantizedOnnxExport.FileName), task,
+                valLoader, options.OnnxThreads, overwrite: run.Resume, _logger);
+        }
         return new QuantizationSummary(quantizer.Name, exportPath, task.Score, floatScore, calibrated, quantized, floatBytes,
-            new FileInfo(exportPath).Length, plan.Layers.Count, plan.Summary);
+            new FileInfo(exportPath).Length, plan.Layers.Count, plan.Summary) { Onnx = onnx };
     }
 
     private QuantizationPlan Plan(LoadedModel model, IBatchLoader trainLoader)

@@ -76,6 +76,10 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(PredictOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<PredictOptions>, PredictOptionsValidator>();
+        builder.Services.AddOptions<SearchOptions>()
+            .Bind(builder.Configuration.GetSection(SearchOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<SearchOptions>, SearchOptionsValidator>();
         builder.Services.AddSingleton<PluginLoader>();
         builder.Services.AddOptions<TaskOptions>()
             .Bind(builder.Configuration.GetSection(TaskOptions.Section), b => b.ErrorOnUnknownConfiguration = true);
@@ -90,6 +94,7 @@ public static class TrainerHost
         builder.Services.AddTransient<ExportJob>();
         builder.Services.AddTransient<PredictJob>();
         builder.Services.AddTransient<PipelineJob>();
+        builder.Services.AddTransient<SearchJob>();
         builder.Services.AddTransient<AnalyzeJob>();
         builder.Services.AddTransient<SensitivityCommand>();
         builder.Services.AddTransient<GraphCommands>();

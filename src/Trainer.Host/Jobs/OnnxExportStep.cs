@@ -60,7 +60,7 @@ internal static class OnnxExportStep
             var written = OnnxExporter.Export(model.Network, shape, Path.Combine(folder, ExportJob.OnnxFileName), new OnnxExportOptions { Overwrite = resume });
             var result = OnnxTaskCheck.Verify(written.Path, model.Network, task, check);
             OnnxLatency latency;
-            using (var ort = OnnxRuntimeModel.Open(written.Path, check.Threads))
+            using (var ort = OnnxRuntimeSession.Open(written.Path, check.Threads))
                 latency = OnnxRuntimeLatency.Measure(ort, shape, model.Network);
             logger.LogInformation(
                 "Exported '{Onnx}' (opset {Opset}, {Bytes} bytes); on {Samples} validation samples ONNX Runtime matches TorchSharp to {Difference:g3}, " +

@@ -23,7 +23,7 @@ public sealed record PredictSummary(string OnnxPath, long Samples, double Score,
 /// `trainer predict`: runs an exported ONNX model in ONNX Runtime (Predict:Threads threads, spinning off) on the task's
 /// validation data and reports the task's score from its outputs, or classifies a folder of images (Predict:Images) for an
 /// image task; then times batch 1 and batch N (medians). Writes summary.json. The work is Core's
-/// (<see cref="OnnxRuntimeModel"/>, <see cref="OnnxRuntimeModule"/>, <see cref="OnnxRuntimeLatency"/>,
+/// (<see cref="OnnxRuntimeSession"/>, <see cref="OnnxRuntimeModule"/>, <see cref="OnnxRuntimeLatency"/>,
 /// <see cref="OnnxImagePredictor"/>); a missing file, a file ONNX Runtime refuses and an input shape other than the task's are
 /// each one <see cref="JobException"/>.
 /// </summary>
@@ -56,7 +56,7 @@ public sealed class PredictJob(IOptions<PredictOptions> predictOptions, IOptions
             var batchN = OnnxRuntimeLatency.Measure(ort, [p.BatchSize, .. example.Skip(1)], rounds: p.LatencyRounds, callsPerRound: 1);
             summary = new PredictSummary(ort.Path, samples, score, batch1.OnnxRuntimeMs, p.BatchSize, batchN.OnnxRuntimeMs, predictions);
         }
-        catch (OnnxRuntimeModelException e)
+        catch (OnnxRuntimeSessionException e)
         {
             throw new JobException(e.Message);
         }
@@ -64,17 +64,17 @@ public sealed class PredictJob(IOptions<PredictOptions> predictOptions, IOptions
         return summary;
     }
 
-    private static OnnxRuntimeModel Open(string path, int threads)
+    private static OnnxRuntimeSession Open(string path, int threads)
     {
         try
         {
-            return OnnxRuntimeModel.Open(path, threads);
+            return OnnxRuntimeSession.Open(path, threads);
         }
         catch (FileNotFoundException e)
         {
             throw new JobException($"{e.Message} Set Predict:Onnx to a file of `trainer export --Export:Format=onnx`.");
         }
-        catch (OnnxRuntimeModelException e)
+        catch (OnnxRuntimeSessionException e)
         {
             throw new JobException(e.Message);
         }
@@ -104,7 +104,7 @@ public sealed class PredictJob(IOptions<PredictOptions> predictOptions, IOptions
         return (RunExport(run), new RunFolders(run, Path.Combine(t.LogDir, run), Path.Combine(t.CheckpointDir, run)).Stage("predict"));
     }
 
-    private (long Samples, double Score, IReadOnlyList<ImagePrediction> Predictions) Score(OnnxRuntimeModel ort, TrainingTask task, PredictOptions p)
+    private (long Samples, double Score, IReadOnlyList<ImagePrediction> Predictions) Score(OnnxRuntimeSession ort, TrainingTask task, PredictOptions p)
     {
         var loader = p.Samples > 0 ? task.ScoreLoader(p.Samples, p.BatchSize) : task.ValidationLoader(p.BatchSize);
         using var module = new OnnxRuntimeModule(ort);
@@ -113,7 +113,7 @@ public sealed class PredictJob(IOptions<PredictOptions> predictOptions, IOptions
         return (module.Samples, score, []);
     }
 
-    private static IReadOnlyList<ImagePrediction> Classify(OnnxRuntimeModel ort, ImageClassificationTask task, PredictOptions p)
+    private static IReadOnlyList<ImagePrediction> Classify(OnnxRuntimeSession ort, ImageClassificationTask task, PredictOptions p)
     {
         try
         {

@@ -17,6 +17,9 @@ public static class QuantizationReport
         table.AddRow("float", $"{s.FloatScore:0.0000}", $"{s.FloatBytes:N0}", "1.000");
         if (!double.IsNaN(s.CalibratedScore)) table.AddRow("quantized, before finetuning", $"{s.CalibratedScore:0.0000}", "", "");
         table.AddRow("quantized (exported)", $"{s.QuantizedScore:0.0000}", $"{s.ExportBytes:N0}", $"{s.SizeRatio:0.000}");
+        if (s.Onnx is { } onnx)
+            table.AddRow($"ONNX QDQ in ONNX Runtime (opset {onnx.Opset}, max |diff| {onnx.MaxAbsDifference:G3})", $"{onnx.OrtScore:0.0000}",
+                $"{onnx.FileBytes:N0}", $"{(double)onnx.FileBytes / s.FloatBytes:0.000}");
         table.Caption(Markup.Escape(s.Plan));
         AnsiConsole.Write(table);
 
@@ -37,6 +40,13 @@ public static class QuantizationReport
             size_ratio = s.SizeRatio,
             layers = s.Layers,
             plan = s.Plan,
+            onnx = s.Onnx?.Path,
+            onnx_bytes = s.Onnx?.FileBytes,
+            onnx_opset = s.Onnx?.Opset,
+            onnx_score = s.Onnx?.OrtScore,
+            onnx_score_change = s.Onnx is null ? (double?)null : s.Onnx.OrtScore - s.QuantizedScore,
+            onnx_max_abs_difference = s.Onnx?.MaxAbsDifference,
+            onnx_notes = s.Onnx?.Notes,
         }, new JsonSerializerOptions { WriteIndented = true }));
         logger.LogInformation("Quantization report: '{Json}'.", json);
     }

@@ -15,7 +15,7 @@ namespace Trainer.Host.Jobs;
 /// </summary>
 public sealed class QuantizeJob(
     IOptions<TrainerOptions> trainerOptions, IOptions<DataOptions> dataOptions, IOptions<ModelOptions> modelOptions,
-    IOptions<QuantizationOptions> quantizationOptions, PluginLoader plugins, Tasks.TaskProvider tasks, TrainerFactory trainers, ILoggerFactory loggers)
+    IOptions<QuantizationOptions> quantizationOptions, IOptions<ExportOptions> exportOptions, PluginLoader plugins, Tasks.TaskProvider tasks, TrainerFactory trainers, ILoggerFactory loggers)
 {
     /// <summary>File name of the exported model in the stage's checkpoint folder.</summary>
     public const string ExportFileName = TaskQuantization.ExportFileName;
@@ -34,6 +34,11 @@ public sealed class QuantizeJob(
         if (exists && !t.Resume)
             throw new JobException($"The run '{stage.RunName}' already has a quantized model in '{exportPath}'. " +
                                    "Pass --resume to keep it, or choose another --Trainer:RunName.");
+        var export = exportOptions.Value;
+        var onnxPath = Path.Combine(stage.CheckpointDir, QuantizedOnnxExport.FileName);
+        if (export.WritesOnnx && File.Exists(onnxPath) && !t.Resume)
+            throw new JobException($"The run '{stage.RunName}' already has an ONNX model in '{onnxPath}'. " +
+                                   "Pass --resume to replace it, or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
 
         var task = tasks.Task;
@@ -42,6 +47,7 @@ public sealed class QuantizeJob(
         {
             Settings = o.EffectiveSettings, FinetuneEpochs = o.FinetuneEpochs, ReloadTolerance = o.ReloadTolerance,
             FinetuneLearningRate = o.FinetuneLearningRate > 0 ? o.FinetuneLearningRate : t.LearningRate / 10,
+            WriteOnnx = export.WritesOnnx, OnnxThreads = export.OnnxThreads,
         }, trainers.Recipe, loggers);
         QuantizationSummary summary;
         try
@@ -52,6 +58,10 @@ public sealed class QuantizeJob(
         catch (QuantizationSettingsException e)
         {
             throw JobException.From(e, "Quantization:Settings");
+        }
+        catch (Core.Export.Onnx.OnnxExportException e)
+        {
+            throw new JobException($"The quantized model of '{modelOptions.Value.Name}' cannot be written as ONNX (Export:Format=onnx): {e.Message}");
         }
         finally
         {

@@ -50,8 +50,12 @@ public sealed class CompressionOptions
     /// <summary>Weight of the teacher's loss (with Distill), in [0, 1].</summary>
     public double DistillAlpha { get; set; } = 0.9;
 
-    /// <summary>Who decides the per-layer keep ratios: "compressor" (its own settings), "uniform" or "latency" (latency-aware).</summary>
+    /// <summary>Who decides the per-layer keep ratios: "compressor" (its own settings), "uniform", "latency" (latency-aware)
+    /// or "searched" (the best policy of a ratio search, <see cref="Policy"/>).</summary>
     public string Allocation { get; set; } = "compressor";
+
+    /// <summary>With Allocation "searched": the search-result.json whose best policy sets each group's width.</summary>
+    public string Policy { get; set; } = "";
 
     /// <summary>Smallest fraction of its original width any layer keeps under the uniform and latency allocations.</summary>
     public double LayerFloor { get; set; } = 0.5;
@@ -68,7 +72,8 @@ public sealed class CompressionOptions
     public int MeasuredCandidates { get; set; } = 1;
 
     /// <summary>Under the latency allocation: the form the latency table and the candidates are timed in: "trained" (the
-    /// model as it is) or "inference" (BatchNorm folded, faster layout: what `trainer export` ships).</summary>
+    /// model as it is), "inference" (BatchNorm folded, faster layout: what `trainer export` ships) or "onnx" (exported and run
+    /// in ONNX Runtime, what `--Export:Format=onnx` ships; pair it with RoundTo = 16).</summary>
     public string LatencyForm { get; set; } = "trained";
 
     /// <summary>Forms <see cref="LatencyForm"/> accepts.</summary>
@@ -97,7 +102,7 @@ public sealed class CompressionOptions
     {
         TargetFlopsRatio = TargetFlopsRatio, TargetLatencyRatio = TargetLatencyRatio, Iterations = Iterations, ScoreThreshold = ScoreThreshold,
         FinetuneEpochs = FinetuneEpochs, FinetuneLearningRate = FinetuneLearningRate, Distill = Distill,
-        Distillation = new Core.Training.DistillationOptions(DistillTemperature, DistillAlpha), Allocation = Allocation, LayerFloor = LayerFloor,
+        Distillation = new Core.Training.DistillationOptions(DistillTemperature, DistillAlpha), Allocation = Allocation, PolicyFile = Policy, LayerFloor = LayerFloor,
         RoundTo = RoundTo, LatencyCacheDir = LatencyCacheDir, MeasuredCandidates = MeasuredCandidates, LatencyForm = LatencyForm,
         RefineSteps = RefineSteps, AccuracySamples = AccuracySamples, Settings = EffectiveSettings,
     };

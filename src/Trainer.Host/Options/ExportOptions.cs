@@ -12,7 +12,8 @@ public sealed class ExportOptions
     public static IReadOnlyList<string> Formats { get; } = ["inference-form", "onnx"];
 
     /// <summary>"inference-form": the folded, re-laid-out model as a manifest TorchSharp reloads; "onnx": that too, and the same
-    /// model as model.onnx (opset 17, dynamic batch) checked in ONNX Runtime against TorchSharp.</summary>
+    /// model as model.onnx (opset 17, dynamic batch) checked in ONNX Runtime against TorchSharp. `trainer quantize` with "onnx" also
+    /// writes its quantized model as ONNX QDQ (model.int8.onnx next to quantized.trnq) and scores it in ONNX Runtime.</summary>
     public string Format { get; set; } = "inference-form";
 
     /// <summary>ONNX Runtime's intra-op threads for the check (its thread pool does not spin).</summary>

@@ -170,6 +170,20 @@ public sealed class CompressionOptionsValidator : IValidateOptions<CompressionOp
             errors.Add($"Compression:DistillAlpha = {o.DistillAlpha} is invalid; accepted: a weight in [0, 1].");
         if (!CompressionOptions.Allocations.Contains(o.Allocation, StringComparer.OrdinalIgnoreCase))
             errors.Add($"Compression:Allocation = '{o.Allocation}' is invalid; accepted: {string.Join(", ", CompressionOptions.Allocations)}.");
+        else if (o.Allocation.Equals("searched", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                Core.Compression.Allocation.SearchedChannelAllocator.Load(o.Policy);
+                if (o.Iterations != 1)
+                    errors.Add($"Compression:Iterations = {o.Iterations} does not go with Compression:Allocation = searched: a searched policy " +
+                               "sizes the model it was searched on, in one compress step; set Compression:Iterations = 1.");
+            }
+            catch (ArgumentException e)
+            {
+                errors.Add(e.Message + ".");
+            }
+        }
         if (o.LayerFloor is <= 0 or > 1)
             errors.Add($"Compression:LayerFloor = {o.LayerFloor} is invalid; accepted: a fraction of a layer's width in (0, 1], e.g. 0.5.");
         if (o.RoundTo < 1)

@@ -169,7 +169,7 @@ public class FlopsCounterTests(ResNet18Counts resnet) : IClassFixture<ResNet18Co
     }
 
     [Fact]
-    public void Masked_depthwise_conv_counts_kept_filters_and_a_grouped_consumer_keeps_its_inputs()
+    public void Masked_depthwise_conv_counts_kept_filters_and_a_depthwise_consumer_follows_its_input()
     {
         // NNI v2.10 derives cout = weight_mask.sum() / (cin * kernel), which gives 0 for a half-masked depthwise conv;
         // here the kept filters are counted.
@@ -180,7 +180,43 @@ public class FlopsCounterTests(ResNet18Counts resnet) : IClassFixture<ResNet18Co
         Assert.Equal(4 * 9 + 4, dwMasked.Layer("dw").Params);
         var convMasked = FlopsCounter.Count(model, [1, 8, 10, 10], outputMasks: new Dictionary<string, Tensor> { ["conv"] = half });
         Assert.Equal(4 * 100 * 8, convMasked.Layer("conv").Flops);
-        Assert.Equal(8 * 100 * 9, convMasked.Layer("dw").Flops);   // not propagated into a grouped convolution
+        // The depthwise conv carries conv's channels 1:1: the 4 dropped channels are gone from it too (as the shrinker removes them).
+        Assert.Equal(4 * 100 * 9, convMasked.Layer("dw").Flops);
+        Assert.Equal(4 * 9 + 4, convMasked.Layer("dw").Params);
+    }
+
+    [Fact]
+    public void A_grouped_consumer_counts_the_live_inputs_of_each_group()
+    {
+        using var model = nn.Sequential(("conv", nn.Conv2d(4, 8, 1)), ("grouped", nn.Conv2d(8, 6, 3, padding: 1, groups: 2)));
+        // One channel dropped in each half: each of grouped's 2 groups reads 3 of its 4 input channels.
+        var mask = torch.tensor(new[] { true, true, false, true, true, false, true, true });
+        var masked = FlopsCounter.Count(model, [1, 4, 10, 10], outputMasks: new Dictionary<string, Tensor> { ["conv"] = mask });
+        Assert.Equal(6 * 100 * 9 * 6 / 2, masked.Layer("grouped").Flops);
+        Assert.Equal(6 * 3 * 9 + 6, masked.Layer("grouped").Params);
+    }
+
+    [Fact]
+    public void A_consumer_after_a_concatenation_counts_the_live_channels_of_each_branch()
+    {
+        using var model = new TwoBranchConcat();
+        long[] input = [1, 3, 16, 16];
+        var baseline = FlopsCounter.Count(model, input);
+        // a keeps 6 of 8 channels, b keeps all 8: the head reads 14 of 16 concatenated channels.
+        var masked = FlopsCounter.Count(model, input, outputMasks: new Dictionary<string, Tensor> { ["a"] = torch.arange(8).lt(6) });
+        Assert.Equal(baseline.Layer("a").Flops * 6 / 8, masked.Layer("a").Flops);
+        Assert.Equal(baseline.Layer("b").Flops, masked.Layer("b").Flops);
+        Assert.Equal(baseline.Layer("head").Flops * 14 / 16, masked.Layer("head").Flops);
+        Assert.Equal(4 * 14 + 4, masked.Layer("head").Params);
+    }
+
+    private sealed class TwoBranchConcat : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Conv2d a = nn.Conv2d(3, 8, 3, padding: 1), b = nn.Conv2d(3, 8, 1), head = nn.Conv2d(16, 4, 1);
+
+        public TwoBranchConcat() : base(nameof(TwoBranchConcat)) => RegisterComponents();
+
+        public override Tensor forward(Tensor x) => head.call(torch.cat([a.call(x), b.call(x)], 1));
     }
 
     [Fact]
@@ -192,11 +228,26 @@ public class FlopsCounterTests(ResNet18Counts resnet) : IClassFixture<ResNet18Co
         var inside = FlopsCounter.Count(resnet.Model, input, outputMasks: new Dictionary<string, Tensor> { ["layer1.0.conv1"] = half });
         Assert.Equal(baseline.Layer("layer1.0.conv2").Flops / 2, inside.Layer("layer1.0.conv2").Flops);
 
-        // layer1.0.conv2's output is added to the block's input: the next block still sees 64 live channels.
+        // layer1.0.conv2's output is added to the block's input, which conv1 (the stem) keeps whole: the next block still
+        // sees 64 live channels, and so does layer1.0.bn2 (it normalises channels the stem keeps alive after the add).
         var residual = FlopsCounter.Count(resnet.Model, input, CountMode.Full, new Dictionary<string, Tensor> { ["layer1.0.conv2"] = half });
         var fullBaseline = FlopsCounter.Count(resnet.Model, input, CountMode.Full);
-        Assert.Equal(fullBaseline.Layer("layer1.0.bn2").Flops / 2, residual.Layer("layer1.0.bn2").Flops);
+        Assert.Equal(fullBaseline.Layer("layer1.0.conv2").Flops / 2, residual.Layer("layer1.0.conv2").Flops);
         Assert.Equal(fullBaseline.Layer("layer1.1.conv1").Flops, residual.Layer("layer1.1.conv1").Flops);
+    }
+
+    [Fact]
+    public void Masks_on_every_producer_of_a_residual_group_reach_the_consumers_behind_the_adds()
+    {
+        long[] input = [1, 3, 64, 64];
+        var baseline = FlopsCounter.Count(resnet.Model, input);
+        var half = torch.arange(64).lt(32);
+        // The stem conv1 and layer1's two conv2 are added together: one coupled group of 64 channels.
+        var masks = new[] { "conv1", "layer1.0.conv2", "layer1.1.conv2" }.ToDictionary(n => n, _ => half);
+        var masked = FlopsCounter.Count(resnet.Model, input, outputMasks: masks);
+        foreach (var consumer in new[] { "layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer2.0.downsample.0" })
+            Assert.Equal(baseline.Layer(consumer).Flops / 2, masked.Layer(consumer).Flops);
+        Assert.Equal(baseline.Layer("layer2.0.conv2").Flops, masked.Layer("layer2.0.conv2").Flops);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public sealed class CsvAndDotTests
         var graph = ModelGraph.Build(model, [1, 3, 8, 8]);
 
         Assert.Equal(
-            "Dependency Set,Layers\r\nSet 1,stem,project\r\nSet 2,expand,depthwise\r\nSet 3,head\r\n",
+            "Dependency Set,Layers\r\nSet 1,stem,project\r\nSet 2,expand\r\nSet 3,depthwise\r\nSet 4,head\r\n",
             graph.ChannelDependency.ToCsv());
     }
 

@@ -62,6 +62,25 @@ public sealed class MacsModelTests
     }
 
     [Fact]
+    public void MacsOfAnAllocationEqualFlopsCounterMaskedCountOnAResNet()
+    {
+        long[] shape = [1, 3, 64, 64];
+        using var model = torchvision.models.resnet18(num_classes: 10);
+        var graph = ModelGraph.Build(model, shape);
+        var groups = AllocatableGroup.Of(graph);
+        var macs = MacsModel.Build(model, graph, groups);
+        // Every group at a different width, residual groups included.
+        var kept = groups.Select((g, i) => (g.Id, Kept: g.Channels * (2 + i % 3) / 4)).ToDictionary(x => x.Id, x => x.Kept);
+        var allocation = new ChannelAllocation("test", kept, groups.ToDictionary(g => g.Id, g => g.Channels), macs.Macs(kept), macs.FullMacs, null, null);
+        var masks = allocation.FirstChannelMasks(graph).ToDictionary(p => p.Key, p => torch.tensor(p.Value));
+
+        long masked = FlopsCounter.Count(model, shape, CountMode.Default, masks).TotalFlops;
+        Assert.Equal(masked, macs.Macs(kept));
+        ChannelShrinker.Shrink(model, graph, allocation.FirstChannelMasks(graph));
+        Assert.Equal(FlopsCounter.Count(model, shape).TotalFlops, masked);
+    }
+
+    [Fact]
     public void FirstChannelMasksGiveEveryProducerOfAGroupTheSameFirstK()
     {
         var graph = ModelGraph.Build(new TinyResNet(), TinyShape);

@@ -140,6 +140,7 @@ public class CompressVerbTests : IDisposable
         Assert.Contains("Compression:MeasuredCandidates = 0", err);
         Assert.Contains("Compression:RefineSteps = -1", err);
         Assert.Contains("Compression:LatencyForm = 'exported'", err);
+        Assert.Contains("accepted: trained, inference, onnx", err);
         Assert.Contains("Compression:TargetLatencyRatio = 0.5 needs Compression:Allocation = latency", err);
 
         (code, _, err) = Cli("run", "--Pipeline:Stages:0=compress", "--Pipeline:Stages:1=train");
@@ -168,13 +169,16 @@ public class CompressVerbTests : IDisposable
     [Theory]
     [InlineData("trained")]
     [InlineData("inference")]
+    [InlineData("onnx")]
     public void Latency_allocation_times_its_candidates_and_keeps_every_layer_above_the_floor(string form)
     {
         var cache = Path.Combine(_work, "latency");
+        // In ONNX Runtime the widths are multiples of 16, the channel block of its NCHWc convolutions.
+        int roundTo = form == "onnx" ? 16 : 8;
         var (code, _, err) = Cli("run", "--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress",
             "--Compression:Plugins:0=ChannelPruning", "--Compression:Compressor=channel-pruning", "--Compression:Settings:method=l1",
             "--Compression:Allocation=latency", $"--Compression:LatencyCacheDir={cache}", "--Compression:MeasuredCandidates=4",
-            "--Compression:RefineSteps=2", $"--Compression:LatencyForm={form}", "--Compression:FinetuneEpochs=0");
+            "--Compression:RefineSteps=2", $"--Compression:LatencyForm={form}", "--Compression:FinetuneEpochs=0", $"--Compression:RoundTo={roundTo}");
         Assert.True(code == 0, err);
 
         var manifest = CompressionManifest.Load(Path.Combine(StageDir("ckpt"), "manifest.json"));
@@ -192,8 +196,10 @@ public class CompressVerbTests : IDisposable
                 _ => throw new InvalidOperationException(layer),
             };
             Assert.True(kept * 2 >= full, $"{layer} keeps {kept} of {full}");
+            Assert.True(kept % roundTo == 0 || kept == full, $"{layer} keeps {kept}, not a multiple of {roundTo}");
         }
-        Assert.Single(Directory.GetFiles(cache, "*.json"));   // the table (of the form timed), cached for the next run
+        var table = Assert.Single(Directory.GetFiles(cache, "*.json"));   // the table (of the form timed), cached for the next run
+        Assert.Equal(form == "onnx", File.ReadAllText(table).Contains("\"onnxruntime 1.32", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -38,6 +38,15 @@ internal static class LayerEmitters
 
     private static string Conv(B builder, ModuleCall call, Conv2d conv, string input)
     {
+        var attributes = ConvAttributes(call, conv);
+        var inputs = new List<string> { input, builder.Initializer($"{call.Path}.weight", conv.weight) };
+        if (conv.bias is { } bias) inputs.Add(builder.Initializer($"{call.Path}.bias", bias));
+        return builder.Node("Conv", $"{call.Path}.conv", inputs, attributes);
+    }
+
+    /// <summary>The Conv node's attributes for <paramref name="conv"/> (shared with the quantized layer's rule).</summary>
+    internal static global::Onnx.AttributeProto[] ConvAttributes(ModuleCall call, Conv2d conv)
+    {
         if (conv.transposed) throw Unsupported(call, "transposed convolutions have no rule yet");
         if (conv.padding_mode != PaddingModes.Zeros)
             throw Unsupported(call, $"padding mode {conv.padding_mode} has no rule (only zero padding)");
@@ -52,11 +61,8 @@ internal static class LayerEmitters
             long th = dilation[0] * (kernel[0] - 1), tw = dilation[1] * (kernel[1] - 1);
             pads = [th / 2, tw / 2, th - th / 2, tw - tw / 2];
         }
-        var inputs = new List<string> { input, builder.Initializer($"{call.Path}.weight", conv.weight) };
-        if (conv.bias is { } bias) inputs.Add(builder.Initializer($"{call.Path}.bias", bias));
-        return builder.Node("Conv", $"{call.Path}.conv", inputs,
-            B.Ints("kernel_shape", kernel), B.Ints("strides", conv.stride ?? [1, 1]), B.Ints("pads", pads),
-            B.Ints("dilations", dilation), B.Int("group", conv.groups));
+        return [B.Ints("kernel_shape", kernel), B.Ints("strides", conv.stride ?? [1, 1]), B.Ints("pads", pads),
+            B.Ints("dilations", dilation), B.Int("group", conv.groups)];
     }
 
     private static string BatchNorm(B builder, ModuleCall call, BatchNorm2d bn, string input)

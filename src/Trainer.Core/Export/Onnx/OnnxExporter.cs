@@ -20,7 +20,15 @@ public sealed record OnnxExportOptions
 /// <param name="Opset">The ONNX opset of the default domain.</param>
 /// <param name="NodeCount">Nodes in the graph.</param>
 /// <param name="OutputShape">The output's shape at the traced input (the first dimension is dynamic in the graph).</param>
-public sealed record OnnxExportResult(string Path, long FileBytes, int Opset, int NodeCount, IReadOnlyList<long> OutputShape);
+public sealed record OnnxExportResult(string Path, long FileBytes, int Opset, int NodeCount, IReadOnlyList<long> OutputShape)
+{
+    /// <summary>Quantized layers written in QDQ form (<see cref="Quantization.QuantizedLayer"/>); 0 for a float model.</summary>
+    public int QuantizedLayers { get; init; }
+
+    /// <summary>What the export had to approximate or re-express, one line per layer and tensor (e.g. a 4-bit grid stored as
+    /// int8); empty when every tensor was written in its own form.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+}
 
 /// <summary>
 /// Writes a TorchSharp model's eval-mode forward as an ONNX file (opset 17; input "input", output "output", first axis a
@@ -86,6 +94,7 @@ public static class OnnxExporter
             final.Input.Add(last);
             final.Output.Add(OutputName);
             builder.Graph.Node.Add(final);
+            QdqRequantizer.Apply(builder);
         }
         builder.Graph.Input.Add(OnnxGraphBuilder.BatchedFloat(InputName, inputShape, BatchAxis));
         builder.Graph.Output.Add(OnnxGraphBuilder.BatchedFloat(OutputName, outputShape, BatchAxis));
@@ -103,6 +112,10 @@ public static class OnnxExporter
         {
             if (File.Exists(temp)) File.Delete(temp);
         }
-        return new OnnxExportResult(full, new FileInfo(full).Length, Opset, builder.Graph.Node.Count, outputShape);
+        return new OnnxExportResult(full, new FileInfo(full).Length, Opset, builder.Graph.Node.Count, outputShape)
+        {
+            QuantizedLayers = model.modules().Count(m => m is Quantization.QuantizedLayer),
+            Notes = builder.Notes.ToList(),
+        };
     }
 }

@@ -63,6 +63,27 @@ internal sealed class OnnxGraphBuilder
         return name;
     }
 
+    /// <summary>Adds an initializer of ONNX element type <paramref name="dataType"/> holding <paramref name="rawData"/>
+    /// (little-endian, row-major) under a unique name derived from <paramref name="name"/>; returns that name.</summary>
+    public string TypedInitializer(string name, TensorProto.Types.DataType dataType, IReadOnlyList<long> dims, byte[] rawData)
+    {
+        name = UniqueName(name);
+        initializers[name] = IntPtr.Zero;
+        var proto = new TensorProto { Name = name, DataType = (int)dataType, RawData = ByteString.CopyFrom(rawData) };
+        proto.Dims.AddRange(dims);
+        Graph.Initializer.Add(proto);
+        return name;
+    }
+
+    /// <summary>Notes the export adds to its result (e.g. a low-bit grid stored as int8).</summary>
+    public List<string> Notes { get; } = [];
+
+    /// <summary>The activation grids of the QuantizeLinear nodes written, by the node's output name.</summary>
+    public Dictionary<string, QdqGrid> QuantizeNodes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Float outputs of quantized layers that no quantizer of their own rounds; the QDQ pass may requantize them.</summary>
+    public List<string> UnquantizedLayerOutputs { get; } = [];
+
     /// <summary>Adds a node of <paramref name="opType"/> with one output named after <paramref name="outputHint"/>; returns the output's name.</summary>
     public string Node(string opType, string outputHint, IEnumerable<string> inputs, params AttributeProto[] attributes)
     {

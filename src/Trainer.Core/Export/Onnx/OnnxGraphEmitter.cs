@@ -39,9 +39,11 @@ internal sealed class OnnxGraphEmitter
     public string EmitCall(ModuleCall call, string input)
     {
         if (call.Module is IOnnxExportable exportable) return exportable.EmitOnnx(new OnnxEmitContext(this, call), input);
+        if (call.Module is Quantization.QuantizedLayer quantized) return QuantizedLayerEmitter.Emit(Builder, call, quantized, input);
         if (LayerEmitters.TryEmit(Builder, call, input, out var layerOutput)) return layerOutput;
         if (ResidualBlocks.TryGetValue(call.TypeName, out var join)) return EmitResidual(call, join, input);
         if (BranchBlocks.Contains(call.TypeName)) return EmitBranches(call, input);
+        if (PooledBranchBlocks.Handles(call.TypeName)) return PooledBranchBlocks.Emit(this, call, input);
         if (call.Children.Count == 0)
             throw new OnnxExportException(call.Path, call.TypeName,
                 "no export rule knows this type and its forward calls no other module; implement IOnnxExportable on it to describe its ONNX nodes");
@@ -149,14 +151,14 @@ internal sealed class OnnxGraphEmitter
 
     // Exact equality of shape and values: a functional operation in between changes at least one of them on the random
     // trace input (a reshape the shape, anything else the values).
-    private static bool Same(Tensor a, Tensor b)
+    internal static bool Same(Tensor a, Tensor b)
     {
         if (!a.shape.SequenceEqual(b.shape) || a.dtype != b.dtype) return false;
         using var scope = NewDisposeScope();
         return a.eq(b).all().item<bool>();
     }
 
-    private static OnnxExportException NotAChain(ModuleCall call, string what) => new(call.Path, call.TypeName,
+    internal static OnnxExportException NotAChain(ModuleCall call, string what) => new(call.Path, call.TypeName,
         $"its forward does more than call its modules one after another ({what}: a functional operation, a branch or a " +
         "discarded output lies between them); implement IOnnxExportable on it to describe its ONNX nodes");
 }

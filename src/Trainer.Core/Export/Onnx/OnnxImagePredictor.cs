@@ -36,8 +36,8 @@ public static class OnnxImagePredictor
 
     /// <summary>Classifies <paramref name="files"/> with <paramref name="ort"/> as <paramref name="task"/> feeds its model.</summary>
     /// <exception cref="InvalidDataException">A file is not an image the decoder reads (the message names it).</exception>
-    /// <exception cref="OnnxRuntimeModelException">The model does not take the task's images, or ONNX Runtime failed.</exception>
-    public static IReadOnlyList<ImagePrediction> Predict(OnnxRuntimeModel ort, ImageClassificationTask task, IReadOnlyList<string> files, int batchSize = 32)
+    /// <exception cref="OnnxRuntimeSessionException">The model does not take the task's images, or ONNX Runtime failed.</exception>
+    public static IReadOnlyList<ImagePrediction> Predict(OnnxRuntimeSession ort, ImageClassificationTask task, IReadOnlyList<string> files, int batchSize = 32)
     {
         ArgumentNullException.ThrowIfNull(ort);
         ArgumentNullException.ThrowIfNull(task);

@@ -16,7 +16,7 @@ public sealed record OnnxLatency(long Batch, double OnnxRuntimeMs, double? Torch
 }
 
 /// <summary>
-/// Times an <see cref="OnnxRuntimeModel"/> on a seeded random input, alone or against the TorchSharp model it was exported
+/// Times an <see cref="OnnxRuntimeSession"/> on a seeded random input, alone or against the TorchSharp model it was exported
 /// from in alternating rounds (<see cref="AlternatingTimer"/>: drift of a shared machine touches both alike). The input is
 /// copied into ONNX Runtime's value once, so only the run is timed; the session's threads and spinning are its own
 /// (<see cref="OnnxRuntimeCheck.CreateSessionOptions"/>).
@@ -29,12 +29,12 @@ public static class OnnxRuntimeLatency
     /// <param name="model">The TorchSharp model to time beside it (eval mode, inference mode), or null.</param>
     /// <param name="rounds">Timed rounds.</param>
     /// <param name="callsPerRound">Forward passes of each per round.</param>
-    public static OnnxLatency Measure(OnnxRuntimeModel ort, long[] inputShape, nn.Module<Tensor, Tensor>? model = null, int rounds = 20, int callsPerRound = 3)
+    public static OnnxLatency Measure(OnnxRuntimeSession ort, long[] inputShape, nn.Module<Tensor, Tensor>? model = null, int rounds = 20, int callsPerRound = 3)
     {
         ArgumentNullException.ThrowIfNull(ort);
         ArgumentNullException.ThrowIfNull(inputShape);
         if (!ort.Accepts(inputShape))
-            throw new OnnxRuntimeModelException($"'{ort.Path}' takes an input of shape [{string.Join(",", ort.InputDimensions)}], not [{string.Join(",", inputShape)}]");
+            throw new OnnxRuntimeSessionException($"'{ort.Path}' takes an input of shape [{string.Join(",", ort.InputDimensions)}], not [{string.Join(",", inputShape)}]");
         using var generator = new Generator(0);
         using var input = randn(inputShape, generator: generator);
         using var ortInput = OrtValue.CreateTensorValueFromMemory(input.data<float>().ToArray(), inputShape);

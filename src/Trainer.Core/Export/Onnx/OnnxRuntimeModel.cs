@@ -3,129 +3,44 @@ using static TorchSharp.torch;
 
 namespace Trainer.Core.Export.Onnx;
 
-/// <summary>An ONNX file that ONNX Runtime refused to load or to run, or whose input does not fit; the message carries
-/// ONNX Runtime's own words or the shapes. The file is left where it is (<see cref="OnnxRuntimeCheck"/> moves an export it
-/// rejects aside; a file given to run is the user's).</summary>
-public sealed class OnnxRuntimeModelException(string message, Exception? inner = null) : Exception(message, inner);
-
 /// <summary>
-/// An exported ONNX file (one float input "input", one float output "output", as <see cref="OnnxExporter"/> writes) loaded
-/// into an ONNX Runtime session with <see cref="OnnxRuntimeCheck.CreateSessionOptions"/> (the given threads, spinning off),
-/// run on TorchSharp tensors.
+/// An ONNX file run by ONNX Runtime behind TorchSharp's module interface, so a task scores it with the same code that
+/// scores the TorchSharp model (<c>TrainingTask.ScoreOf</c>). Forward only: inputs are copied to float32 on the CPU, the
+/// output comes back as a CPU float32 tensor without gradient.
 /// </summary>
-public sealed class OnnxRuntimeModel : IDisposable
+public sealed class OnnxRuntimeModel : nn.Module<Tensor, Tensor>
 {
-    private readonly InferenceSession _session;
-    private readonly RunOptions _runOptions = new();
+    private readonly InferenceSession session;
 
-    private OnnxRuntimeModel(string path, InferenceSession session, long opset)
+    /// <summary>Opens <paramref name="onnxPath"/> with <see cref="OnnxRuntimeCheck.CreateSessionOptions"/> (<paramref name="threads"/>
+    /// intra-op threads, spinning off).</summary>
+    /// <exception cref="OnnxRuntimeException">ONNX Runtime refuses the file.</exception>
+    public OnnxRuntimeModel(string onnxPath, int threads = 1) : base(nameof(OnnxRuntimeModel))
     {
-        (Path, _session, Opset) = (path, session, opset);
-        InputDimensions = [.. session.InputMetadata[OnnxExporter.InputName].Dimensions.Select(d => (long)d)];
+        using var options = OnnxRuntimeCheck.CreateSessionOptions(threads);
+        session = new InferenceSession(onnxPath, options);
+        Path = onnxPath;
     }
 
-    /// <summary>The file's full path.</summary>
+    /// <summary>The file run.</summary>
     public string Path { get; }
 
-    /// <summary>The opset of the default domain the file imports.</summary>
-    public long Opset { get; }
-
-    /// <summary>The input's dimensions as the file declares them; -1 for a dynamic one (the batch).</summary>
-    public long[] InputDimensions { get; }
-
-    /// <summary>Loads <paramref name="path"/> into ONNX Runtime with <paramref name="threads"/> intra-op threads.</summary>
-    /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/>.</exception>
-    /// <exception cref="OnnxRuntimeModelException">The file is not ONNX, ONNX Runtime refuses it (its message is quoted), or its
-    /// input and output are not one float tensor each named "input" and "output".</exception>
-    public static OnnxRuntimeModel Open(string path, int threads = 1)
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input)
     {
-        var full = System.IO.Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new FileNotFoundException($"There is no ONNX file at '{full}'.", full);
-        long opset;
-        try
-        {
-            opset = OnnxRuntimeCheck.ReadOpset(full);
-        }
-        catch (Google.Protobuf.InvalidProtocolBufferException e)
-        {
-            throw new OnnxRuntimeModelException($"'{full}' is not an ONNX model (protobuf): {e.Message}", e);
-        }
-        InferenceSession session;
-        using (var options = OnnxRuntimeCheck.CreateSessionOptions(threads))
-        {
-            try
-            {
-                session = new InferenceSession(full, options);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw new OnnxRuntimeModelException($"ONNX Runtime refused '{full}': {e.Message}", e);
-            }
-        }
-        var inputs = session.InputMetadata;
-        var outputs = session.OutputMetadata;
-        if (!inputs.TryGetValue(OnnxExporter.InputName, out var input) || inputs.Count != 1 || !outputs.ContainsKey(OnnxExporter.OutputName)
-            || input.ElementType != typeof(float) || outputs[OnnxExporter.OutputName].ElementType != typeof(float))
-        {
-            var message = $"'{full}' has inputs [{Describe(inputs)}] and outputs [{Describe(outputs)}], not one float '{OnnxExporter.InputName}' " +
-                          $"and a float '{OnnxExporter.OutputName}' as trainer's ONNX export writes";
-            session.Dispose();
-            throw new OnnxRuntimeModelException(message);
-        }
-        return new OnnxRuntimeModel(full, session, opset);
+        using var scope = NewDisposeScope();
+        var x = input.detach().to_type(ScalarType.Float32).cpu().contiguous();
+        using var value = OrtValue.CreateTensorValueFromMemory(x.data<float>().ToArray(), x.shape);
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, [OnnxExporter.InputName], [value], [OnnxExporter.OutputName]);
+        var shape = outputs[0].GetTensorTypeAndShape().Shape;
+        return tensor(outputs[0].GetTensorDataAsSpan<float>().ToArray(), shape).MoveToOuterDisposeScope();
     }
 
-    private static string Describe(IReadOnlyDictionary<string, NodeMetadata> metadata) =>
-        string.Join(", ", metadata.Select(kv => $"{kv.Key}: {kv.Value.ElementType.Name} [{string.Join(",", kv.Value.Dimensions)}]"));
-
-    /// <summary>Whether an input of <paramref name="shape"/> (batch included) fits the declared input: same rank, and every
-    /// fixed dimension equal.</summary>
-    public bool Accepts(IReadOnlyList<long> shape) =>
-        shape.Count == InputDimensions.Length && InputDimensions.Zip(shape).All(p => p.First < 0 || p.First == p.Second);
-
-    /// <summary>Runs the model on <paramref name="input"/> (converted to contiguous float32 on the CPU); returns the output as a
-    /// new float32 tensor in the current dispose scope.</summary>
-    /// <exception cref="OnnxRuntimeModelException">The input does not fit the declared shape, or ONNX Runtime failed to run.</exception>
-    public Tensor Run(Tensor input)
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
     {
-        ArgumentNullException.ThrowIfNull(input);
-        if (!Accepts(input.shape))
-            throw new OnnxRuntimeModelException($"'{Path}' takes an input of shape [{string.Join(",", InputDimensions.Select(d => d < 0 ? "batch" : d.ToString()))}]; " +
-                                                $"the data's is [{string.Join(",", input.shape)}]");
-        float[] values;
-        long[] shape;
-        using (var scope = NewDisposeScope())
-        {
-            var x = input.detach().to_type(ScalarType.Float32).cpu().contiguous();
-            (values, shape) = (x.data<float>().ToArray(), x.shape);
-        }
-        using var ortInput = OrtValue.CreateTensorValueFromMemory(values, shape);
-        IDisposableReadOnlyCollection<OrtValue> outputs;
-        try
-        {
-            outputs = _session.Run(_runOptions, [OnnxExporter.InputName], [ortInput], [OnnxExporter.OutputName]);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new OnnxRuntimeModelException($"ONNX Runtime failed to run '{Path}' on an input of shape [{string.Join(",", shape)}]: {e.Message}", e);
-        }
-        using (outputs)
-        {
-            var output = outputs[0];
-            return tensor(output.GetTensorDataAsSpan<float>().ToArray(), output.GetTensorTypeAndShape().Shape);
-        }
-    }
-
-    /// <summary>Runs the model on an input already held as ONNX Runtime's value (for timing: no copy from TorchSharp).</summary>
-    internal void Run(OrtValue input)
-    {
-        using var outputs = _session.Run(_runOptions, [OnnxExporter.InputName], [input], [OnnxExporter.OutputName]);
-    }
-
-    /// <summary>Releases the session.</summary>
-    public void Dispose()
-    {
-        _runOptions.Dispose();
-        _session.Dispose();
+        if (disposing) session.Dispose();
+        base.Dispose(disposing);
     }
 }

@@ -56,12 +56,12 @@ public static class OnnxTaskCheck
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Samples, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1);
         var full = Path.GetFullPath(onnxPath);
-        OnnxRuntimeModel ort;
+        OnnxRuntimeSession ort;
         try
         {
-            ort = OnnxRuntimeModel.Open(full, options.Threads);
+            ort = OnnxRuntimeSession.Open(full, options.Threads);
         }
-        catch (OnnxRuntimeModelException e)
+        catch (OnnxRuntimeSessionException e)
         {
             throw OnnxRuntimeCheck.Reject(full, e.Message, e);
         }
@@ -81,7 +81,7 @@ public static class OnnxTaskCheck
                 {
                     ortScore = task.ScoreOf(compared, loader);
                 }
-                catch (OnnxRuntimeModelException e)
+                catch (OnnxRuntimeSessionException e)
                 {
                     throw OnnxRuntimeCheck.Reject(full, e.Message, e);
                 }

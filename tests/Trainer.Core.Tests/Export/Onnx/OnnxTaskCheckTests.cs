@@ -116,16 +116,16 @@ public sealed class OnnxTaskCheckTests : IDisposable
     {
         using var model = TinyCnn();
         var export = OnnxExporter.Export(model, [1, 3, 8, 8], scratch.PathOf("model.onnx"));
-        using var ort = OnnxRuntimeModel.Open(export.Path);
+        using var ort = OnnxRuntimeSession.Open(export.Path);
         using var scope = NewDisposeScope();
 
         Assert.Equal([-1L, 3, 8, 8], ort.InputDimensions);
         var x = randn(7, 3, 8, 8);
         Assert.Equal([7L, 5], ort.Run(x).shape);
         using (no_grad()) Assert.True(ort.Run(x).allclose(model.call(x), rtol: 0, atol: 1e-5));
-        var error = Assert.Throws<OnnxRuntimeModelException>(() => ort.Run(randn(2, 1, 8, 8)));
+        var error = Assert.Throws<OnnxRuntimeSessionException>(() => ort.Run(randn(2, 1, 8, 8)));
         Assert.Contains("takes an input of shape [batch,3,8,8]; the data's is [2,1,8,8]", error.Message);
-        Assert.Throws<FileNotFoundException>(() => OnnxRuntimeModel.Open(scratch.PathOf("missing.onnx")));
+        Assert.Throws<FileNotFoundException>(() => OnnxRuntimeSession.Open(scratch.PathOf("missing.onnx")));
         Assert.True(File.Exists(export.Path));   // a file opened to run is never moved
     }
 
@@ -134,7 +134,7 @@ public sealed class OnnxTaskCheckTests : IDisposable
     {
         using var model = TinyCnn();
         var export = OnnxExporter.Export(model, [1, 3, 8, 8], scratch.PathOf("model.onnx"));
-        using var ort = OnnxRuntimeModel.Open(export.Path);
+        using var ort = OnnxRuntimeSession.Open(export.Path);
 
         var both = OnnxRuntimeLatency.Measure(ort, [1, 3, 8, 8], model, rounds: 3, callsPerRound: 1);
         var alone = OnnxRuntimeLatency.Measure(ort, [6, 3, 8, 8], rounds: 3, callsPerRound: 1);
@@ -144,7 +144,7 @@ public sealed class OnnxTaskCheckTests : IDisposable
         Assert.Equal(both.TorchSharpMs / both.OnnxRuntimeMs, both.Speedup);
         Assert.Equal(6, alone.Batch);
         Assert.Null(alone.TorchSharpMs);
-        Assert.Throws<OnnxRuntimeModelException>(() => OnnxRuntimeLatency.Measure(ort, [1, 3, 9, 9]));
+        Assert.Throws<OnnxRuntimeSessionException>(() => OnnxRuntimeLatency.Measure(ort, [1, 3, 9, 9]));
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public sealed class OnnxTaskCheckTests : IDisposable
         random.manual_seed(9);
         using var model = images.CreateModel();
         var export = OnnxExporter.Export(model, images.ExampleInputShape, scratch.PathOf("images.onnx"));
-        using var ort = OnnxRuntimeModel.Open(export.Path);
+        using var ort = OnnxRuntimeSession.Open(export.Path);
 
         var files = OnnxImagePredictor.Files(Path.Combine(data, "val"));
         var predictions = OnnxImagePredictor.Predict(ort, images, files, batchSize: 3);

@@ -1,0 +1,144 @@
+using Microsoft.ML.OnnxRuntime;
+using Trainer.Core.Export.Onnx;
+using static TorchSharp.torch;
+
+namespace Trainer.Core.Latency;
+
+/// <summary>
+/// One model in an ONNX Runtime session with a fixed random input, ready to be timed: <see cref="Run"/> is one forward pass.
+/// Every session takes the same settings (<see cref="OnnxRuntimeCheck.CreateSessionOptions"/>): all graph optimisations
+/// (ORT_ENABLE_ALL, which includes the blocked NCHWc layout), weight prepacking on (ONNX Runtime's default), the given
+/// intra-op threads, one inter-op thread, sequential execution, and <b>spinning off</b> in both pools. Each session keeps
+/// its own pool, but an idle pool sleeps instead of spinning, so sessions timed in turn (and TorchSharp in the same
+/// process) do not take each other's cores. A process-wide shared pool is not used: it has to be set up before the
+/// first session of the process (OrtEnv), which a library inside a user's program does not own.
+/// </summary>
+public sealed class OnnxRuntimeRunner : IDisposable
+{
+    private static readonly string[] InputNames = [OnnxExporter.InputName];
+    private static readonly string[] OutputNames = [OnnxExporter.OutputName];
+
+    private readonly SessionOptions options;
+    private readonly InferenceSession session;
+    private readonly RunOptions runOptions = new();
+    private readonly OrtValue input;
+
+    /// <summary>Loads <paramref name="onnxModel"/> (from <see cref="ExportBytes"/>) into a session with <paramref name="threads"/>
+    /// intra-op threads and makes a random input of <paramref name="inputShape"/> (seeded: the same for every runner).</summary>
+    /// <param name="onnxModel">The ONNX file's bytes.</param>
+    /// <param name="inputShape">The input shape timed, batch included (the exported graph's batch is dynamic).</param>
+    /// <param name="threads">ONNX Runtime's intra-op threads (at least 1).</param>
+    /// <exception cref="OnnxRuntimeException">ONNX Runtime refused the model.</exception>
+    public OnnxRuntimeRunner(byte[] onnxModel, long[] inputShape, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(onnxModel);
+        ArgumentNullException.ThrowIfNull(inputShape);
+        if (inputShape.Length == 0 || inputShape.Any(d => d <= 0))
+            throw new ArgumentException($"input shape [{string.Join(",", inputShape)}] must have positive dimensions", nameof(inputShape));
+        options = OnnxRuntimeCheck.CreateSessionOptions(threads);
+        try
+        {
+            session = new InferenceSession(onnxModel, options);
+            var data = new float[inputShape.Aggregate(1L, (a, b) => a * b)];
+            var random = new Random(5);
+            for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
+            input = OrtValue.CreateTensorValueFromMemory(data, inputShape);
+            InputShape = [.. inputShape];
+            Threads = threads;
+        }
+        catch
+        {
+            session?.Dispose();
+            options.Dispose();
+            runOptions.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The ONNX Runtime version of this process, e.g. "1.32.0".</summary>
+    public static string Version => OrtEnv.Instance().GetVersionString();
+
+    /// <summary>The session settings in words, for reports and the latency table's key.</summary>
+    public const string SettingsText = "optimisation=all prepacking=on spinning=off inter-op=1 sequential";
+
+    /// <summary>The input shape each <see cref="Run"/> uses.</summary>
+    public IReadOnlyList<long> InputShape { get; }
+
+    /// <summary>ONNX Runtime's intra-op threads.</summary>
+    public int Threads { get; }
+
+    /// <summary>Exports <paramref name="model"/> (eval-mode forward, <see cref="OnnxExporter"/>) for inputs of <paramref name="inputShape"/>
+    /// through a temporary file and returns the ONNX bytes; the file is deleted.</summary>
+    /// <exception cref="OnnxExportException">A module of the model cannot be written as ONNX.</exception>
+    public static byte[] ExportBytes(nn.Module<Tensor, Tensor> model, long[] inputShape)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var folder = Directory.CreateTempSubdirectory("trainer-ort-");
+        try
+        {
+            var export = OnnxExporter.Export(model, inputShape, Path.Combine(folder.FullName, "model.onnx"));
+            return File.ReadAllBytes(export.Path);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Exports <paramref name="model"/> for <paramref name="inputShape"/> and loads it (<see cref="ExportBytes"/>).</summary>
+    public static OnnxRuntimeRunner Export(nn.Module<Tensor, Tensor> model, long[] inputShape, int threads) =>
+        new(ExportBytes(model, inputShape), inputShape, threads);
+
+    /// <summary>One forward pass on the runner's input; the output is freed at once.</summary>
+    public void Run()
+    {
+        using var outputs = session.Run(runOptions, InputNames, [input], OutputNames);
+    }
+
+    /// <summary>One forward pass; the output's values and shape (for checks).</summary>
+    public (float[] Values, long[] Shape) RunAndRead()
+    {
+        using var outputs = session.Run(runOptions, InputNames, [input], OutputNames);
+        var value = outputs.First();
+        return (value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
+    }
+
+    /// <summary>Median milliseconds per forward pass of each model in ONNX Runtime: every model exported once, loaded with
+    /// <paramref name="threads"/> intra-op threads, and all of them run in alternating rounds (<see cref="AlternatingTimer"/>).</summary>
+    /// <param name="models">The models (exportable by <see cref="OnnxExporter"/>).</param>
+    /// <param name="inputShape">Input shape, batch included; the models are exported at batch 1.</param>
+    /// <param name="threads">Intra-op threads.</param>
+    /// <param name="rounds">Timed rounds.</param>
+    /// <param name="callsPerRound">Passes of each model per round.</param>
+    /// <param name="warmupRounds">Untimed rounds first.</param>
+    public static double[] ForwardMs(IReadOnlyList<nn.Module<Tensor, Tensor>> models, long[] inputShape, int threads, int rounds,
+        int callsPerRound = 3, int warmupRounds = 2)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(inputShape);
+        long[] exportShape = [1, .. inputShape.Skip(1)];
+        var runners = new List<OnnxRuntimeRunner>();
+        try
+        {
+            foreach (var model in models) runners.Add(new OnnxRuntimeRunner(ExportBytes(model, exportShape), inputShape, threads));
+            return AlternatingTimer.MedianMs(runners.Select(r => (Action)r.Run).ToList(), rounds, warmupRounds, callsPerRound);
+        }
+        finally
+        {
+            foreach (var runner in runners) runner.Dispose();
+        }
+    }
+
+    /// <summary>A timer for <see cref="MeasuredChoice"/>: batch-1 forward passes in ONNX Runtime, alternating rounds.</summary>
+    public static Func<IReadOnlyList<nn.Module<Tensor, Tensor>>, double[]> ForwardTimer(long[] inputShape, int threads, int rounds = 15) =>
+        models => ForwardMs(models, inputShape, threads, rounds);
+
+    /// <summary>Frees the session, its options and the input.</summary>
+    public void Dispose()
+    {
+        input.Dispose();
+        session.Dispose();
+        options.Dispose();
+        runOptions.Dispose();
+    }
+}

@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Spectre.Console;
+using Trainer.Core.Graph;
+using Trainer.Core.IO;
+using Trainer.Core.Search;
+using Trainer.Host.Options;
+using TorchSharp;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>
+/// `trainer search`: searches per-group keep ratios of a trained model under a MACs budget with AMC's agent or the genetic
+/// algorithm (Core's <see cref="AmcSearch"/>, <see cref="GeneticSearch"/>), each trial an L1-pruned copy scored by the task
+/// on held-out training samples without finetuning. Writes search-result.json (the best policy, which
+/// `trainer compress --Compression:Allocation=searched --Compression:Policy=...` applies), the trial journal that
+/// --resume continues from, TensorBoard scalars and a table.
+/// </summary>
+public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, IOptions<SearchOptions> searchOptions,
+    Tasks.TaskProvider tasks, ILoggerFactory loggers)
+{
+    /// <summary>File names in the search's checkpoint folder.</summary>
+    public const string ResultFileName = "search-result.json", JournalFileName = "trials.jsonl";
+
+    private readonly ILogger _logger = loggers.CreateLogger("Trainer.Search");
+
+    /// <summary>Runs the configured search; returns the result.</summary>
+    public SearchResult Run()
+    {
+        var t = trainerOptions.Value;
+        var s = searchOptions.Value;
+        var stage = RunFolders.Resolve(t, stage: "search").Stage("search");
+        var resultPath = Path.Combine(stage.CheckpointDir, ResultFileName);
+        var journalPath = Path.Combine(stage.CheckpointDir, JournalFileName);
+        if (File.Exists(resultPath) && !t.Resume)
+            throw new JobException($"The run '{stage.RunName}' already has a search result in '{resultPath}'. Pass --resume to keep it, or choose another --Trainer:RunName.");
+        if (File.Exists(resultPath)) return Report(SearchResult.Load(resultPath), resultPath, stage, replayed: 0);
+        if (File.Exists(journalPath) && !t.Resume)
+            throw new JobException($"The run '{stage.RunName}' has an interrupted search ('{journalPath}'). Pass --resume to continue it from its last finished trial, " +
+                                   "or choose another --Trainer:RunName.");
+        if (t.Threads > 0) torch.set_num_threads(t.Threads);
+
+        var task = tasks.Task;
+        var model = ModelLoader.LoadTrained(modelOptions.Value, _logger, "search", task);
+        try
+        {
+            torch.manual_seed(s.Seed);
+            model.Network.eval();
+            var graph = ModelGraph.Build(model.Network, model.InputShape, _logger);
+            PolicySpace space;
+            try
+            {
+                space = PolicySpace.Build(model.Network, graph, s.TargetFlopsRatio, s.LayerFloor, s.RoundTo);
+            }
+            catch (ArgumentException e)
+            {
+                throw new JobException($"Search:TargetFlopsRatio / Search:LayerFloor: {e.Message}");
+            }
+            // Training samples (a seed of their own), never the validation set the compressed model is judged on.
+            var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
+            using var heldOut = loader as IDisposable;
+            var scorer = new JournaledPolicyScorer(
+                new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
+                journalPath, Fingerprint(model, task.Name, s), _logger);
+            var reward = Reward(s.Reward);
+            _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +
+                                   "each trial scored on {Samples} held-out training samples.", s.Method, model.Name, s.TargetFlopsRatio, space.FullMacs, space.Count, loader.SampleCount);
+            var result = s.Method.Equals("genetic", StringComparison.OrdinalIgnoreCase)
+                ? GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger)
+                : AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger);
+            result.Save(resultPath);
+            new SearchBoard(stage.LogDir).Log(result);
+            return Report(result, resultPath, stage, scorer.Replayed);
+        }
+        finally
+        {
+            model.Network.Dispose();
+        }
+    }
+
+    private static RewardKind Reward(string name) => name.ToLowerInvariant() switch
+    {
+        "error-log-macs" => RewardKind.ErrorLogMacs,
+        "error-log-params" => RewardKind.ErrorLogParams,
+        _ => RewardKind.Accuracy,
+    };
+
+    /// <summary>Everything a trial's score depends on: the weights, the task and data, the search's settings.</summary>
+    private static string Fingerprint(Core.Models.LoadedModel model, string task, SearchOptions s)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (name, tensor) in model.Network.state_dict())
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
+            using var cpu = tensor.detach().cpu().contiguous();
+            hash.AppendData(cpu.bytes);
+        }
+        var weights = Convert.ToHexString(hash.GetHashAndReset())[..16];
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{model.Name} weights {weights}; task {task}; {s.Method} seed {s.Seed}; target {s.TargetFlopsRatio} floor {s.LayerFloor} round {s.RoundTo}; " +
+            $"reward {s.Reward}; episodes {s.Episodes}/{s.WarmupEpisodes}; population {s.Population}x{s.Generations}; held-out {s.HeldOutSamples}");
+    }
+
+    private SearchResult Report(SearchResult result, string resultPath, RunFolders stage, int replayed)
+    {
+        var best = result.Best;
+        var table = new Table().Title(string.Create(CultureInfo.InvariantCulture,
+                $"Best {best.Method} policy: score {best.Score:0.####}, {best.MacsRatio:0.###} of the MACs, {result.History.Count} trials"))
+            .AddColumn("group").AddColumn(new TableColumn("kept").RightAligned()).AddColumn(new TableColumn("of").RightAligned()).AddColumn(new TableColumn("ratio").RightAligned());
+        foreach (var g in best.Groups) table.AddRow(Markup.Escape(g.Id), g.Kept.ToString(), g.Channels.ToString(), g.Ratio.ToString("0.###", CultureInfo.InvariantCulture));
+        AnsiConsole.Write(table);
+        Directory.CreateDirectory(stage.LogDir);
+        AtomicFile.WriteAllText(Path.Combine(stage.LogDir, "summary.json"), JsonSerializer.Serialize(new
+        {
+            run = stage.RunName,
+            method = best.Method,
+            result = resultPath,
+            score = best.Score,
+            reward = best.Reward,
+            macs = best.Macs,
+            full_macs = best.FullMacs,
+            macs_ratio = best.MacsRatio,
+            trials = result.History.Count,
+            trials_from_journal = replayed,
+            kept = best.Groups.ToDictionary(g => g.Id, g => g.Kept),
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        _logger.LogInformation("Search result in '{Path}'; apply it with --Compression:Allocation=searched --Compression:Policy={Path}.", resultPath, resultPath);
+        return result;
+    }
+}

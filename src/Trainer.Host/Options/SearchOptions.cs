@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Options;
+
+namespace Trainer.Host.Options;
+
+/// <summary>The "Search" configuration section of `trainer search` (per-layer keep ratios under a MACs budget).</summary>
+public sealed class SearchOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Search";
+
+    /// <summary>Accepted values of <see cref="Method"/>.</summary>
+    public static readonly IReadOnlyList<string> Methods = ["amc", "genetic"];
+
+    /// <summary>Accepted values of <see cref="Reward"/>.</summary>
+    public static readonly IReadOnlyList<string> Rewards = ["accuracy", "error-log-macs", "error-log-params"];
+
+    /// <summary>"amc" (AMC's DDPG agent) or "genetic".</summary>
+    public string Method { get; set; } = "amc";
+
+    /// <summary>MACs the pruned model may keep, as a fraction of the model's, in (0, 1).</summary>
+    public double TargetFlopsRatio { get; set; } = 0.5;
+
+    /// <summary>Smallest fraction of its width any group keeps (AMC: 0.2).</summary>
+    public double LayerFloor { get; set; } = 0.2;
+
+    /// <summary>Kept counts are multiples of this (1 = any count).</summary>
+    public int RoundTo { get; set; } = 1;
+
+    /// <summary>"accuracy", "error-log-macs" or "error-log-params".</summary>
+    public string Reward { get; set; } = "accuracy";
+
+    /// <summary>AMC: episodes, and how many of them act at random first.</summary>
+    public int Episodes { get; set; } = 120;
+
+    /// <summary>AMC: warm-up episodes of random actions.</summary>
+    public int WarmupEpisodes { get; set; } = 30;
+
+    /// <summary>Genetic: individuals per generation.</summary>
+    public int Population { get; set; } = 12;
+
+    /// <summary>Genetic: generations.</summary>
+    public int Generations { get; set; } = 10;
+
+    /// <summary>Training samples each pruned copy is scored on (never the validation set).</summary>
+    public int HeldOutSamples { get; set; } = 2000;
+
+    /// <summary>Seed of the search (the same seed repeats the same search).</summary>
+    public int Seed { get; set; }
+}
+
+/// <summary>Checks the Search section at start-up.</summary>
+public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, SearchOptions o)
+    {
+        var errors = new List<string>();
+        if (!SearchOptions.Methods.Contains(o.Method, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Search:Method = '{o.Method}' is invalid; accepted: {string.Join(", ", SearchOptions.Methods)}.");
+        if (o.TargetFlopsRatio is <= 0 or >= 1 || double.IsNaN(o.TargetFlopsRatio))
+            errors.Add($"Search:TargetFlopsRatio = {o.TargetFlopsRatio} is invalid; accepted: a fraction of the MACs in (0, 1), e.g. 0.5.");
+        if (o.LayerFloor is <= 0 or > 1 || double.IsNaN(o.LayerFloor))
+            errors.Add($"Search:LayerFloor = {o.LayerFloor} is invalid; accepted: a fraction of a group's width in (0, 1], e.g. 0.2.");
+        if (o.RoundTo < 1)
+            errors.Add($"Search:RoundTo = {o.RoundTo} is invalid; accepted: 1 (any count) or a multiple such as 8.");
+        if (!SearchOptions.Rewards.Contains(o.Reward, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Search:Reward = '{o.Reward}' is invalid; accepted: {string.Join(", ", SearchOptions.Rewards)}.");
+        if (o.Episodes < 1 || o.WarmupEpisodes < 0 || o.WarmupEpisodes > o.Episodes)
+            errors.Add($"Search:Episodes = {o.Episodes} with Search:WarmupEpisodes = {o.WarmupEpisodes} is invalid; accepted: 1 or more episodes, of which 0 to all warm up.");
+        if (o.Population < 2 || o.Generations < 1)
+            errors.Add($"Search:Population = {o.Population}, Search:Generations = {o.Generations} is invalid; accepted: a population of 2 or more and 1 or more generations.");
+        if (o.HeldOutSamples < 1)
+            errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using Trainer.Core.Search;
+
+namespace Trainer.Host.Tests.Cli;
+
+/// <summary>`trainer search`: a seeded ratio search of a trained model writes its best policy within the budget, resumes
+/// from its trial journal to the same policy, and refuses budgets and floors it cannot meet.</summary>
+public sealed class SearchVerbTests : IDisposable
+{
+    private readonly CompressVerbTests verbs = new();
+
+    public void Dispose() => verbs.Dispose();
+
+    private string Checkpoint()
+    {
+        var (code, _, err) = verbs.Cli("train", "--Trainer:RunName=base");
+        Assert.True(code == 0, err);
+        return Path.Combine(verbs.Work, "ckpt", "base", "best.ckpt");
+    }
+
+    private (int Code, string Out, string Err) Search(string checkpoint, params string[] extra) => verbs.Cli("search",
+        [$"--Model:Checkpoint={checkpoint}", "--Search:Method=genetic", "--Search:Population=4", "--Search:Generations=2",
+         "--Search:TargetFlopsRatio=0.5", "--Search:HeldOutSamples=64", "--Search:Seed=3", .. extra]);
+
+    private string SearchDir(string run) => Path.Combine(verbs.Work, "ckpt", run, "search");
+
+    [Fact]
+    public void A_search_writes_its_best_policy_within_the_budget_and_resumes_from_its_journal_to_the_same_policy()
+    {
+        var checkpoint = Checkpoint();
+        var (code, _, err) = Search(checkpoint, "--Trainer:RunName=s");
+        Assert.True(code == 0, err);
+        var result = SearchResult.Load(Path.Combine(SearchDir("s"), "search-result.json"));
+        Assert.Equal("genetic", result.Best.Method);
+        Assert.True(result.Best.Macs <= result.Best.Budget, $"{result.Best.Macs} > {result.Best.Budget}");
+        // Every group keeps at least the floor (AMC's 0.2 by default) and the policy narrows some.
+        Assert.All(result.Best.Groups, g => Assert.True(g.Kept >= Math.Floor(0.2 * g.Channels), $"{g.Id} keeps {g.Kept} of {g.Channels}"));
+        Assert.Contains(result.Best.Groups, g => g.Kept < g.Channels);
+        var journal = File.ReadAllLines(Path.Combine(SearchDir("s"), "trials.jsonl"));
+        Assert.True(journal.Length >= 4, $"{journal.Length} journal lines");
+
+        // A search killed after its third scored trial (the journal cut there, a torn line after it, no result yet) and
+        // resumed: the three come from the journal, the rest are scored again, and the best policy is the same.
+        Directory.CreateDirectory(SearchDir("k"));
+        File.WriteAllLines(Path.Combine(SearchDir("k"), "trials.jsonl"), journal.Take(4).Append(journal[4][..10]));
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=k");
+        Assert.Equal(2, code);
+        Assert.Contains("--resume", err);
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=k", "--resume");
+        Assert.True(code == 0, err);
+        var resumed = SearchResult.Load(Path.Combine(SearchDir("k"), "search-result.json"));
+        Assert.Equal(result.Best.Groups.Select(g => g.Kept), resumed.Best.Groups.Select(g => g.Kept));
+        Assert.Equal(result.Best.Score, resumed.Best.Score);
+        Assert.Equal(result.History.Select(h => h.Reward), resumed.History.Select(h => h.Reward));
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(verbs.Work, "runs", "k", "search", "summary.json"))).RootElement;
+        Assert.True(summary.GetProperty("trials_from_journal").GetInt32() >= 3);
+
+        // The journal of another search (another seed) is refused, not replayed.
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=k2", "--Search:Seed=4");
+        Assert.True(code == 0, err);
+        File.Copy(Path.Combine(SearchDir("s"), "trials.jsonl"), Path.Combine(SearchDir("k2"), "other.jsonl"));
+        File.Delete(Path.Combine(SearchDir("k2"), "search-result.json"));
+        File.Move(Path.Combine(SearchDir("k2"), "other.jsonl"), Path.Combine(SearchDir("k2"), "trials.jsonl"), overwrite: true);
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=k2", "--Search:Seed=4", "--resume");
+        Assert.NotEqual(0, code);
+        Assert.Contains("belongs to a search of other settings", err);
+    }
+
+    [Fact]
+    public void A_budget_below_the_reachable_minimum_and_a_floor_above_one_are_refused_by_key()
+    {
+        var checkpoint = Checkpoint();
+        var (code, _, err) = Search(checkpoint, "--Search:TargetFlopsRatio=0.01", "--Search:LayerFloor=0.5");
+        Assert.Equal(2, code);
+        Assert.Contains("Search:TargetFlopsRatio", err);
+        Assert.Matches(@"\d", err);   // the reachable minimum is named
+
+        (code, _, err) = Search(checkpoint, "--Search:LayerFloor=1.5");
+        Assert.Equal(2, code);
+        Assert.Contains("Search:LayerFloor = 1.5 is invalid", err);
+    }
+}
