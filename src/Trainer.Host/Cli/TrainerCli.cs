@@ -64,7 +64,7 @@ public static class TrainerCli
             // The configured plugins load before any work, so a broken one stops the run here.
             host.Services.GetRequiredService<PluginLoader>();
             // So does the task (its settings checked, its data found) for the verbs that train or score.
-            if (verb is "train" or "compress" or "quantize" or "run" or "search") _ = host.Services.GetRequiredService<Tasks.TaskProvider>().Task;
+            if (verb is "train" or "compress" or "quantize" or "run" or "predict" or "search") _ = host.Services.GetRequiredService<Tasks.TaskProvider>().Task;
             ApplyConvKernels(host);
             switch (verb)
             {
@@ -73,6 +73,7 @@ public static class TrainerCli
                 case "quantize": host.Services.GetRequiredService<QuantizeJob>().Run(); break;
                 case "export": host.Services.GetRequiredService<ExportJob>().Run(); break;
                 case "run": host.Services.GetRequiredService<PipelineJob>().Run(); break;
+                case "predict": host.Services.GetRequiredService<PredictJob>().Run(); break;
                 case "search": host.Services.GetRequiredService<SearchJob>().Run(); break;
                 default: host.Services.GetRequiredService<AnalyzeJob>().Run(subCommand!, json); break;
             }

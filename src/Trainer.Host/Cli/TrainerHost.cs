@@ -72,6 +72,10 @@ public static class TrainerHost
             .Bind(builder.Configuration.GetSection(ExportOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
+        builder.Services.AddOptions<PredictOptions>()
+            .Bind(builder.Configuration.GetSection(PredictOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<PredictOptions>, PredictOptionsValidator>();
         builder.Services.AddOptions<SearchOptions>()
             .Bind(builder.Configuration.GetSection(SearchOptions.Section), b => b.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
@@ -88,6 +92,7 @@ public static class TrainerHost
         builder.Services.AddTransient<CompressJob>();
         builder.Services.AddTransient<QuantizeJob>();
         builder.Services.AddTransient<ExportJob>();
+        builder.Services.AddTransient<PredictJob>();
         builder.Services.AddTransient<PipelineJob>();
         builder.Services.AddTransient<SearchJob>();
         builder.Services.AddTransient<AnalyzeJob>();

@@ -11,6 +11,7 @@ public static class Verbs
         ["quantize"] = "Quantize a trained or compressed model with a quantizer plugin (Quantization:Quantizer), finetune if it trains, export int8.",
         ["search"] = "Search per-layer keep ratios of a trained model under a MACs budget (Search:Method amc or genetic); compress applies the best with Compression:Allocation=searched.",
         ["export"] = "Export a trained or compressed model in inference form (BatchNorm folded, faster layout) as a manifest any verb reloads.",
+        ["predict"] = "Run an exported ONNX model (Predict:Onnx, default the run's export) in ONNX Runtime: the task's score on its validation data (or each image's top class with Predict:Images), batch-1 and batch-N latency.",
         ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
     };
 
@@ -41,7 +42,8 @@ public static class Verbs
         Assembly, Type, Checkpoint, Manifest, PyTorchWeights), Compression (PluginsDir, Plugins, Compressor, TargetFlopsRatio, TargetLatencyRatio, Iterations,
         ScoreThreshold, FinetuneEpochs, FinetuneLearningRate, Distill, DistillTemperature, DistillAlpha, Allocation, Policy, LayerFloor,
         RoundTo, LatencyCacheDir, MeasuredCandidates, RefineSteps, LatencyForm, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}, Compressors:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
-        ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}, Quantizers:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Pipeline (Stages), Search (Method, TargetFlopsRatio, LayerFloor, RoundTo,
+        ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}, Quantizers:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Pipeline (Stages), Export (Format, OnnxThreads, OnnxCheckSamples), Predict (Onnx, Images, Samples, BatchSize, Threads,
+        LatencyRounds), Search (Method, TargetFlopsRatio, LayerFloor, RoundTo,
         Reward, Episodes, WarmupEpisodes, Population, Generations, HeldOutSamples, Seed) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).
         """;

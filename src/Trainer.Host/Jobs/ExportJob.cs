@@ -62,8 +62,13 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             return new ExportSummary(kept.ManifestPath, kept.FoldedBatchNorms, kept.Manifest.Layout, kept.LatencyMsBefore, kept.LatencyMsAfter)
             {
                 OnnxPath = File.Exists(keptOnnx) ? keptOnnx : null,
+                Onnx = File.Exists(keptOnnx) ? OnnxSummary.FromReport(Path.Combine(stage.LogDir, "summary.json")) : null,
             };
         }
+        var onnxPath = Path.Combine(stage.CheckpointDir, OnnxFileName);
+        if (exportOptions.Value.WritesOnnx && !t.Resume && File.Exists(onnxPath))
+            throw new JobException($"The run '{stage.RunName}' already has an ONNX export in '{onnxPath}'. " +
+                                   "Pass --resume to replace it, or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
         var o = modelOptions.Value;
         if (o.Checkpoint.Length == 0 && o.Manifest.Length == 0 && o.PyTorchWeights.Length == 0 && checkpoint is null && manifest is null)
@@ -89,7 +94,13 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         try
         {
             outcome = export.Export(model, stage.CheckpointDir, cacheDir);
-            if (exportOptions.Value.WritesOnnx) onnx = ExportOnnx(model, stage.CheckpointDir, t.Resume);
+            if (exportOptions.Value.WritesOnnx)
+                onnx = OnnxExportStep.Run(model, stage.CheckpointDir, t.Resume, tasks.Task, new OnnxTaskCheckOptions
+                {
+                    Samples = exportOptions.Value.OnnxCheckSamples,
+                    BatchSize = Math.Min(t.EvalBatchSize, exportOptions.Value.OnnxCheckSamples),
+                    Threads = exportOptions.Value.OnnxThreads,
+                }, _logger);
         }
         catch (InvalidOperationException e)
         {
@@ -103,39 +114,9 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         return new ExportSummary(outcome.ManifestPath, outcome.FoldedBatchNorms, outcome.Manifest.Layout, outcome.LatencyMsBefore, outcome.LatencyMsAfter)
         {
             OnnxPath = onnx?.Path,
+            Onnx = onnx,
         };
     }
-
-    /// <summary>Writes the inference form as ONNX and checks it in ONNX Runtime on a random batch-1 and batch-3 input.</summary>
-    private OnnxSummary ExportOnnx(LoadedModel model, string folder, bool resume)
-    {
-        long[] shape = [1, .. model.InputShape.Skip(1)];
-        try
-        {
-            var written = OnnxExporter.Export(model.Network, shape, Path.Combine(folder, OnnxFileName), new OnnxExportOptions { Overwrite = resume });
-            using var scope = torch.NewDisposeScope();
-            var generator = new torch.Generator(17);
-            torch.Tensor[] inputs = [torch.randn(shape, generator: generator), torch.randn([3, .. shape.Skip(1)], generator: generator)];
-            var check = OnnxRuntimeCheck.Verify(written.Path, model.Network, inputs, new OnnxCheckOptions { Threads = exportOptions.Value.OnnxThreads });
-            _logger.LogInformation("Exported '{Onnx}' (opset {Opset}, {Bytes} bytes); ONNX Runtime matches TorchSharp to {Difference:g3}.",
-                written.Path, check.Opset, check.FileBytes, check.MaxAbsDifference);
-            return new OnnxSummary(written.Path, check.FileBytes, check.Opset, check.MaxAbsDifference);
-        }
-        catch (OnnxExportException e)
-        {
-            throw new JobException($"The model '{model.Name}' cannot be exported to ONNX: {e.Message}");
-        }
-        catch (OnnxRuntimeRejectedException e)
-        {
-            throw new JobException(e.Message);
-        }
-        catch (IOException e) when (!resume)
-        {
-            throw new JobException($"{e.Message} (pass --resume to replace it)");
-        }
-    }
-
-    private sealed record OnnxSummary(string Path, long Bytes, long Opset, double MaxAbsDifference);
 
     private void Report(RunFolders stage, ExportOutcome outcome, OnnxSummary? onnx)
     {
@@ -153,7 +134,9 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         if (onnx is not null)
         {
             table.AddRow("ONNX (opset, size)", $"{Markup.Escape(onnx.Path)} ({onnx.Opset}, {onnx.Bytes:N0} bytes)");
-            table.AddRow("max |ONNX Runtime - TorchSharp|", $"{onnx.MaxAbsDifference:0.0e+00}");
+            table.AddRow($"max |ONNX Runtime - TorchSharp| ({onnx.Samples} validation samples)", $"{onnx.MaxAbsDifference:0.0e+00}");
+            table.AddRow($"{Markup.Escape(tasks.Task.Score.Name)} ONNX Runtime, TorchSharp (same samples)", $"{onnx.OnnxRuntimeScore:0.0000}, {onnx.TorchSharpScore:0.0000}");
+            table.AddRow("batch-1 latency ONNX Runtime, TorchSharp", $"{onnx.OnnxRuntimeMs:0.000}, {onnx.TorchSharpMs:0.000} ms ({onnx.Speedup:0.00}x)");
         }
         AnsiConsole.Write(table);
         Directory.CreateDirectory(stage.LogDir);
@@ -175,6 +158,11 @@ public sealed class ExportJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             onnx_bytes = onnx?.Bytes,
             onnx_opset = onnx?.Opset,
             onnx_max_abs_difference = onnx?.MaxAbsDifference,
+            onnx_check_samples = onnx?.Samples,
+            onnx_runtime_score = onnx?.OnnxRuntimeScore,
+            onnx_torchsharp_score = onnx?.TorchSharpScore,
+            onnx_runtime_latency_ms = onnx?.OnnxRuntimeMs,
+            onnx_torchsharp_latency_ms = onnx?.TorchSharpMs,
         }, new JsonSerializerOptions { WriteIndented = true }));
         _logger.LogInformation("Export report: '{Json}'.", json);
     }
@@ -193,4 +181,7 @@ public sealed record ExportSummary(string ManifestPath, int FoldedBatchNorms, st
 
     /// <summary>The ONNX file written with Export:Format=onnx (checked in ONNX Runtime), or null.</summary>
     public string? OnnxPath { get; init; }
+
+    /// <summary>The ONNX file's check and batch-1 timing, or null (no ONNX file, or a kept one without its report).</summary>
+    public OnnxSummary? Onnx { get; init; }
 }

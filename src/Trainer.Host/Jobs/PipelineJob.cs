@@ -61,29 +61,35 @@ public sealed class PipelineJob(IOptions<PipelineOptions> pipelineOptions, IOpti
     {
         var table = new Table().Title($"Pipeline {Markup.Escape(folders.RunName)}").AddColumn("stage")
             .AddColumn(new TableColumn(Markup.Escape(scoreName)).RightAligned()).AddColumn(new TableColumn("MACs").RightAligned())
-            .AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("batch-1 speedup").RightAligned())
-            .AddColumn(new TableColumn("weights bytes").RightAligned());
+            .AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("batch-1 ms").RightAligned())
+            .AddColumn(new TableColumn("batch-1 speedup").RightAligned()).AddColumn(new TableColumn("weights bytes").RightAligned());
         // Speedups are timed against the stage before in alternating rounds (separate medians minutes apart drift too
-        // much on a shared machine); the export's is on top of the compressed model's.
+        // much on a shared machine); the export's is on top of the compressed model's, ONNX Runtime's on top of the export's
+        // TorchSharp time. The trained model's milliseconds are the export's "before" time scaled by the compression's speedup.
         double compressedSpeedup = manifest?.Iterations.LastOrDefault()?.Speedup ?? 1;
+        string trainedMs = exported is null ? "" : $"{exported.LatencyMsBefore * compressedSpeedup:0.000}";
         var compressDir = Path.Combine(folders.CheckpointDir, "compress");
         if (trainedScore is { } score && manifest is null)
-            table.AddRow("trained", $"{score:0.0000}", "", "", "", Bytes(Path.Combine(folders.CheckpointDir, "best.ckpt")));
+            table.AddRow("trained (TorchSharp)", $"{score:0.0000}", "", "", trainedMs, exported is null ? "" : "1.00x", Bytes(Path.Combine(folders.CheckpointDir, "best.ckpt")));
         if (manifest is not null)
         {
             var o = manifest.Original;
-            table.AddRow("trained", $"{o.Score:0.0000}", $"{o.Macs:N0}", $"{o.Params:N0}", "1.00x",
+            table.AddRow("trained (TorchSharp)", $"{o.Score:0.0000}", $"{o.Macs:N0}", $"{o.Params:N0}", trainedMs, "1.00x",
                 Bytes(Path.Combine(compressDir, "original.weights")));
             var c = manifest.Current;
             table.AddRow($"compressed ({manifest.Iterations.Count} iteration(s))", $"{c.Score:0.0000}", $"{c.Macs:N0}", $"{c.Params:N0}",
-                $"{compressedSpeedup:0.00}x", Bytes(Path.Combine(compressDir, manifest.Weights)));
+                exported is null ? "" : $"{exported.LatencyMsBefore:0.000}", $"{compressedSpeedup:0.00}x", Bytes(Path.Combine(compressDir, manifest.Weights)));
         }
         if (exported is not null)
-            table.AddRow($"exported ({exported.FoldedBatchNorms} BatchNorm folded, {exported.Layout})", "", "", "",
+            table.AddRow($"exported ({exported.FoldedBatchNorms} BatchNorm folded, {exported.Layout})", "", "", "", $"{exported.LatencyMsAfter:0.000}",
                 $"{compressedSpeedup * exported.Speedup:0.00}x", Bytes(Path.Combine(folders.CheckpointDir, "export", ExportJob.WeightsFileName)));
+        if (exported?.Onnx is { } onnx)
+            table.AddRow($"exported, ONNX Runtime ({onnx.Samples} validation samples; TorchSharp there {onnx.TorchSharpScore:0.0000})",
+                $"{onnx.OnnxRuntimeScore:0.0000}", "", "", $"{onnx.OnnxRuntimeMs:0.000}", $"{compressedSpeedup * exported.Speedup * onnx.Speedup:0.00}x",
+                $"{onnx.Bytes:N0}");
         if (quantized is not null)
             table.AddRow($"quantized ({Markup.Escape(quantized.Quantizer)}, {quantized.SizeRatio:0.000} of the float size)",
-                $"{quantized.QuantizedScore:0.0000}", "", "", "", $"{quantized.ExportBytes:N0}");
+                $"{quantized.QuantizedScore:0.0000}", "", "", "", "", $"{quantized.ExportBytes:N0}");
         AnsiConsole.Write(table);
     }
 

@@ -19,6 +19,10 @@ public sealed class ExportOptions
     /// <summary>ONNX Runtime's intra-op threads for the check (its thread pool does not spin).</summary>
     public int OnnxThreads { get; set; } = 1;
 
+    /// <summary>The first this many validation samples of the task are run through TorchSharp and ONNX Runtime: outputs compared
+    /// (within 1e-4) and the task's score computed from each.</summary>
+    public int OnnxCheckSamples { get; set; } = 512;
+
     /// <summary>Whether the ONNX file is written.</summary>
     public bool WritesOnnx => string.Equals(Format, "onnx", StringComparison.OrdinalIgnoreCase);
 }
@@ -34,6 +38,8 @@ public sealed class ExportOptionsValidator : IValidateOptions<ExportOptions>
             errors.Add($"Export:Format = '{o.Format}' is invalid; accepted: {string.Join(", ", ExportOptions.Formats)}.");
         if (o.OnnxThreads < 1)
             errors.Add($"Export:OnnxThreads = '{o.OnnxThreads}' is invalid; accepted: a positive integer.");
+        if (o.OnnxCheckSamples < 1)
+            errors.Add($"Export:OnnxCheckSamples = '{o.OnnxCheckSamples}' is invalid; accepted: a positive integer (validation samples to check on).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -151,14 +151,16 @@ public static class OnnxRuntimeCheck
         }
     }
 
-    private static long ReadOpset(string path)
+    /// <summary>The opset of the default domain the file at <paramref name="path"/> imports (0 when none).</summary>
+    internal static long ReadOpset(string path)
     {
         using var stream = File.OpenRead(path);
         var model = ModelProto.Parser.ParseFrom(stream);
         return model.OpsetImport.Where(o => o.Domain.Length == 0 || o.Domain == "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
     }
 
-    private static OnnxRuntimeRejectedException Reject(string path, string message, Exception? inner = null)
+    /// <summary>Moves the file at <paramref name="path"/> to "&lt;path&gt;.rejected" and makes the error saying so.</summary>
+    internal static OnnxRuntimeRejectedException Reject(string path, string message, Exception? inner = null)
     {
         var aside = path + ".rejected";
         if (File.Exists(path)) File.Move(path, aside, overwrite: true);
