@@ -72,7 +72,7 @@ public sealed class ActivationCollector : IDisposable
             if (count == 0 || !sums.TryGetValue(layer, out var sum))
                 throw new InvalidOperationException($"'{layer}' saw no training batch: the task's training never ran it (is it on the forward path?)");
             using var scope = NewDisposeScope();
-            var perChannel = (sum / count).reshape(sum.shape[0], -1).mean([-1]);
+            var perChannel = (sum / count).reshape(sum.shape[0], -1).mean(new long[] { 1 });
             metrics[layer] = (kind == PrunerKind.Apoz ? 1 - perChannel : perChannel).MoveToOuterDisposeScope();
         }
         return metrics;
@@ -85,7 +85,7 @@ public sealed class ActivationCollector : IDisposable
         // get_output_batch_dims: dimension 0 of a conv's output; every dimension but the last of a Linear's.
         var rows = output.dim() > 2 && output.dim() != 4 ? output.detach().reshape(-1, output.shape[^1]) : output.detach();
         var activated = Activate(activation, rows);
-        var term = kind == PrunerKind.Apoz ? activated.eq(0).to(rows.dtype).sum(0) : activated.sum(0);
+        var term = kind == PrunerKind.Apoz ? activated.eq(0).to(rows.dtype).sum(new long[] { 0 }) : activated.sum(new long[] { 0 });
         if (sums.TryGetValue(layer, out var sum)) sum.add_(term);
         else sums[layer] = term.clone().DetachFromDisposeScope();
         samples[layer] += rows.shape[0];
