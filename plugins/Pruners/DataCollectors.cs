@@ -57,7 +57,9 @@ public static class DataCollectors
     public static Dictionary<string, string> BatchNormProducers(nn.Module<Tensor, Tensor> model, IReadOnlyList<long> inputShape)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var outputs = new Dictionary<(IntPtr, string), string>();
+        // A model may dispose a layer's output once the next layer has run, and a later tensor may get its handle: a match
+        // counts only when the values are the producer's too.
+        var outputs = new Dictionary<(IntPtr, string), (string Layer, Tensor Values)>();
         var producers = new Dictionary<string, string>(StringComparer.Ordinal);
         var removers = new List<Action>();
         var wasTraining = model.training;
@@ -69,24 +71,27 @@ public static class DataCollectors
                 if (module is TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear)
                     removers.Add(((nn.Module<Tensor, Tensor>)module).register_forward_hook((_, _, output) =>
                     {
-                        outputs[Key(output)] = layer;
+                        if (outputs.Remove(Key(output), out var stale)) stale.Values.Dispose();
+                        outputs[Key(output)] = (layer, output.clone().DetachFromDisposeScope());
                         return null!;
                     }).remove);
                 else if (module is TorchSharp.Modules.BatchNorm2d bn)
                     removers.Add(bn.register_forward_pre_hook((_, input) =>
                     {
-                        if (outputs.TryGetValue(Key(input), out var producer)) producers[layer] = producer;
+                        if (outputs.TryGetValue(Key(input), out var producer) && input.equal(producer.Values).all().item<bool>())
+                            producers[layer] = producer.Layer;
                         return null!;
                     }).remove);
             }
             model.eval();
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            model.call(zeros(inputShape.ToArray()));
+            model.call(rand(inputShape.ToArray(), generator: new Generator(0)));
         }
         finally
         {
             foreach (var remove in removers) remove();
+            foreach (var (_, values) in outputs.Values) values.Dispose();
             model.train(wasTraining);
         }
         return producers;
