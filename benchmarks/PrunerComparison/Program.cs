@@ -72,11 +72,13 @@ foreach (var name in options.Pruners)
     var seconds = clock.Elapsed.TotalSeconds;
     var pruned = result.Model;
     var before = training.TestAccuracy(pruned);
+    // Level's zeros, before finetuning (the finetuning here holds no mask, so some regrow).
+    double? sparsity = name == "level" ? ZeroFraction(pruned) : null;
     var ms = timer.BatchOneMs([reference, pruned]);
     training.Train(pruned, options.FinetuneEpochs, options.FinetuneLr);
     var after = training.TestAccuracy(pruned);
     var cost = editor.Cost;
-    rows.Add(new Row(name, description, cost.Macs, (double)cost.Macs / originalCost.Macs, name == "level" ? ZeroFraction(pruned) : null,
+    rows.Add(new Row(name, description, cost.Macs, (double)cost.Macs / originalCost.Macs, sparsity, name == "level" ? ZeroFraction(pruned) : null,
         cost.Params, before, after, ms[1], ms[0], seconds));
     logger.LogInformation("{Pruner}: {Summary} acc {Before:0.0000} -> {After:0.0000} after finetuning", name, result.Summary, before, after);
     logger.LogInformation("row {Row}", JsonSerializer.Serialize(rows[^1]));
@@ -91,7 +93,7 @@ Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
 foreach (var r in rows)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"| {r.Pruner} | {r.Config} | {(r.Sparsity is null ? $"{100 * r.MacsRatio:0.0} %" : "100 % (unstructured)")} | " +
-        $"{(r.Sparsity is { } s ? $"{100 * s:0.0} %" : "")} | {r.Params:N0} | {100 * r.AccuracyBefore:0.00} % | {100 * r.AccuracyAfter:0.00} % | " +
+        $"{(r.Sparsity is { } s ? $"{100 * s:0.0} % ({100 * r.SparsityAfterFinetune:0.0} % after ft)" : "")} | {r.Params:N0} | {100 * r.AccuracyBefore:0.00} % | {100 * r.AccuracyAfter:0.00} % | " +
         $"{r.LatencyMs:0.000} ({r.OriginalLatencyMs:0.000}) | {r.PruneSeconds:0.0} |"));
 Console.WriteLine(JsonSerializer.Serialize(new
 {
@@ -100,7 +102,7 @@ Console.WriteLine(JsonSerializer.Serialize(new
 }));
 return 0;
 
-// Fraction of the Conv2d/Linear weights that are exactly zero.
+// Fraction of the Conv2d/Linear weights that are exactly zero (the classifier fc2, which the config list excludes, included).
 static double ZeroFraction(nn.Module<Tensor, Tensor> model)
 {
     long zeros = 0, total = 0;
@@ -115,5 +117,5 @@ static double ZeroFraction(nn.Module<Tensor, Tensor> model)
 }
 
 /// <summary>One pruner's figures.</summary>
-internal sealed record Row(string Pruner, string Config, long Macs, double MacsRatio, double? Sparsity, long Params,
+internal sealed record Row(string Pruner, string Config, long Macs, double MacsRatio, double? Sparsity, double? SparsityAfterFinetune, long Params,
     double AccuracyBefore, double AccuracyAfter, double LatencyMs, double OriginalLatencyMs, double PruneSeconds);
