@@ -35,6 +35,9 @@ public static class MaskPlanner
     /// <summary>Module types the channel pruners can prune (NNI's NormPruner and FPGMPruner accept these two).</summary>
     public static readonly IReadOnlyList<string> ChannelTypes = ["Conv2d", "Linear"];
 
+    /// <summary>Module types slim prunes (NNI's SlimPruner accepts BatchNorm2d only).</summary>
+    public static readonly IReadOnlyList<string> BatchNormTypes = ["BatchNorm2d"];
+
     /// <summary>The masks of <paramref name="kind"/> in <paramref name="mode"/> for <paramref name="configList"/>.</summary>
     /// <param name="model">The model; its weights are read, not changed.</param>
     /// <param name="kind">The pruner.</param>
@@ -42,10 +45,12 @@ public static class MaskPlanner
     /// <param name="configList">NNI's config list.</param>
     /// <param name="editor">The core's view of the model; needed for dependency-aware mode only.</param>
     /// <param name="settingKey">Names the config list in errors.</param>
+    /// <param name="collected">For the data-driven pruners (<see cref="Metrics.IsDataDriven"/>, slim aside): the metric of
+    /// each selected layer, collected during training (<see cref="DataCollectors"/>); the caller keeps ownership.</param>
     /// <exception cref="ArgumentException">A bad config list (see <see cref="ConfigResolver.Resolve"/>), level in
     /// dependency-aware mode, or dependency-aware mode without an editor.</exception>
     public static PruningMasks Plan(nn.Module model, PrunerKind kind, PruningMode mode, IReadOnlyList<ConfigEntry> configList,
-        IModelEditor? editor, string settingKey)
+        IModelEditor? editor, string settingKey, IReadOnlyDictionary<string, Tensor>? collected = null)
     {
         if (kind == PrunerKind.Level && mode == PruningMode.DependencyAware)
             throw new ArgumentException("level prunes single weights; its modes are normal and global (dependency_aware is for channel pruners)", settingKey);
@@ -53,9 +58,7 @@ public static class MaskPlanner
             throw new ArgumentException("dependency_aware mode needs the model's channel groups (an IModelEditor)", nameof(editor));
 
         var modules = model.named_modules().Where(m => m.name.Length > 0).ToList();
-        var supported = kind == PrunerKind.Level ? ConfigResolver.WeightedModules : ChannelTypes;
-        var targets = ConfigResolver.Resolve(configList, modules.Select(m => (m.name, m.module.GetType().Name)).ToList(), supported,
-            mode == PruningMode.Global, settingKey);
+        var targets = Targets(model, kind, mode, configList, settingKey);
         var byName = modules.ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
 
         var metrics = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -65,7 +68,9 @@ public static class MaskPlanner
             foreach (var target in targets)
             {
                 var weight = Weight(byName[target.Name], target.Name);
-                metrics[target.Name] = Metrics.Of(kind, weight);
+                metrics[target.Name] = kind == PrunerKind.Slim || !Metrics.IsDataDriven(kind) ? Metrics.Of(kind, weight)
+                    : collected is not null && collected.TryGetValue(target.Name, out var metric) ? metric.clone()
+                    : throw new ArgumentException($"no {kind} metric was collected for '{target.Name}'", nameof(collected));
                 numel[target.Name] = weight.numel();
             }
             var sparsity = targets.ToDictionary(t => t.Name, t => t.Sparsity, StringComparer.Ordinal);
@@ -84,6 +89,14 @@ public static class MaskPlanner
             foreach (var metric in metrics.Values) metric.Dispose();
         }
     }
+
+    /// <summary>The layers <paramref name="configList"/> selects for <paramref name="kind"/> in <paramref name="mode"/>, in
+    /// model order (what a data-driven pruner hooks before it collects).</summary>
+    /// <exception cref="ArgumentException">A bad config list (see <see cref="ConfigResolver.Resolve"/>).</exception>
+    public static IReadOnlyList<LayerTarget> Targets(nn.Module model, PrunerKind kind, PruningMode mode, IReadOnlyList<ConfigEntry> configList,
+        string settingKey) =>
+        ConfigResolver.Resolve(configList, model.named_modules().Where(m => m.name.Length > 0).Select(m => (m.name, m.module.GetType().Name)).ToList(),
+            PrunerSettings.TypesOf(kind), mode == PruningMode.Global, settingKey);
 
     /// <summary>
     /// NNI's GroupDependency from the core's layers and groups: a conv's own groups (1 for a depthwise conv, whose groups

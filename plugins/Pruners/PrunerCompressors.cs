@@ -29,9 +29,24 @@ public abstract class NniPrunerCompressor : ICompressor
     {
         ArgumentNullException.ThrowIfNull(request);
         var settings = PrunerSettings.Read(request.Settings, Name, Kind);
-        using var masks = MaskPlanner.Plan(request.Model, Kind, settings.Mode, settings.ConfigList, request.Editor, PrunerSettings.ConfigListKey);
+        const string key = PrunerSettings.ConfigListKey;
         var before = request.Editor.Cost;
-        var notes = Metrics.IsStructured(Kind) ? Shrink(request.Editor, masks) : ZeroWeights(request.Model, masks);
+        // The config list is checked against the model before any training is spent on it.
+        var targets = MaskPlanner.Targets(request.Model, Kind, settings.Mode, settings.ConfigList, key);
+        var collected = Metrics.IsDataDriven(Kind) ? DataCollectors.Collect(request, Kind, settings, targets, Name) : null;
+        List<LayerNote> notes;
+        PruningMasks masks;
+        try
+        {
+            masks = MaskPlanner.Plan(request.Model, Kind, settings.Mode, settings.ConfigList, request.Editor, key, collected);
+        }
+        finally
+        {
+            foreach (var metric in collected?.Values.ToList() ?? []) metric.Dispose();
+        }
+        using var planned = masks;
+        notes = Kind == PrunerKind.Slim ? DataCollectors.ShrinkFromBatchNorm(request, masks)
+            : Metrics.IsStructured(Kind) ? Shrink(request.Editor, masks) : ZeroWeights(request.Model, masks);
         var after = request.Editor.Cost;
         foreach (var note in notes) request.Logger.LogInformation("{Layer}: {Note}", note.Layer, note.Note);
         var summary = string.Create(CultureInfo.InvariantCulture,
@@ -136,4 +151,45 @@ public sealed class FpgmPrunerCompressor : NniPrunerCompressor
 
     /// <inheritdoc />
     public override string Name => "fpgm";
+}
+
+/// <summary>NNI's SlimPruner: trains with λ·Σ‖γ‖₁ on the selected BatchNorm2d scales, then removes the channels with the
+/// smallest |γ| (mode global by default, as NNI's), through the layer each BatchNorm follows.</summary>
+public sealed class SlimPrunerCompressor : NniPrunerCompressor
+{
+    /// <inheritdoc />
+    protected override PrunerKind Kind => PrunerKind.Slim;
+
+    /// <inheritdoc />
+    public override string Name => "slim";
+}
+
+/// <summary>NNI's ActivationAPoZRankPruner: the output channels whose activation is most often zero over the training batches.</summary>
+public sealed class ApozPrunerCompressor : NniPrunerCompressor
+{
+    /// <inheritdoc />
+    protected override PrunerKind Kind => PrunerKind.Apoz;
+
+    /// <inheritdoc />
+    public override string Name => "apoz";
+}
+
+/// <summary>NNI's ActivationMeanRankPruner: the output channels with the smallest mean activation over the training batches.</summary>
+public sealed class MeanActivationPrunerCompressor : NniPrunerCompressor
+{
+    /// <inheritdoc />
+    protected override PrunerKind Kind => PrunerKind.MeanActivation;
+
+    /// <inheritdoc />
+    public override string Name => "mean-activation";
+}
+
+/// <summary>NNI's TaylorFOWeightPruner: the output channels with the smallest Σ(w·g)² accumulated over training steps.</summary>
+public sealed class TaylorFoPrunerCompressor : NniPrunerCompressor
+{
+    /// <inheritdoc />
+    protected override PrunerKind Kind => PrunerKind.TaylorFo;
+
+    /// <inheritdoc />
+    public override string Name => "taylor-fo";
 }

@@ -45,6 +45,11 @@ public sealed class CompressionRequest
     public Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double>? EvaluateAccuracy =>
         Score.Name == Tasks.TaskScore.Accuracy.Name && Score.HigherIsBetter ? EvaluateScore : null;
 
+    /// <summary>Trains <see cref="Model"/> in place with the task's own trainer, optimizer and learning rate, plus what the
+    /// <see cref="TaskTraining"/> adds (loss terms, callbacks); null when the host has no training to offer. Data-driven
+    /// pruners (slim, APoZ, mean activation, Taylor) collect their importance through it. Since contract 1.2.</summary>
+    public Action<TaskTraining>? Train { get; init; }
+
     /// <summary>Where the compressor logs progress.</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;
 }

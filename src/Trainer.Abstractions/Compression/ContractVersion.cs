@@ -12,6 +12,8 @@ public static class ContractVersion
 
     /// <summary>Minor version: additions old plugins can ignore. 1.1 added sliced channel groups
     /// (<see cref="ChannelGroupInfo.ProducerSlices"/>, <see cref="ChannelGroupInfo.SliceConsumers"/>,
-    /// <see cref="ChannelConsumer.Reads"/>) and Conv1d/3d and ConvTranspose layers (<see cref="WeightLayerInfo.Kernel"/>).</summary>
-    public const int Minor = 1;
+    /// <see cref="ChannelConsumer.Reads"/>) and Conv1d/3d and ConvTranspose layers (<see cref="WeightLayerInfo.Kernel"/>).
+    /// 1.2 added the task's training for data-driven compressors (<see cref="CompressionRequest.Train"/>,
+    /// <see cref="TaskTraining"/>).</summary>
+    public const int Minor = 2;
 }

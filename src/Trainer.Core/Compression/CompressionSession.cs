@@ -113,7 +113,8 @@ public sealed class CompressionSession(TrainingTask task, ICompressor compressor
             var started = journal ?? new IterationJournal { Index = index, TargetOfOriginal = target, LatencyTargetOfOriginal = latencyTarget };
             var (compressed, result, edits, decision) = steps.Run(new CompressionStepInput(compressor, model, original, manifest, target, trainLoader,
                 net => task.ScoreOf(net, scoreLoader), task.Score, latencyTarget, journal?.Decision,
-                decided => (started = started with { Allocation = decided.Allocation, TimedBy = decided.TimedBy }).Save(journalPath)));
+                decided => (started = started with { Allocation = decided.Allocation, TimedBy = decided.TimedBy }).Save(journalPath),
+                training => TrainForCompressor(model, training, index, run, trainLoader, valLoader)));
             model = compressed;
             ModelMetrics afterCompress;
             double speedup;
@@ -187,6 +188,23 @@ public sealed class CompressionSession(TrainingTask task, ICompressor compressor
     private static IReadOnlyList<string> TimingDecisions(AllocationDecision decision, bool byLatency) => byLatency
         ? [.. decision.TimedBy, "whether to go on: the speedup measured against the original right after the compress step"]
         : decision.TimedBy;
+
+    /// <summary>A data-driven compressor's training (NNI's evaluator.train): the task's trainer at the recipe's learning rate,
+    /// with the compressor's loss terms and callbacks, validated as finetuning is. Epochs cover the steps asked for.</summary>
+    private void TrainForCompressor(torch.nn.Module<torch.Tensor, torch.Tensor> model, TaskTraining training, int index, CompressionRun run,
+        IBatchLoader trainLoader, IBatchLoader valLoader)
+    {
+        ArgumentNullException.ThrowIfNull(training);
+        var epochs = training.MaxSteps > 0
+            ? Math.Max(training.Epochs, (training.MaxSteps + trainLoader.BatchCount - 1) / trainLoader.BatchCount)
+            : Math.Max(1, training.Epochs);
+        var checkpointDir = Path.Combine(run.CheckpointDir, $"iteration-{index}-compressor-training");
+        if (Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
+        var trainer = recipe.Create(task, new TrainingRunSpec(model, trainLoader, valLoader, Path.Combine(run.LogDir, $"iteration-{index}-compressor-training"),
+            checkpointDir, epochs, recipe.Optimizer.LearningRate, MaxSteps: training.MaxSteps, LossHooks: training.LossHooks), loggers, training.Callbacks);
+        var result = trainer.Run();
+        _logger.LogInformation("Iteration {Index}: the compressor trained {Epochs} epoch(s), {Reason}.", index, result.EpochsCompleted, result.StopReason);
+    }
 
     private void Finetune(torch.nn.Module<torch.Tensor, torch.Tensor> model, torch.nn.Module<torch.Tensor, torch.Tensor> teacher, int index,
         CompressionRun run, IBatchLoader trainLoader, IBatchLoader valLoader)

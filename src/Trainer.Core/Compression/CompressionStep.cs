@@ -21,11 +21,12 @@ namespace Trainer.Core.Compression;
 /// <paramref name="TargetOfOriginal"/> (the latency allocation sizes the layers, its MACs become the compressor's target).</param>
 /// <param name="Replay">An allocation decided by an interrupted attempt at this step, taken instead of deciding again.</param>
 /// <param name="Decided">Called with the allocation decision before the compressor runs (to record it).</param>
+/// <param name="Train">The task's training of the model, for data-driven compressors (<see cref="CompressionRequest.Train"/>).</param>
 public sealed record CompressionStepInput(ICompressor Compressor, torch.nn.Module<torch.Tensor, torch.Tensor> Model, LoadedModel Original,
     CompressionManifest Manifest, double TargetOfOriginal, IBatchLoader TrainingData,
     Func<torch.nn.Module<torch.Tensor, torch.Tensor>, double> EvaluateScore, Trainer.Abstractions.Tasks.TaskScore Score,
     double? LatencyTargetOfOriginal = null,
-    AllocationDecision? Replay = null, Action<AllocationDecision>? Decided = null);
+    AllocationDecision? Replay = null, Action<AllocationDecision>? Decided = null, Action<TaskTraining>? Train = null);
 
 /// <summary>
 /// Runs one compress step: a reference copy of the model for the compressor's sampling, the core's editor (which records
@@ -61,6 +62,7 @@ public sealed class CompressionStepRunner(CompressionSessionOptions options, ILo
             GroupKeepRatios = allocation?.GroupKeepRatios,
             EvaluateScore = input.EvaluateScore,
             Score = input.Score,
+            Train = input.Train,
             Logger = loggers.CreateLogger($"Trainer.Compress.{input.Compressor.Name}"),
         };
         try

@@ -17,10 +17,13 @@ namespace Trainer.Core.Training;
 /// <param name="LearningRate">Initial learning rate.</param>
 /// <param name="Teacher">When set, the run distils from this network (<see cref="DistillationLossHook"/> on the task's trainer).</param>
 /// <param name="Distillation">Distillation settings used with <paramref name="Teacher"/>.</param>
+/// <param name="MaxSteps">Optimizer steps after which the run stops, mid-epoch if need be (0 = the recipe's MaxSteps).</param>
+/// <param name="LossHooks">Loss terms added after the trainer's own (and after distillation), e.g. a compressor's regulariser.</param>
 public sealed record TrainingRunSpec(
     torch.nn.Module<torch.Tensor, torch.Tensor> Network, IBatchLoader TrainLoader, IBatchLoader ValLoader,
     string LogDir, string CheckpointDir, int Epochs, double LearningRate,
-    torch.nn.Module<torch.Tensor, torch.Tensor>? Teacher = null, DistillationOptions? Distillation = null);
+    torch.nn.Module<torch.Tensor, torch.Tensor>? Teacher = null, DistillationOptions? Distillation = null,
+    int MaxSteps = 0, IReadOnlyList<ILossHook>? LossHooks = null);
 
 /// <summary>
 /// How every training run of a job is built (optimizer, schedule, loop settings, early stopping, TensorBoard, progress),
@@ -76,10 +79,12 @@ public sealed record TrainerRecipe
             Settings = Settings with
             {
                 Epochs = spec.Epochs,
+                MaxSteps = spec.MaxSteps > 0 ? spec.MaxSteps : Settings.MaxSteps,
                 MonitorMetric = monitored ? Settings.MonitorMetric : "val/" + task.Score.Name,
                 MonitorMode = monitored ? Settings.MonitorMode : task.Score.HigherIsBetter ? MetricMode.Max : MetricMode.Min,
             },
-            LossHooks = spec.Teacher is null ? [] : [new DistillationLossHook(spec.Teacher, spec.Distillation ?? new DistillationOptions())],
+            LossHooks = [.. spec.Teacher is null ? [] : new ILossHook[] { new DistillationLossHook(spec.Teacher, spec.Distillation ?? new DistillationOptions()) },
+                .. spec.LossHooks ?? []],
             Callbacks = callbacks,
             CheckpointDir = spec.CheckpointDir,
             Logger = loggers.CreateLogger("Trainer.Loop"),

@@ -33,7 +33,8 @@ public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory 
         {
             result = TaskSensitivity.Analyze(task, model.Network, model.Name, model.InputShape, s.ValidationSamples, s.ParseSparsities(),
                 Enum.Parse<EarlyStopMode>(s.EarlyStopMode, ignoreCase: true),
-                s.EarlyStopMode.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : s.EarlyStopValue, layers, _logger);
+                s.EarlyStopMode.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : s.EarlyStopValue, layers, _logger,
+                SensitivityPruners.Create(s.Pruner));
         }
         catch (ArgumentException e)
         {

@@ -28,6 +28,9 @@ public sealed class SensitivitySection
     /// <summary>Sparsities to try, comma-separated.</summary>
     public string Sparsities { get; set; } = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9";
 
+    /// <summary>How each layer is pruned: l1 (filters by L1 norm, NNI's default), l2, fpgm or level (single weights).</summary>
+    public string Pruner { get; set; } = "l1";
+
     /// <summary>none, minimize, maximize, dropped or raised.</summary>
     public string EarlyStopMode { get; set; } = "none";
 

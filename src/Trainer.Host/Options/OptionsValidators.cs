@@ -121,6 +121,8 @@ public sealed class AnalyzeOptionsValidator : IValidateOptions<AnalyzeOptions>
             errors.Add($"Analyze:MaskConflictMode = '{o.MaskConflictMode}' is invalid; accepted: union, intersection.");
         if (!EarlyStopModes.Contains(s.EarlyStopMode.ToLowerInvariant()))
             errors.Add($"Analyze:Sensitivity:EarlyStopMode = '{s.EarlyStopMode}' is invalid; accepted: {string.Join(", ", EarlyStopModes)}.");
+        if (!Trainer.Core.Analysis.Sensitivity.SensitivityPruners.Names.Contains(s.Pruner.ToLowerInvariant()))
+            errors.Add($"Analyze:Sensitivity:Pruner = '{s.Pruner}' is invalid; accepted: {string.Join(", ", Trainer.Core.Analysis.Sensitivity.SensitivityPruners.Names)}.");
         if (s.ParseSparsities() is null)
             errors.Add($"Analyze:Sensitivity:Sparsities = '{s.Sparsities}' is invalid; accepted: numbers in (0, 1) separated by commas.");
         if (s.ShardCount < 1 || s.ShardIndex < 0 || s.ShardIndex >= s.ShardCount)

@@ -132,4 +132,12 @@ public class AnalyzeVerbTests : IDisposable
         Assert.NotEqual(0, code);
         Assert.Contains(expected, err);
     }
+
+    [Fact]
+    public void An_unknown_sensitivity_pruner_exits_2_naming_the_key_and_the_accepted_pruners()
+    {
+        var (code, err) = Analyze(["sensitivity", "--Analyze:Sensitivity:Pruner=taylor"]);
+        Assert.Equal(2, code);
+        Assert.Contains("Analyze:Sensitivity:Pruner = 'taylor' is invalid; accepted: l1, l2, fpgm, level.", err);
+    }
 }

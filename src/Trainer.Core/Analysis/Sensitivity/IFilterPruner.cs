@@ -7,8 +7,18 @@ namespace Trainer.Core.Analysis.Sensitivity;
 /// Chooses which output filters of one layer to zero for a given sparsity. Implementations only
 /// decide; they never change the layer (see <see cref="FilterMasking"/> for applying a choice).
 /// </summary>
-public interface IFilterPruner
+public interface IFilterPruner : ILayerPruner
 {
+    /// <inheritdoc />
+    string ILayerPruner.Unit => "filters";
+
+    /// <summary>Zeroes the filters <see cref="SelectFiltersToPrune"/> chooses (weight rows and bias entries).</summary>
+    (int Pruned, int Total) ILayerPruner.PruneInPlace(nn.Module<Tensor, Tensor> layer, double sparsity)
+    {
+        var prune = SelectFiltersToPrune(layer, sparsity);
+        return (FilterMasking.Apply(layer, prune), prune.Length);
+    }
+
     /// <summary>
     /// Computes the filters of <paramref name="layer"/> to prune at <paramref name="sparsity"/>.
     /// </summary>

@@ -49,14 +49,7 @@ public sealed class L1FilterPruner : IFilterPruner
     }
 
     /// <summary>L1 norm of each output filter (row of dimension 0) of <paramref name="weight"/>, in double precision.</summary>
-    public static double[] L1Scores(Tensor weight)
-    {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var filters = weight.shape[0];
-        // NNI sums |w| in the weight's own dtype; summing in double avoids order-dependent rounding deciding ties.
-        return weight.detach().reshape(filters, -1).to_type(ScalarType.Float64).abs().sum(1).data<double>().ToArray();
-    }
+    public static double[] L1Scores(Tensor weight) => FilterScores.L1(weight);
 
     internal static void CheckSparsity(double sparsity)
     {

@@ -21,7 +21,7 @@ public sealed class SensitivityAnalysis
 {
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly Func<nn.Module<Tensor, Tensor>, double> _validate;
-    private readonly IFilterPruner _pruner;
+    private readonly ILayerPruner _pruner;
     private readonly EarlyStopMode _earlyStopMode;
     private readonly double _earlyStopValue;
     private readonly IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Layer)> _targets;
@@ -30,7 +30,8 @@ public sealed class SensitivityAnalysis
     /// <summary>Creates the analysis; checks the settings and resolves the layers.</summary>
     /// <param name="model">The model; it is pruned temporarily and restored.</param>
     /// <param name="validate">Evaluates the model and returns the metric (accuracy, loss, ...).</param>
-    /// <param name="pruner">Chooses the filters to prune; <see cref="L1FilterPruner"/> by default.</param>
+    /// <param name="pruner">Prunes a layer at each sparsity; <see cref="L1FilterPruner"/> by default (see
+    /// <see cref="SensitivityPruners"/> for the others).</param>
     /// <param name="sparsities">
     /// Sparsities to test, each in (0, 1); default 0.1, 0.2, ..., 0.9. As in NNI they are sorted and
     /// rounded to 2 decimals (round half to even); two that round to the same value are an error.
@@ -48,7 +49,7 @@ public sealed class SensitivityAnalysis
     public SensitivityAnalysis(
         nn.Module<Tensor, Tensor> model,
         Func<nn.Module<Tensor, Tensor>, double> validate,
-        IFilterPruner? pruner = null,
+        ILayerPruner? pruner = null,
         IEnumerable<double>? sparsities = null,
         EarlyStopMode earlyStopMode = EarlyStopMode.None,
         double? earlyStopValue = null,
@@ -131,12 +132,11 @@ public sealed class SensitivityAnalysis
             {
                 foreach (var sparsity in Sparsities)
                 {
-                    var prune = _pruner.SelectFiltersToPrune(layer, sparsity);
                     double metric;
-                    int pruned;
+                    int pruned, total;
                     try
                     {
-                        pruned = FilterMasking.Apply(layer, prune);
+                        (pruned, total) = _pruner.PruneInPlace(layer, sparsity);
                         metric = _validate(_model);
                     }
                     finally
@@ -144,8 +144,8 @@ public sealed class SensitivityAnalysis
                         backup.Restore();
                     }
                     row[sparsity] = metric;
-                    _logger.LogInformation("Layer: {Layer} Sparsity: {Sparsity:0.00} Pruned filters: {Pruned}/{Filters} Validation Metric: {Metric:0.0000}",
-                        name, sparsity, pruned, prune.Length, metric);
+                    _logger.LogInformation("Layer: {Layer} Sparsity: {Sparsity:0.00} Pruned {Unit}: {Pruned}/{Total} Validation Metric: {Metric:0.0000}",
+                        name, sparsity, _pruner.Unit, pruned, total, metric);
                     if (ShouldStop(_earlyStopMode, _earlyStopValue, baseline, metric))
                     {
                         _logger.LogInformation("Layer {Layer}: early stop ({Mode} {Value}) after sparsity {Sparsity:0.00}.",

@@ -22,16 +22,17 @@ public static class TaskSensitivity
     /// <param name="earlyStopValue">Threshold of the early-stop mode.</param>
     /// <param name="layers">Layers to analyse (default: every Conv2d).</param>
     /// <param name="logger">Receives one line per evaluation.</param>
+    /// <param name="pruner">Prunes each layer (default L1 filters; <see cref="SensitivityPruners"/> names the others).</param>
     /// <exception cref="ArgumentException">The model does not take the task's input, or a setting is invalid.</exception>
     public static SensitivityResult Analyze(TrainingTask task, nn.Module<Tensor, Tensor> model, string modelName, long[] inputShape,
         int validationSamples = 0, IEnumerable<double>? sparsities = null, EarlyStopMode earlyStopMode = EarlyStopMode.None,
-        double? earlyStopValue = null, IEnumerable<string>? layers = null, ILogger? logger = null)
+        double? earlyStopValue = null, IEnumerable<string>? layers = null, ILogger? logger = null, ILayerPruner? pruner = null)
     {
         ArgumentNullException.ThrowIfNull(task);
         ExampleInputCheck.Ensure(model, modelName, inputShape, task);
         var scoreLoader = task.ScoreLoader(validationSamples > 0 ? validationSamples : int.MaxValue, 500);
         using var lease = scoreLoader as IDisposable;
-        return new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), sparsities: sparsities, earlyStopMode: earlyStopMode,
+        return new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), pruner, sparsities: sparsities, earlyStopMode: earlyStopMode,
             earlyStopValue: earlyStopValue, layers: layers, logger: logger).Analyze();
     }
 }
