@@ -17,7 +17,7 @@ public static class ConfigFile
     public static readonly IReadOnlyList<string> Sections =
     [
         TrainerOptions.Section, DataOptions.Section, TaskOptions.Section, ModelOptions.Section, AnalyzeOptions.Section,
-        CompressionOptions.Section, PipelineOptions.Section, QuantizationOptions.Section, ExportOptions.Section, PredictOptions.Section, "Logging",
+        CompressionOptions.Section, PipelineOptions.Section, QuantizationOptions.Section, ExportOptions.Section, PredictOptions.Section, SearchOptions.Section, "Logging",
     ];
 
     // What Microsoft.Extensions.Configuration.Json accepts.
