@@ -61,8 +61,8 @@ foreach (var name in models)
                       string.Join(", ", fused.Select(f => $"{f.Value}x {f.Key}")) + $" (prepared in {clock.Elapsed.TotalSeconds:0}s)");
     foreach (var note in int8.Notes) Console.WriteLine($"  note: {note}");
 
-    using var floatOrt = new OnnxRuntimeModel(floatPath, threads);
-    using var int8Ort = new OnnxRuntimeModel(int8.Path, threads);
+    using var floatOrt = OnnxRuntimeModule.Open(floatPath, threads);
+    using var int8Ort = OnnxRuntimeModule.Open(int8.Path, threads);
     object? accuracy = null;
     if (prepared.Test is { } test)
     {
@@ -156,7 +156,7 @@ nn.Module<Tensor, Tensor> Quantize(nn.Module<Tensor, Tensor> model, long[] shape
     return model;
 }
 
-(double Fp32, double Fake, double OrtFloat, double OrtInt8, double MaxDiff) Accuracies(Prepared p, OnnxRuntimeModel floatOrt, OnnxRuntimeModel int8Ort, IBatchLoader test)
+(double Fp32, double Fake, double OrtFloat, double OrtInt8, double MaxDiff) Accuracies(Prepared p, OnnxRuntimeModule floatOrt, OnnxRuntimeModule int8Ort, IBatchLoader test)
 {
     long n = 0, fp32 = 0, fake = 0, ortFloat = 0, ortInt8 = 0;
     double maxDiff = 0;

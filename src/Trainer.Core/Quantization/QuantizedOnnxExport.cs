@@ -36,7 +36,7 @@ public static class QuantizedOnnxExport
         ArgumentNullException.ThrowIfNull(validation);
         var export = OnnxExporter.Export(quantized, [1, .. inputShape.Skip(1)], path, new OnnxExportOptions { Overwrite = overwrite });
         foreach (var note in export.Notes) logger.LogInformation("ONNX QDQ export: {Note}", note);
-        using var ort = new OnnxRuntimeModel(export.Path, threads);
+        using var ort = OnnxRuntimeModule.Open(export.Path, threads);
         double difference;
         using (var scope = NewDisposeScope())
         using (no_grad())

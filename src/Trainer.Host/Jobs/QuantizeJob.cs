@@ -63,6 +63,10 @@ public sealed class QuantizeJob(
         {
             throw new JobException($"The quantized model of '{modelOptions.Value.Name}' cannot be written as ONNX (Export:Format=onnx): {e.Message}");
         }
+        catch (Core.Export.Onnx.OnnxRuntimeSessionException e)
+        {
+            throw new JobException($"ONNX Runtime refuses the quantized model's ONNX file (Export:Format=onnx): {e.Message}");
+        }
         finally
         {
             model.Network.Dispose();

@@ -13,6 +13,14 @@ namespace Trainer.Core.Export.Onnx;
 public sealed class OnnxRuntimeModule(OnnxRuntimeSession model, nn.Module<Tensor, Tensor>? reference = null)
     : nn.Module<Tensor, Tensor>("onnx-runtime")
 {
+    private bool ownsSession;
+
+    /// <summary>Opens <paramref name="path"/> in ONNX Runtime (<see cref="OnnxRuntimeSession.Open"/>) as a module that owns and
+    /// disposes its session.</summary>
+    /// <exception cref="OnnxRuntimeSessionException">ONNX Runtime refuses the file (its message quoted).</exception>
+    public static OnnxRuntimeModule Open(string path, int threads = 1) =>
+        new(OnnxRuntimeSession.Open(path, threads)) { ownsSession = true };
+
     /// <summary>The largest absolute difference between ONNX Runtime's and the reference's outputs so far.</summary>
     public double MaxAbsDifference { get; private set; }
 
@@ -49,5 +57,12 @@ public sealed class OnnxRuntimeModule(OnnxRuntimeSession model, nn.Module<Tensor
             MaxAbsOutput = Math.Max(MaxAbsOutput, expected.abs().max().item<float>());
         }
         return output;
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && ownsSession) model.Dispose();
+        base.Dispose(disposing);
     }
 }
