@@ -107,11 +107,30 @@ internal static class LayerEmitters
         var size = Pair(pool.output_size);
         if (size[0] == 1 && size[1] == 1) return builder.Node("GlobalAveragePool", $"{call.Path}.gap", [input]);
         long h = call.Input.shape[^2], w = call.Input.shape[^1];
-        // Equal windows when the input divides evenly; otherwise the windows overlap unevenly and no ONNX pool computes them.
-        if (h % size[0] != 0 || w % size[1] != 0)
-            throw Unsupported(call, $"output size {size[0]}x{size[1]} does not divide its input {h}x{w} (export at an input size where it does)");
-        long[] window = [h / size[0], w / size[1]];
-        return builder.Node("AveragePool", $"{call.Path}.avgpool", [input], B.Ints("kernel_shape", window), B.Ints("strides", window));
+        if (h % size[0] == 0 && w % size[1] == 0)
+        {
+            long[] window = [h / size[0], w / size[1]];
+            return builder.Node("AveragePool", $"{call.Path}.avgpool", [input], B.Ints("kernel_shape", window), B.Ints("strides", window));
+        }
+        // Uneven (or overlapping, when the output is larger) windows, which no ONNX pool computes: PyTorch's windows
+        // [floor(i·in/out), ceil((i+1)·in/out)) as two averaging matrices, rows · x · columnsᵀ (MatMul broadcasts over N, C).
+        using var scope = NewDisposeScope();
+        var columns = builder.Initializer($"{call.Path}.pool_columns", AveragingMatrix(w, size[1]).t().contiguous());
+        var rows = builder.Initializer($"{call.Path}.pool_rows", AveragingMatrix(h, size[0]));
+        var pooledColumns = builder.Node("MatMul", $"{call.Path}.pool_w", [input, columns]);
+        return builder.Node("MatMul", $"{call.Path}.pool_h", [rows, pooledColumns]);
+    }
+
+    /// <summary>[outputs, inputs]: row i averages PyTorch's adaptive window i of an axis of <paramref name="inputs"/> entries.</summary>
+    private static Tensor AveragingMatrix(long inputs, long outputs)
+    {
+        var matrix = zeros(outputs, inputs);
+        for (long i = 0; i < outputs; i++)
+        {
+            long start = i * inputs / outputs, end = ((i + 1) * inputs + outputs - 1) / outputs;
+            matrix[i, TensorIndex.Slice(start, end)] = tensor(1f / (end - start));
+        }
+        return matrix;
     }
 
     private static string FlattenNode(B builder, ModuleCall call, Flatten flatten, string input)

@@ -154,6 +154,44 @@ public sealed class OnnxArchitectureExportTests(ITestOutputHelper output) : IDis
     }
 
     [Fact]
+    public void AdaptiveAveragePoolsWithUnevenAndOverlappingWindowsMatchOnnxRuntime()
+    {
+        random.manual_seed(11);
+        // 5x5 → 3x3: uneven windows [0,2) [1,4) [3,5); then 3x3 → 7x7: overlapping windows larger than the input.
+        using var model = nn.Sequential(("conv", nn.Conv2d(3, 4, 3, padding: 1)), ("pool", nn.AdaptiveAvgPool2d([3, 3])),
+            ("up", nn.AdaptiveAvgPool2d([7, 7])), ("flatten", nn.Flatten()), ("fc", nn.Linear(4 * 49, 5)));
+        var (export, check) = ExportAndCheck(model, [1, 3, 5, 5]);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-5);
+        Assert.Equal([1L, 5], export.OutputShape);
+        // Conv + 2 × (MatMul columns, MatMul rows) + Flatten + Gemm + Identity.
+        Assert.Equal(1 + 4 + 3, export.NodeCount);
+    }
+
+    [Fact]
+    public void AlexNetAtASmallInputWhoseAveragePoolUpsamplesMatchesOnnxRuntime()
+    {
+        random.manual_seed(12);
+        // At 64x64 AlexNet's features end at 1x1 and its AdaptiveAvgPool2d(6x6) spreads them: the family's small-input case.
+        using var model = torchvision.models.alexnet(num_classes: 10);
+        var (export, check) = ExportAndCheck(model, [1, 3, 64, 64]);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-4);
+        Assert.Equal([1L, 10], export.OutputShape);
+    }
+
+    [Fact]
+    public void Vgg11WithBatchNormAtASmallInputMatchesOnnxRuntime()
+    {
+        random.manual_seed(13);
+        using var model = OnnxTestModels.WithCalibratedNorms(torchvision.models.vgg11_bn(num_classes: 10), [1, 3, 32, 32]);
+        var (export, check) = ExportAndCheck(model, [1, 3, 32, 32]);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-4);
+        Assert.Equal([1L, 10], export.OutputShape);
+    }
+
+    [Fact]
     public void InceptionV3WithPooledBranchesMatchesOnnxRuntime()
     {
         random.manual_seed(10);
