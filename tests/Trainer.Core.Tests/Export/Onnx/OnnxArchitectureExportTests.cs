@@ -118,6 +118,24 @@ public sealed class OnnxArchitectureExportTests(ITestOutputHelper output) : IDis
     }
 
     [Fact]
+    public void ResNet18ShrunkToHalfItsMacsMatchesOnnxRuntime()
+    {
+        random.manual_seed(14);
+        long[] shape = [1, 3, 32, 32];
+        using var model = OnnxTestModels.WithCalibratedNorms(torchvision.models.resnet18(num_classes: 10), shape);
+        var graph = ModelGraph.Build(model, shape);
+        // Every group, residual ones included, narrowed by one ratio to half the MACs, widths in multiples of 16.
+        var allocation = Trainer.Core.Latency.UniformAllocator.Allocate(model, graph, 0.5, roundTo: 16);
+        ChannelShrinker.Shrink(model, graph, allocation.FirstChannelMasks(graph));
+        var (export, check) = ExportAndCheck(model, shape);
+
+        Assert.InRange(check.MaxAbsDifference, 0, 1e-4);
+        Assert.Equal([1L, 10], export.OutputShape);
+        Assert.InRange((double)Trainer.Core.Analysis.FlopsCounter.Count(model, shape).TotalFlops / allocation.FullMacs, 0.4, 0.5);
+        Assert.True(((Conv2d)model.named_modules().Single(m => m.name == "conv1").module).weight!.shape[0] < 64);
+    }
+
+    [Fact]
     public void ResNet50WithBottlenecksMatchesOnnxRuntime()
     {
         random.manual_seed(6);
