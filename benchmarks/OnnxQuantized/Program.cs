@@ -230,6 +230,8 @@ Dictionary<string, int> FusedOps(string path)
     using (var options = OnnxRuntimeCheck.CreateSessionOptions(threads))
     {
         options.OptimizedModelFilePath = optimized;
+        // ONNX Runtime warns that a serialised NCHWc graph is for this CPU only: known, and this file is only read here.
+        options.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
         using var session = new InferenceSession(path, options);
     }
     return Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)).Graph.Node.GroupBy(n => n.OpType)

@@ -65,6 +65,7 @@ public class OnnxQdqExportTests(Xunit.Abstractions.ITestOutputHelper output)
         using (var options = OnnxRuntimeCheck.CreateSessionOptions(1))
         {
             options.OptimizedModelFilePath = optimized;
+            options.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;   // not its "NCHWc graph for this CPU only" warning
             using var session = new InferenceSession(path, options);
         }
         return Read(optimized).Graph.Node.Select(n => n.OpType).ToList();
