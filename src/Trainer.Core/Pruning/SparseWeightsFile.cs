@@ -133,22 +133,7 @@ public static class SparseWeightsFile
             }
         }
         var header = JsonSerializer.SerializeToUtf8Bytes(new Header(FormatVersion, entries, metrics?.ToDictionary() ?? []), Json);
-        AtomicFile.Write(path, temp =>
-        {
-            using var file = new FileStream(temp, FileMode.Create, FileAccess.Write);
-            using var writer = new BinaryWriter(file);
-            writer.Write(Magic);
-            writer.Write(header.Length);
-            writer.Write(header);
-            writer.Write(payload.Length);
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            sha.AppendData(header);
-            sha.AppendData(payload.GetBuffer(), 0, (int)payload.Length);
-            writer.Write(sha.GetHashAndReset());
-            writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
-            writer.Flush();
-            file.Flush(flushToDisk: true);
-        });
+        SealedFile.Write(path, Magic, header, payload);
         return new SparseWeightsSummary(new FileInfo(path).Length, denseBytes, sparseTensors, sparseEntries, zeros);
     }
 
@@ -215,24 +200,8 @@ public static class SparseWeightsFile
     private static (Header, byte[]) ReadVerified(string path)
     {
         var bytes = FileBytes.Read(path, "Sparse weights file", message => new CheckpointException(message));
-        var span = bytes.AsSpan();
-        if (!span.StartsWith(Magic)) throw new CheckpointException($"'{path}' is not a sparse weights file (bad magic bytes).");
-        int at = Magic.Length;
-        int headerLength = at + 4 <= span.Length ? BitConverter.ToInt32(span.Slice(at, 4)) : -1;
-        at += 4;
-        if (headerLength < 2 || headerLength > span.Length - at)
-            throw Corrupt(path, $"its header length field says {headerLength} bytes, {Math.Max(0, span.Length - at)} follow");
-        var headerBytes = span.Slice(at, headerLength);
-        at += headerLength;
-        long length = at + 8 <= span.Length ? BitConverter.ToInt64(span.Slice(at, 8)) : -1;
-        at += 8;
-        if (length < 0 || at + 32 > span.Length || length != span.Length - at - 32)
-            throw Corrupt(path, $"it holds {Math.Max(0, span.Length - at - 32)} bytes of tensor data where its header says {length}");
-        var payload = span[(at + 32)..];
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        sha.AppendData(headerBytes);
-        sha.AppendData(payload);
-        if (!sha.GetHashAndReset().AsSpan().SequenceEqual(span.Slice(at, 32))) throw Corrupt(path, "its contents do not match its checksum");
+        if (!bytes.AsSpan().StartsWith(Magic)) throw new CheckpointException($"'{path}' is not a sparse weights file (bad magic bytes).");
+        var (headerBytes, payload) = SealedFile.Read(bytes, Magic.Length, hashesHeader: true, what => Corrupt(path, what), what => Corrupt(path, what));
         Header? header;
         try
         {
@@ -247,7 +216,7 @@ public static class SparseWeightsFile
         if (header.Format != FormatVersion) throw Corrupt(path, $"it has format {header.Format} behind the magic of format {FormatVersion}");
         if (header.Tensors.Any(t => t.Bytes < 0 || t.Stored < 0 || t.Shape.Any(d => d < 0)))
             throw Corrupt(path, "its tensor table has negative sizes");
-        return (header, payload.ToArray());
+        return (header, payload);
     }
 
     private static CheckpointException Corrupt(string path, string problem) => new($"Sparse weights '{path}' are corrupt: {problem}; the network was left as it is.");

@@ -62,20 +62,7 @@ public static class QuantizedModelFile
         }
         var header = new Header(FormatVersion, applied.Plan, applied.Folded, manifestJson, weights, tensors);
         var headerBytes = JsonSerializer.SerializeToUtf8Bytes(header, Json);
-        AtomicFile.Write(path, temp =>
-        {
-            using var file = new FileStream(temp, FileMode.Create, FileAccess.Write);
-            using var writer = new BinaryWriter(file);
-            writer.Write(Magic);
-            writer.Write(headerBytes.Length);
-            writer.Write(headerBytes);
-            writer.Write(payload.Length);
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            sha.AppendData(headerBytes);
-            sha.AppendData(payload.GetBuffer(), 0, (int)payload.Length);
-            writer.Write(sha.GetHashAndReset());
-            writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
-        });
+        SealedFile.Write(path, Magic, headerBytes, payload);
         return new FileInfo(path).Length;
     }
 
@@ -212,23 +199,9 @@ public static class QuantizedModelFile
         var span = bytes.AsSpan();
         int version = span.StartsWith(Magic) ? FormatVersion : span.StartsWith(MagicV1) ? 1 : 0;
         if (version == 0) throw new InvalidDataException($"'{path}' is not a quantized model file (written by QuantizedModelFile.Save)");
-        int at = Magic.Length;
-        int headerLength = at + 4 <= span.Length ? BitConverter.ToInt32(span.Slice(at, 4)) : -1;
-        at += 4;
-        if (headerLength < 2 || headerLength > span.Length - at)
-            throw new InvalidDataException($"'{path}' is truncated or damaged: its header length field says {headerLength} bytes, {Math.Max(0, span.Length - at)} follow");
-        var headerBytes = span.Slice(at, headerLength);
-        at += headerLength;
-        long length = at + 8 <= span.Length ? BitConverter.ToInt64(span.Slice(at, 8)) : -1;
-        at += 8;
-        if (length < 0 || at + 32 > span.Length || length != span.Length - at - 32)
-            throw new InvalidDataException($"'{path}' is truncated or damaged: it holds {Math.Max(0, span.Length - at - 32)} bytes of tensor data where its header says {length}");
-        var payload = span[(at + 32)..];
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        if (version >= 2) sha.AppendData(headerBytes);
-        sha.AppendData(payload);
-        if (!sha.GetHashAndReset().AsSpan().SequenceEqual(span.Slice(at, 32)))
-            throw new InvalidDataException($"'{path}' is damaged: its contents do not match its checksum");
+        var (headerBytes, payload) = SealedFile.Read(bytes, Magic.Length, hashesHeader: version >= 2,
+            what => new InvalidDataException($"'{path}' is truncated or damaged: {what}"),
+            what => new InvalidDataException($"'{path}' is damaged: {what}"));
         Header? header;
         try
         {
@@ -241,7 +214,7 @@ public static class QuantizedModelFile
         if (header is null) throw new InvalidDataException($"'{path}' has an empty header");
         if (header.Format != version)
             throw new InvalidDataException($"'{path}' is quantized model format {header.Format} behind the magic of format {version}; it is damaged");
-        return (header, payload.ToArray());
+        return (header, payload);
     }
 
     private sealed record Header(int Format, QuantizationPlan Plan, IReadOnlyList<FoldedBatchNorm> Folded, string? Manifest,
