@@ -12,6 +12,16 @@ public interface IPolicyScorer
     /// <summary>The score of the model when each group keeps <paramref name="keptChannels"/>[id] channels.</summary>
     /// <param name="keptChannels">Group id → kept count, every group of the search space.</param>
     PolicyScore Score(IReadOnlyDictionary<string, int> keptChannels);
+
+    /// <summary>The scores of a batch of policies, in their order. Searches hand over every policy they can score
+    /// independently (a generation, a set of neighbours or layer candidates) in one call, so a scorer that runs trials in
+    /// parallel (worker processes, a cluster) can; this default scores them one after another.</summary>
+    /// <param name="policies">Each a map group id → kept count, every group of the search space.</param>
+    IReadOnlyList<PolicyScore> ScoreAll(IReadOnlyList<IReadOnlyDictionary<string, int>> policies)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        return policies.Select(Score).ToList();
+    }
 }
 
 /// <summary>A scorer from a function (synthetic objectives, tests, a user's own evaluation).</summary>
