@@ -59,7 +59,9 @@ public sealed class OnnxRuntimeRunner : IDisposable
     public static string Version => OrtEnv.Instance().GetVersionString();
 
     /// <summary>The session settings in words, for reports and the latency table's key.</summary>
-    public const string SettingsText = "optimisation=all prepacking=on spinning=off inter-op=1 sequential";
+    public static string SettingsText => OnnxRuntimeThreading.SharedThreads is null
+        ? "optimisation=all prepacking=on spinning=off inter-op=1 sequential"
+        : $"optimisation=all prepacking=on sequential, {OnnxRuntimeThreading.PoolText}";
 
     /// <summary>The input shape each <see cref="Run"/> uses.</summary>
     public IReadOnlyList<long> InputShape { get; }

@@ -44,10 +44,19 @@ public sealed class OnnxRuntimeRejectedException : Exception
 public static class OnnxRuntimeCheck
 {
     /// <summary>Session options used for every check: <paramref name="threads"/> intra-op threads, one inter-op thread, and
-    /// spinning off in both pools (a spinning pool takes the cores from TorchSharp and other sessions in the process).</summary>
+    /// spinning off in both pools (a spinning pool takes the cores from TorchSharp and other sessions in the process). When the
+    /// program set up one process-wide pool (<see cref="OnnxRuntimeThreading.UseSharedPool"/>), sessions run on it instead and
+    /// <paramref name="threads"/> is not used.</summary>
     public static SessionOptions CreateSessionOptions(int threads)
     {
         if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "ONNX Runtime needs at least one thread");
+        if (OnnxRuntimeThreading.SharedThreads is not null)
+        {
+            // The process-wide pool (OnnxRuntimeThreading.UseSharedPool) sets the threads and the spinning.
+            var shared = new SessionOptions { ExecutionMode = ExecutionMode.ORT_SEQUENTIAL, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+            shared.DisablePerSessionThreads();
+            return shared;
+        }
         var options = new SessionOptions
         {
             IntraOpNumThreads = threads,
