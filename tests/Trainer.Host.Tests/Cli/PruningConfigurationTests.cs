@@ -160,4 +160,25 @@ public sealed class PruningConfigurationTests : IDisposable
             () => new FashionCnn(), out _);
         Assert.Equal(new long[] { 16, 32, 64 }, shrunk.modules().OfType<TorchSharp.Modules.Conv2d>().Select(c => c.weight!.shape[0]).ToArray());
     }
+
+    [Fact]
+    public void A_slim_lottery_ticket_trains_with_the_gamma_penalty_and_ends_with_half_the_filters_of_every_conv_pruned()
+    {
+        var (code, err) = Train("slim", ["--Trainer:Epochs=2", "--Trainer:Pruning:Kind=lottery-ticket", "--Trainer:Pruning:PruneFraction=0.5",
+            "--Trainer:Pruning:Pruner=slim", "--Trainer:Pruning:SlimLambda=0.001", "--Trainer:Pruning:OpTypes:0=Conv2d"]);
+        Assert.True(code == 0, err);
+
+        // The loss hook ran: the run's summary has slim's term, λ·Σ|γ| of the three BatchNorms (γ starts at 1: 0.001 · 224).
+        var summary = Directory.GetFiles(Path.Combine(_work, "runs"), "summary.json", SearchOption.AllDirectories).Single();
+        var slimLoss = System.Text.Json.JsonDocument.Parse(File.ReadAllText(summary)).RootElement.GetProperty("metrics").GetProperty("train/slim_l1").GetDouble();
+        Assert.InRange(slimLoss, 0.1, 0.3);
+        using var scope = torch.NewDisposeScope();
+        var model = new FashionCnn();
+        CheckpointFile.LoadWeights(Path.Combine(_work, "ckpt", "slim", "sparse.weights"), model);
+        foreach (var conv in model.modules().OfType<TorchSharp.Modules.Conv2d>())
+        {
+            var filters = conv.weight!.shape[0];
+            Assert.Equal(filters / 2, conv.weight.reshape(filters, -1).abs().sum(1).eq(0).sum().item<long>());
+        }
+    }
 }
