@@ -20,8 +20,11 @@ internal sealed class ImportanceTracker : IDisposable
     private readonly Tensor[][]? _scales;
     private readonly string[] _keys;
 
-    /// <summary>Hooks what the criterion needs; refuses a target slim finds no BatchNorm after, before any hook is left behind.</summary>
-    public ImportanceTracker(ImportanceOptions options, PruningTargets targets)
+    /// <summary>Hooks what the criterion needs.</summary>
+    /// <param name="options">The criterion and its collector settings.</param>
+    /// <param name="targets">The reparametrised targets.</param>
+    /// <param name="scales">slim: what <see cref="FindScales"/> found (before the targets were reparametrised).</param>
+    public ImportanceTracker(ImportanceOptions options, PruningTargets targets, Tensor[][]? scales)
     {
         _options = options;
         _targets = targets;
@@ -29,7 +32,7 @@ internal sealed class ImportanceTracker : IDisposable
         switch (options.Criterion)
         {
             case ImportanceCriterion.Slim:
-                _scales = FindScales(options, targets);
+                _scales = scales ?? throw new ArgumentNullException(nameof(scales), "slim needs the BatchNorm weights FindScales found");
                 LossHooks = [new SlimRegularizer(_scales.SelectMany(s => s).ToList(), options.SlimLambda)];
                 break;
             case ImportanceCriterion.Apoz or ImportanceCriterion.MeanActivation:
@@ -108,9 +111,14 @@ internal sealed class ImportanceTracker : IDisposable
         _taylor?.Dispose();
     }
 
-    // Slim ranks a target's channels by |γ| of the BatchNorm2d(s) that read its output directly.
-    private static Tensor[][] FindScales(ImportanceOptions options, PruningTargets targets)
+    /// <summary>
+    /// slim: the γ of the BatchNorm2d(s) that read each target's output directly, by which its channels are ranked; null for
+    /// the other criteria. Called before the targets are reparametrised, so a refused target changes nothing.
+    /// </summary>
+    /// <exception cref="ArgumentException">No network or input shape to search, or a target no BatchNorm reads.</exception>
+    public static Tensor[][]? FindScales(ImportanceOptions options, IReadOnlyList<(nn.Module Module, string Name)> targets)
     {
+        if (options.Criterion != ImportanceCriterion.Slim) return null;
         if (options.Network is not { } network || options.InputShape is not { } shape)
             throw new ArgumentException("slim ranks each target's channels by the BatchNorm2d after it: give ImportanceOptions.Network and InputShape " +
                                         "so it can find them.", nameof(options));
@@ -118,10 +126,10 @@ internal sealed class ImportanceTracker : IDisposable
         var modules = network.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
         var paths = new Dictionary<nn.Module, string>(ReferenceEqualityComparer.Instance);
         foreach (var (name, module) in network.named_modules()) paths.TryAdd(module, name);
-        return Enumerable.Range(0, targets.Count).Select(i =>
+        return targets.Select(target =>
         {
-            var path = paths.TryGetValue(targets.Items[i].Module, out var p) ? p
-                : throw new ArgumentException($"A pruning target ({targets.Items[i].Module.GetName()}) is not in ImportanceOptions.Network.", nameof(options));
+            var path = paths.TryGetValue(target.Module, out var p) ? p
+                : throw new ArgumentException($"A pruning target ({target.Module.GetName()}) is not in ImportanceOptions.Network.", nameof(options));
             var scales = producers.Where(kv => kv.Value == path).Select(kv => ((TorchSharp.Modules.BatchNorm2d)modules[kv.Key]).weight)
                 .OfType<Tensor>().ToArray();
             return scales.Length > 0 ? scales : throw new ArgumentException(

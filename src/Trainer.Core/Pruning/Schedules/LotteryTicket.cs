@@ -72,13 +72,14 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
                     throw new ArgumentException($"{ImportanceCriteria.NameOf(criterion)} prunes output channels; '{name}' of {module.GetName()} has " +
                                                 "fewer than 2 dims. Prune weights only.", nameof(options));
         }
+        var scales = structured ? ImportanceTracker.FindScales(options.Importance!, targets) : null;
         _options = options;
         _targets = new PruningTargets(targets);
         _logger = logger ?? NullLogger.Instance;
         for (int i = 0; i < _targets.Count; i++)
             if (_targets.Original(i).dtype != torch.ScalarType.Float32)
                 throw new ArgumentException($"'{_targets.Items[i].Name}' is {_targets.Original(i).dtype}; the lottery ticket records float32 weights. Prune before casting the model.");
-        _importance = structured ? new ImportanceTracker(options.Importance!, _targets) : null;
+        _importance = structured ? new ImportanceTracker(options.Importance!, _targets, scales) : null;
     }
 
     /// <inheritdoc />

@@ -82,9 +82,10 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
                                                 "epoch: give ImportanceOptions.BatchesPerEpoch (the training loader's BatchCount).", nameof(options));
             }
         }
+        var scales = structured ? ImportanceTracker.FindScales(options.Importance!, targets) : null;
         _options = options;
         _targets = new PruningTargets(targets);
-        _importance = structured ? new ImportanceTracker(options.Importance!, _targets) : null;
+        _importance = structured ? new ImportanceTracker(options.Importance!, _targets, scales) : null;
         _logger = logger ?? NullLogger.Instance;
     }
 

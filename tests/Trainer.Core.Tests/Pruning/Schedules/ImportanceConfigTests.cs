@@ -47,6 +47,7 @@ public class ImportanceConfigTests
         var error = Assert.Throws<ArgumentException>(() => new ScheduledPruning([(Child(net, "fc"), "weight")],
             new ScheduledPruningOptions(SparsitySchedule.Agp(0.5, 1, 3), Importance: slim)));
         Assert.Contains("slim ranks 'fc' by |γ| of the BatchNorm2d that reads its output, and none does", error.Message);
+        Assert.False(Prune.IsPruned(net)); // refused before any layer was reparametrised
 
         var taylor = new ImportanceOptions { Criterion = ImportanceCriterion.TaylorFo };
         error = Assert.Throws<ArgumentException>(() => new ScheduledPruning([(Child(net, "conv"), "weight")],
