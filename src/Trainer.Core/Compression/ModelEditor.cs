@@ -103,20 +103,7 @@ public sealed class ModelEditor : IModelEditor
     {
         ArgumentNullException.ThrowIfNull(keptChannelsByGroup);
         var current = Current;
-        var masks = new Dictionary<string, bool[]>();
-        var keptByGroup = new Dictionary<string, bool[]>();
-        foreach (var (id, flags) in keptChannelsByGroup)
-        {
-            var (info, group) = FindGroup(current, id);
-            if (flags is null || flags.Length != info.Channels)
-                throw new ArgumentException($"group '{id}' has {info.Channels} channels; its flags have {flags?.Length ?? 0} entries",
-                    nameof(keptChannelsByGroup));
-            if (!flags.Contains(true))
-                throw new ArgumentException($"the flags of group '{id}' keep no channel; keep at least one", nameof(keptChannelsByGroup));
-            var rounded = Round(flags, shrinkOptions.RoundTo);
-            keptByGroup[id] = rounded;
-            foreach (var (p, mask) in group.ProducerMasks(rounded)) masks[p] = mask;
-        }
+        var (masks, keptByGroup) = ProducerMasks(current, keptChannelsByGroup);
         var before = current.Cost;
         ShrinkReport report;
         try
@@ -184,6 +171,40 @@ public sealed class ModelEditor : IModelEditor
         for (int c = 0; c < rounded.Length && kept < target; c++)
             if (!rounded[c]) { rounded[c] = true; kept++; }
         return rounded;
+    }
+
+    /// <summary>
+    /// What <see cref="ShrinkChannels"/> would keep of each layer for the same flags, without changing the model: a pruning
+    /// schedule masks the layers that follow a pruned channel (BatchNorms, depthwise convs) with it, so its masked model
+    /// computes what the shrunk one will.
+    /// </summary>
+    internal IReadOnlyList<LayerPlan> PlanShrink(IReadOnlyDictionary<string, bool[]> keptChannelsByGroup)
+    {
+        ArgumentNullException.ThrowIfNull(keptChannelsByGroup);
+        var current = Current;
+        var (masks, _) = ProducerMasks(current, keptChannelsByGroup);
+        return ShrinkPlan.Build(current.Graph, MaskValidator.Validate(current.Graph, masks, shrinkOptions));
+    }
+
+    /// <summary>Each producer's kept channels for per-group flags (rounded to the RoundTo multiple), and the rounded flags.</summary>
+    private (Dictionary<string, bool[]> Masks, Dictionary<string, bool[]> KeptByGroup) ProducerMasks(State current,
+        IReadOnlyDictionary<string, bool[]> keptChannelsByGroup)
+    {
+        var masks = new Dictionary<string, bool[]>();
+        var keptByGroup = new Dictionary<string, bool[]>();
+        foreach (var (id, flags) in keptChannelsByGroup)
+        {
+            var (info, group) = FindGroup(current, id);
+            if (flags is null || flags.Length != info.Channels)
+                throw new ArgumentException($"group '{id}' has {info.Channels} channels; its flags have {flags?.Length ?? 0} entries",
+                    nameof(keptChannelsByGroup));
+            if (!flags.Contains(true))
+                throw new ArgumentException($"the flags of group '{id}' keep no channel; keep at least one", nameof(keptChannelsByGroup));
+            var rounded = Round(flags, shrinkOptions.RoundTo);
+            keptByGroup[id] = rounded;
+            foreach (var (p, mask) in group.ProducerMasks(rounded)) masks[p] = mask;
+        }
+        return (masks, keptByGroup);
     }
 
     private State Current => state ??= State.Of(model, inputShape, shrinkOptions, logger);

@@ -93,7 +93,7 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
         var sparsity = PruningConfig.Sparsity(targets);
         _logger.LogInformation("Pruned layers' sparsity at the end of training: {Sparsity:0.0000}.", sparsity);
         if (!pruning.MakePermanent) return;
-        PruningConfig.MakeTargetsPermanent(targets);
+        PruningConfig.MakeTargetsPermanent(targets, network);
         var path = Path.Combine(folders.CheckpointDir, SparseWeightsFileName);
         var summary = SparseWeightsFile.Save(path, network, result.Metrics);
         _logger.LogInformation("Sparse export '{Path}': {Bytes:N0} bytes, {Ratio:0.000} of the {Dense:N0} bytes of its tensors stored densely " +

@@ -42,6 +42,7 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
     private readonly LotteryTicketOptions _options;
     private readonly PruningTargets _targets;
     private readonly ImportanceTracker? _importance;
+    private readonly ChannelFollowerMasks? _followers;
     private readonly ILogger _logger;
     private float[][]? _recorded;
     private int _roundsDone;
@@ -80,6 +81,8 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
             if (_targets.Original(i).dtype != torch.ScalarType.Float32)
                 throw new ArgumentException($"'{_targets.Items[i].Name}' is {_targets.Original(i).dtype}; the lottery ticket records float32 weights. Prune before casting the model.");
         _importance = structured ? new ImportanceTracker(options.Importance!, _targets, scales) : null;
+        // Checked channels output zero, as in the shrunk model: biases and the BatchNorms after them are masked too.
+        _followers = structured ? new ChannelFollowerMasks(_targets, options.Importance!.Network, options.Importance.InputShape, _logger) : null;
     }
 
     /// <inheritdoc />
@@ -145,7 +148,9 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
     /// <inheritdoc />
     public override void OnTrainEnd(ITrainingContext context)
     {
-        if (_options.MakePermanentAtEnd) _targets.MakePermanent();
+        if (!_options.MakePermanentAtEnd) return;
+        _targets.MakePermanent();
+        _followers?.MakePermanent();
     }
 
     private void Record()
@@ -169,6 +174,7 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
                 _targets.PruneChannels(i, ChannelSelection.Smallest(scores[i], alive, count));
             }
             _importance.Reset();
+            _followers?.Update();
             return;
         }
         var fraction = PruningAmount.Fraction(_options.PruneFraction);

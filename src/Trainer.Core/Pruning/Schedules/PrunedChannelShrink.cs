@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Trainer.Abstractions.Compression;
 using Trainer.Core.Compression;
 using TorchSharp;
 
@@ -33,28 +34,11 @@ public static class PrunedChannelShrink
         var weights = targets.ToDictionary(t => paths[t.Module], t => t.Module.get_parameter(t.Name)!, StringComparer.Ordinal);
         // Exactly the surviving channels: no rounding up to multiples.
         var editor = new ModelEditor(model, shape, new ShrinkOptions { RoundTo = 1 }, logger: logger);
-        var kept = new Dictionary<string, bool[]>(StringComparer.Ordinal);
-        foreach (var group in editor.ChannelGroups)
-        {
-            if (!group.Producers.Any(weights.ContainsKey)) continue;
-            var flags = new bool[group.Channels];
-            using (var scope = torch.NewDisposeScope())
-                foreach (var producer in group.Producers)
-                {
-                    if (!weights.TryGetValue(producer, out var w)) { Array.Fill(flags, true); break; }
-                    var alive = w.detach().reshape(w.shape[0], -1).ne(0).any(1).data<bool>().ToArray();
-                    for (int c = 0; c < flags.Length && c < alive.Length; c++) flags[c] |= alive[c];
-                }
-            if (flags.All(f => f)) continue;
-            if (!group.IsPrunable)
-            {
-                logger.LogInformation("{Group}: {Pruned} of {Channels} channels pruned, kept in the model: {Why}.", group.Id,
-                    flags.Count(f => !f), group.Channels, group.BlockedBy);
-                continue;
-            }
-            if (!flags.Contains(true)) flags[0] = true;   // a layer keeps at least one channel
-            kept[group.Id] = flags;
-        }
+        var alive = new Dictionary<string, bool[]>(StringComparer.Ordinal);
+        using (var scope = torch.NewDisposeScope())
+            foreach (var (path, w) in weights)
+                alive[path] = w.detach().reshape(w.shape[0], -1).ne(0).any(1).data<bool>().ToArray();
+        var kept = KeptByGroup(editor.ChannelGroups, alive, logger);
         if (kept.Count == 0) return null;
         editor.ShrinkChannels(kept);
         var after = ModelMeasurer.Size(model, shape, score, double.NaN);
@@ -73,5 +57,38 @@ public static class PrunedChannelShrink
             ],
         };
         return CompressedModel.Save(manifestPath, weightsPath, manifest, model);
+    }
+
+    /// <summary>
+    /// The channels the shrink keeps of each group some target produces, from each target's alive output channels (by
+    /// module path): a channel survives when a producer covering it keeps it or is no target. Groups whose channels all
+    /// survive are left out, and so are groups the graph cannot shrink (logged); a group keeps at least one channel.
+    /// </summary>
+    internal static Dictionary<string, bool[]> KeptByGroup(IReadOnlyList<ChannelGroupInfo> groups,
+        IReadOnlyDictionary<string, bool[]> alive, ILogger logger)
+    {
+        var kept = new Dictionary<string, bool[]>(StringComparer.Ordinal);
+        foreach (var group in groups)
+        {
+            if (!group.Producers.Any(alive.ContainsKey)) continue;
+            var flags = new bool[group.Channels];
+            foreach (var producer in group.Producers)
+            {
+                // A producer of a concatenation covers its slice of the axis: its channel j is group channel Offset + j.
+                var slice = group.SliceOf(producer);
+                if (!alive.TryGetValue(producer, out var own)) { Array.Fill(flags, true, slice.Offset, slice.Count); continue; }
+                for (int j = 0; j < slice.Count && j < own.Length; j++) flags[slice.Offset + j] |= own[j];
+            }
+            if (flags.All(f => f)) continue;
+            if (!group.IsPrunable)
+            {
+                logger.LogInformation("{Group}: {Pruned} of {Channels} channels pruned, kept in the model: {Why}.", group.Id,
+                    flags.Count(f => !f), group.Channels, group.BlockedBy);
+                continue;
+            }
+            if (!flags.Contains(true)) flags[0] = true;   // a layer keeps at least one channel
+            kept[group.Id] = flags;
+        }
+        return kept;
     }
 }

@@ -157,11 +157,15 @@ public sealed record PruningConfig
     }
 
     /// <summary>Makes the pruning of <paramref name="targets"/> permanent where it is not yet (a resumed run that had already
-    /// finished never calls the callbacks' end), clearing the −0.0 entries <c>orig · mask</c> leaves.</summary>
-    public static void MakeTargetsPermanent(IReadOnlyList<(torch.nn.Module Module, string Name)> targets)
+    /// finished never calls the callbacks' end), clearing the −0.0 entries <c>orig · mask</c> leaves. With
+    /// <paramref name="network"/>, every other pruned tensor in it too: the biases and BatchNorms a channel-pruning callback
+    /// masks with its targets.</summary>
+    public static void MakeTargetsPermanent(IReadOnlyList<(torch.nn.Module Module, string Name)> targets, torch.nn.Module? network = null)
     {
         ArgumentNullException.ThrowIfNull(targets);
-        foreach (var (module, name) in targets)
+        var all = network is null ? targets
+            : [.. targets, .. network.modules().SelectMany(m => Reparametrization.PrunedNames(m).Select(n => (m, n)))];
+        foreach (var (module, name) in all)
             if (Prune.MethodOf(module, name) is not null)
             {
                 Prune.Remove(module, name);

@@ -43,6 +43,7 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
     private readonly ScheduledPruningOptions _options;
     private readonly PruningTargets _targets;
     private readonly ImportanceTracker? _importance;
+    private readonly ChannelFollowerMasks? _followers;
     private readonly ILogger _logger;
     private long? _lastPruned;
 
@@ -86,7 +87,9 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
         _options = options;
         _targets = new PruningTargets(targets);
         _importance = structured ? new ImportanceTracker(options.Importance!, _targets, scales) : null;
+        // Checked channels output zero, as in the shrunk model: biases and the BatchNorms after them are masked too.
         _logger = logger ?? NullLogger.Instance;
+        _followers = structured ? new ChannelFollowerMasks(_targets, options.Importance!.Network, options.Importance.InputShape, _logger) : null;
     }
 
     /// <inheritdoc />
@@ -153,7 +156,9 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
     /// <inheritdoc />
     public override void OnTrainEnd(ITrainingContext context)
     {
-        if (_options.MakePermanentAtEnd) _targets.MakePermanent();
+        if (!_options.MakePermanentAtEnd) return;
+        _targets.MakePermanent();
+        _followers?.MakePermanent();
     }
 
     /// <summary>
@@ -190,6 +195,7 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
                     if (counts[i] > 0) _targets.PruneChannels(i, ChannelSelection.Smallest(scores[i], _targets.AliveChannels(i), counts[i]));
             }
             _importance.Reset();
+            _followers?.Update();
         }
         else if (_options.ChannelDim is { } dim)
         {

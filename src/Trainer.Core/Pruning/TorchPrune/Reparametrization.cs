@@ -41,6 +41,10 @@ internal static class Reparametrization
     public static PruningMethod? MethodOf(nn.Module module, string name) =>
         Registry.TryGetValue(module, out var tensors) && tensors.TryGetValue(name, out var t) ? t.Method : null;
 
+    /// <summary>The names of <paramref name="module"/>'s own pruned tensors.</summary>
+    public static IReadOnlyList<string> PrunedNames(nn.Module module) =>
+        Registry.TryGetValue(module, out var tensors) ? tensors.Keys.ToList() : [];
+
     /// <summary>True when <paramref name="module"/> itself has a pruned tensor.</summary>
     public static bool HasPrunedTensor(nn.Module module) => Registry.TryGetValue(module, out var tensors) && tensors.Count > 0;
 

@@ -90,7 +90,7 @@ internal sealed class ScoreProbe : TrainerCallback, IDisposable
             ImportanceCriterion.L1Norm => rows.Select(r => r.Sum(Math.Abs)).ToArray(),
             ImportanceCriterion.L2Norm => rows.Select(r => Math.Sqrt(r.Sum(v => v * v))).ToArray(),
             ImportanceCriterion.Fpgm => rows.Select(r => rows.Sum(o => Math.Sqrt(r.Zip(o, (a, b) => (a - b) * (a - b)).Sum()))).ToArray(),
-            ImportanceCriterion.Slim => ScheduleTestKit.Values(_bn.get_parameter("weight")!).Select(v => Math.Abs((double)v)).ToArray(),
+            ImportanceCriterion.Slim => ScheduleTestKit.Values(ScheduleTestKit.Orig(_bn, "weight")).Select(v => Math.Abs((double)v)).ToArray(),
             ImportanceCriterion.Apoz => Enumerable.Range(0, 8).Select(c => PerPosition(c, apoz: true)).ToArray(),
             ImportanceCriterion.MeanActivation => Enumerable.Range(0, 8).Select(c => PerPosition(c, apoz: false)).ToArray(),
             _ => _taylor.ToArray(),
