@@ -59,6 +59,58 @@ internal sealed class ResidualBnNet : nn.Module<Tensor, Tensor>
     }
 }
 
+/// <summary>Two convs concatenated (channels 0–5 and 6–9 of one axis), one BatchNorm over the concatenation, ReLU, a
+/// depthwise conv with bias and its BatchNorm, then a classifier.</summary>
+internal sealed class ConcatDepthwiseNet : nn.Module<Tensor, Tensor>
+{
+    private readonly TorchSharp.Modules.Conv2d a, b, depthwise;
+    private readonly TorchSharp.Modules.BatchNorm2d bn, bnDepthwise;
+    private readonly TorchSharp.Modules.Linear fc;
+
+    public ConcatDepthwiseNet() : base(nameof(ConcatDepthwiseNet))
+    {
+        a = nn.Conv2d(1, 6, 2, padding: 1);
+        b = nn.Conv2d(1, 4, 2, padding: 1);
+        bn = nn.BatchNorm2d(10);
+        depthwise = nn.Conv2d(10, 10, 3, padding: 1, groups: 10);
+        bnDepthwise = nn.BatchNorm2d(10);
+        fc = nn.Linear(90, 3);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var image = x.view(-1, 1, 2, 2);
+        var joined = bn.call(cat([a.call(image), b.call(image)], 1)).relu();
+        return fc.call(bnDepthwise.call(depthwise.call(joined)).relu().flatten(1));
+    }
+}
+
+/// <summary>cat(a, b) + c: one axis of 8 channels where a covers channels 0–3, b channels 4–7 and c all of them; then a
+/// BatchNorm over the sum, ReLU and a classifier.</summary>
+internal sealed class SlicedSumNet : nn.Module<Tensor, Tensor>
+{
+    private readonly TorchSharp.Modules.Conv2d a, b, c;
+    private readonly TorchSharp.Modules.BatchNorm2d bn;
+    private readonly TorchSharp.Modules.Linear fc;
+
+    public SlicedSumNet() : base(nameof(SlicedSumNet))
+    {
+        a = nn.Conv2d(1, 4, 2, padding: 1);
+        b = nn.Conv2d(1, 4, 2, padding: 1);
+        c = nn.Conv2d(1, 8, 2, padding: 1);
+        bn = nn.BatchNorm2d(8);
+        fc = nn.Linear(72, 3);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var image = x.view(-1, 1, 2, 2);
+        return fc.call(bn.call(cat([a.call(image), b.call(image)], 1) + c.call(image)).relu().flatten(1));
+    }
+}
+
 /// <summary>
 /// A channel-pruning schedule masks the biases and the BatchNorms after the pruned channels, so the model it trained and
 /// scored computes what the shrunk model it ships computes.
@@ -173,6 +225,58 @@ public class MaskedShrinkParityTests
         var masked = Outputs(net);
         var (shrunk, widths) = ShrinkAndRun(net, targets);
         Assert.Equal(8 - removed, widths[0]);
+        AssertClose(masked, shrunk);
+    }
+
+    /// <summary>
+    /// The BatchNorm after a concatenation is masked at each producer's slice of the axis (a's channel c is channel c, b's
+    /// channel c is 6 + c); the depthwise conv after it outputs its bias for a zero channel, so its bias is masked too.
+    /// </summary>
+    [Theory]
+    [InlineData("l1-norm")]
+    [InlineData("taylor-fo")]
+    public void A_concatenation_followed_by_batchnorm_and_a_depthwise_conv_shrinks_to_the_model_it_trained(string pruner)
+    {
+        torch.manual_seed(13);
+        var net = new ConcatDepthwiseNet();
+        (nn.Module, string)[] targets = [(Child(net, "a"), "weight"), (Child(net, "b"), "weight")];
+        using var pruning = new ScheduledPruning(targets, new ScheduledPruningOptions(SparsitySchedule.Linear(0.5, start: 1, end: 2),
+            ScheduleUnit.Epoch, Importance: Options(ImportanceCriteria.Find(pruner)!.Value, net)));
+        new ClassificationTrainer(Fixtures.Setup(net, epochs: 3, callbacks: [pruning], lossHooks: pruning.LossHooks)).Run();
+        var aliveA = Values(Mask(Child(net, "a"), "weight")).Chunk(4).Select(c => c.Any(v => v != 0));
+        var aliveB = Values(Mask(Child(net, "b"), "weight")).Chunk(4).Select(c => c.Any(v => v != 0));
+        var expected = aliveA.Concat(aliveB).Select(alive => alive ? 1f : 0f).ToArray();
+        Assert.Equal(5, expected.Count(v => v == 0)); // 3 of a's 6, 2 of b's 4
+        Assert.Equal(expected, Values(Mask(Child(net, "bn"), "weight")));
+        Assert.Equal(expected, Values(Mask(Child(net, "depthwise"), "bias")));
+        Assert.Equal(expected, Values(Mask(Child(net, "bnDepthwise"), "bias")));
+        var masked = Outputs(net);
+        var (shrunk, widths) = ShrinkAndRun(net, targets);
+        Assert.Equal([3L, 2L, 5L], widths);
+        AssertClose(masked, shrunk);
+    }
+
+    /// <summary>
+    /// A group whose producers cover slices of its axis: channel 4 + j of the sum goes only when b's channel j and c's channel
+    /// 4 + j are both pruned; the BatchNorm over the sum is masked at exactly those channels.
+    /// </summary>
+    [Fact]
+    public void A_sum_of_a_concatenation_and_a_full_width_conv_shrinks_to_the_model_it_trained()
+    {
+        torch.manual_seed(17);
+        var net = new SlicedSumNet();
+        var targets = ConvTargets(net);
+        using var pruning = new ScheduledPruning(targets, new ScheduledPruningOptions(SparsitySchedule.Linear(0.75, start: 1, end: 3),
+            ScheduleUnit.Epoch, Importance: Options(ImportanceCriterion.L1Norm, net)));
+        new ClassificationTrainer(Fixtures.Setup(net, epochs: 4, callbacks: [pruning])).Run();
+        bool[] Alive(string name) => Values(Mask(Child(net, name), "weight")).Chunk(4).Select(c => c.Any(v => v != 0)).ToArray();
+        var sliced = Alive("a").Concat(Alive("b")).ToArray();
+        var expected = Alive("c").Select((alive, i) => alive || sliced[i] ? 1f : 0f).ToArray();
+        Assert.InRange(expected.Count(v => v == 0), 1, 5);
+        Assert.Equal(expected, Values(Mask(Child(net, "bn"), "weight")));
+        var masked = Outputs(net);
+        var (shrunk, widths) = ShrinkAndRun(net, targets);
+        Assert.Equal((long)expected.Count(v => v != 0), widths[2]);
         AssertClose(masked, shrunk);
     }
 
