@@ -121,6 +121,38 @@ public sealed class PruningConfigurationTests : IDisposable
         Assert.Equal(10, shrunk.call(torch.zeros(2, 1, 28, 28)).shape[1]);
     }
 
+    /// <summary>
+    /// The score the run records is the masked model's; the shrunk model it ships has the same score and the same outputs as
+    /// the sparse export (the masked model made permanent), because the pruned filters' biases and BatchNorms were masked too.
+    /// </summary>
+    [Fact]
+    public void A_channel_schedules_shrunk_model_scores_what_the_run_recorded_and_computes_what_the_masked_model_computed()
+    {
+        var (code, err) = Train("parity", ["--Trainer:Epochs=2", "--Trainer:Pruning:Kind=linear", "--Trainer:Pruning:FinalSparsity=0.5",
+            "--Trainer:Pruning:Pruner=l1-norm", "--Trainer:Pruning:End=1", "--Trainer:Pruning:OpTypes:0=Conv2d"]);
+        Assert.True(code == 0, err);
+
+        using var scope = torch.NewDisposeScope();
+        var shrunk = Trainer.Core.Compression.CompressedModel.Load(Path.Combine(_work, "ckpt", "parity", "shrunk", "manifest.json"),
+            () => new FashionCnn(), out var manifest);
+        var masked = new FashionCnn();
+        CheckpointFile.LoadWeights(Path.Combine(_work, "ckpt", "parity", "sparse.weights"), masked);
+        using var task = new Trainer.Core.Tasks.FashionMnistTask();
+        task.Configure(new Trainer.Core.Tasks.TaskContext(_data.Directory, new Dictionary<string, string>(),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
+        Assert.Equal(manifest.Current.Score, task.ScoreOf(shrunk, task.ValidationLoader(64)));
+        Assert.Equal(manifest.Current.Score, task.ScoreOf(masked, task.ValidationLoader(64)));
+
+        shrunk.eval();
+        masked.eval();
+        using var _ = torch.no_grad();
+        var input = torch.rand([16, 1, 28, 28], generator: new torch.Generator(3));
+        var (expected, actual) = (masked.call(input), shrunk.call(input));
+        var tolerance = 1e-4 * Math.Max(1, expected.abs().max().item<float>());
+        var difference = (expected - actual).abs().max().item<float>();
+        Assert.True(difference <= tolerance, $"shrunk and masked logits differ by {difference}");
+    }
+
     [Fact]
     public void A_pruning_run_stopped_after_one_epoch_and_resumed_exports_the_same_bytes_as_the_unbroken_run()
     {
