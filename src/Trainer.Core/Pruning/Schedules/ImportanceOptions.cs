@@ -28,10 +28,12 @@ public sealed record ImportanceOptions
     /// BatchCount), so the window is the epoch's last <see cref="TrainingSteps"/> batches.</summary>
     public int BatchesPerEpoch { get; init; }
 
-    /// <summary>slim: the whole network, whose BatchNorm layers reading each target's output are found by one eval forward.</summary>
+    /// <summary>The whole network. slim finds the BatchNorm layers reading each target's output in it by one eval forward; every
+    /// channel criterion finds in its graph the BatchNorms and depthwise convs after the targets' channels, masked with them so
+    /// the masked model computes what the shrunk one will (without it, only the targets' biases are masked).</summary>
     public torch.nn.Module<torch.Tensor, torch.Tensor>? Network { get; init; }
 
-    /// <summary>slim: the network's input shape for that forward (batch dim included, e.g. [1, 3, 32, 32]).</summary>
+    /// <summary>The network's input shape for that forward and graph (batch dim included, e.g. [1, 3, 32, 32]).</summary>
     public IReadOnlyList<long>? InputShape { get; init; }
 
     /// <summary>Checks the values that need no network; one <see cref="ArgumentException"/> naming the bad one.</summary>
