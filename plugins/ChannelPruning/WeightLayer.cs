@@ -74,30 +74,6 @@ internal sealed class WeightLayer
         return Weight.reshape(Weight.shape[0], -1);
     }
 
-    /// <summary>
-    /// The L1 norm of each output channel's filter, in output channel order: the sum of |w| over everything that produces
-    /// the channel (weight dimension 0 of a conv or Linear; dimension 1 of a transposed conv, whose output channel
-    /// g·(Cout/groups) + j is column j of the rows of input group g).
-    /// </summary>
-    public double[] OutputL1()
-    {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var w = Weight.detach().abs().to(ScalarType.Float64);
-        Tensor perOutput;
-        if (IsTransposed)
-        {
-            long inputs = w.shape[0], perGroup = w.shape[1];
-            // [groups, in/groups, out/groups, kk] → sum over the group's inputs and the kernel.
-            perOutput = w.reshape(Groups, inputs / Groups, perGroup, -1).sum([1, 3]).reshape(-1);
-        }
-        else
-        {
-            perOutput = w.reshape(w.shape[0], -1).sum(1);
-        }
-        return perOutput.data<double>().ToArray();
-    }
-
     /// <summary>Overwrites input columns [<paramref name="firstInput"/>·kk, …) of the weight with <paramref name="block"/>
     /// ([Cout, inputs, kk] or [Cout, inputs·kk]), without recording a gradient; Conv2d and Linear only.</summary>
     public void WriteInputBlock(long firstInput, Tensor block)

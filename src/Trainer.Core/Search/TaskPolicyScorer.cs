@@ -1,6 +1,4 @@
-using TorchSharp.Modules;
 using Trainer.Abstractions;
-using Trainer.Core.Analysis.Sensitivity;
 using Trainer.Core.Compression;
 using Trainer.Core.Pruning;
 using Trainer.Core.Tasks;
@@ -59,43 +57,10 @@ public sealed class TaskPolicyScorer : IPolicyScorer
         {
             if (!groups.TryGetValue(id, out var group))
                 throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
-            if (kept < group.Channels) flags[id] = GroupL1Selection.Select(copy, group.Producers, group.Channels, kept);
+            if (kept < group.Channels) flags[id] = GroupL1Selection.Select(copy, group, kept);
         }
         var summary = flags.Count > 0 ? editor.ShrinkChannels(flags).After : editor.Cost;
         double score = task.ScoreOf(copy, heldOut);
         return new PolicyScore(task.Score.HigherIsBetter ? score : -score, summary.Params);
-    }
-}
-
-/// <summary>Keeps the channels of a group whose producer filters have the largest L1 norm, summed over the group's producers
-/// (Li et al. 2017), ties broken by index; the norms are <see cref="L1FilterPruner.L1Scores"/>.</summary>
-public static class GroupL1Selection
-{
-    /// <summary>Flags of the <paramref name="keep"/> channels of the group (of <paramref name="channels"/> channels) made by
-    /// <paramref name="producers"/> in <paramref name="model"/> with the largest summed filter L1 norm.</summary>
-    /// <exception cref="ArgumentException">A producer is not a Conv2d or Linear of the model, or its output count differs.</exception>
-    public static bool[] Select(nn.Module<Tensor, Tensor> model, IReadOnlyList<string> producers, int channels, int keep)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(producers);
-        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
-        var norms = new double[channels];
-        foreach (var producer in producers)
-        {
-            var weight = modules.GetValueOrDefault(producer) switch
-            {
-                Conv2d c => c.weight,
-                Linear l => l.weight,
-                _ => null,
-            } ?? throw new ArgumentException($"producer '{producer}' is not a Conv2d or Linear of the model", nameof(producers));
-            var l1 = L1FilterPruner.L1Scores(weight);
-            if (l1.Length != channels)
-                throw new ArgumentException($"producer '{producer}' has {l1.Length} outputs but its group has {channels} channels", nameof(producers));
-            for (int c = 0; c < channels; c++) norms[c] += l1[c];
-        }
-        var flags = new bool[channels];
-        foreach (int c in Enumerable.Range(0, channels).OrderByDescending(c => norms[c]).ThenBy(c => c).Take(Math.Clamp(keep, 1, channels)))
-            flags[c] = true;
-        return flags;
     }
 }
