@@ -22,6 +22,7 @@ public sealed class SlurmTrialRunnerTests : IDisposable
           always-fail) echo "trial x=$x cannot succeed" >&2; exit 2 ;;
           no-result) exit 0 ;;
           sleep) : > "$spec.started"; sleep 60 ;;
+          threads) printf '{"threads": "%s", "cpus": "%s"}\n' "$OMP_NUM_THREADS" "$SLURM_CPUS_PER_TASK" > "$result"; exit 0 ;;
         esac
         printf '{"x": %d, "square": %d, "cube": %d}\n' "$x" $((x * x)) $((x * x * x)) > "$result.tmp" && mv "$result.tmp" "$result"
 
@@ -106,6 +107,17 @@ public sealed class SlurmTrialRunnerTests : IDisposable
         Assert.EndsWith("trial x=9 cannot succeed", outcomes[1].Error);
         Assert.Contains("exited with code 0 but wrote no result", outcomes[2].Error);
         Assert.False(File.Exists(trials[1].ResultPath));
+    }
+
+    [Fact]
+    public void CpusPerTask_IsTheTasksCpuCountAndItsThreadCount()
+    {
+        var trials = Specs("threads", [(0, "threads")]);
+
+        var outcomes = new SlurmTrialRunner(command, Options() with { CpusPerTask = 2 }).Run(trials);
+
+        Assert.True(outcomes[0].Succeeded, outcomes[0].Error);
+        Assert.Equal("""{"threads": "2", "cpus": "2"}""", File.ReadAllText(trials[0].ResultPath).Trim());
     }
 
     [Fact]
