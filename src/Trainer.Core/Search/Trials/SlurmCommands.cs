@@ -49,14 +49,18 @@ public sealed class SlurmCommands
         return jobId;
     }
 
-    /// <summary>Whether any task of job <paramref name="jobId"/> is still queued or running; null when squeue could not
-    /// be asked (the controller busy or restarting), so the caller asks again later.</summary>
-    internal bool? InQueue(string jobId)
+    /// <summary>The tasks of job <paramref name="jobId"/> still queued or running, each with its state and (when
+    /// pending) the scheduler's reason; empty when the job has left the queue; null when squeue could not be asked (the
+    /// controller busy or restarting), so the caller asks again later.</summary>
+    internal IReadOnlyList<QueuedTask>? Queued(string jobId)
     {
-        var (code, output, error) = Call(Squeue, ["--noheader", "--array", $"--jobs={jobId}", "--format=%i %T"]);
-        if (code == 0) return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length > 0;
+        var (code, output, error) = Call(Squeue, ["--noheader", "--array", $"--jobs={jobId}", "--format=%i %T %r"]);
+        if (code == 0)
+            return [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(line => line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries))
+                .Select(fields => new QueuedTask(fields[0], fields.ElementAtOrDefault(1) ?? "", fields.ElementAtOrDefault(2) ?? ""))];
         // A job the controller has already purged (after MinJobAge) is reported as an invalid id: it has left the queue.
-        if (error.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase)) return false;
+        if (error.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase)) return [];
         return null;
     }
 
@@ -87,3 +91,9 @@ public sealed class SlurmCommands
         File.Exists(path) && (OperatingSystem.IsWindows() ||
             (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0);
 }
+
+/// <summary>One array task as squeue lists it.</summary>
+/// <param name="Id">"jobid_index".</param>
+/// <param name="State">PENDING, RUNNING, COMPLETING, …</param>
+/// <param name="Reason">Why it is pending (Resources, Priority, PartitionConfig, …) or "None".</param>
+internal sealed record QueuedTask(string Id, string State, string Reason);

@@ -112,15 +112,28 @@ public sealed class SlurmTrialRunner : ITrialRunner
         return string.Join(',', parts);
     }
 
+    // Pending reasons of a task that can never start as submitted: the partition's limits (CPUs, nodes, time), the
+    // constraints, the account or the QOS. Slurm keeps such a job pending rather than refusing it (EnforcePartLimits=NO).
+    private static readonly HashSet<string> NeverStarts = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints", "InvalidAccount", "InvalidQOS",
+    };
+
     private void WaitWhileQueued(string jobId, CancellationToken cancellation)
     {
         try
         {
             while (true)
             {
-                var queued = slurm.InQueue(jobId);
-                if (queued == false) return;
+                var queued = slurm.Queued(jobId);
+                if (queued is { Count: 0 }) return;
                 if (queued is null) logger.LogWarning("squeue did not answer for job {JobId}; asking again", jobId);
+                else if (queued.FirstOrDefault(task => task.State == "PENDING" && NeverStarts.Contains(task.Reason)) is { } stuck)
+                    throw new InvalidOperationException(
+                        $"Slurm job {jobId} cannot start: task {stuck.Id} is pending with reason {stuck.Reason}, so the job was cancelled. " +
+                        $"The runner asked for {options.CpusPerTask} CPU(s) per task and {options.SbatchTime} minute(s)" +
+                        (options.Partition is null ? " on the default partition" : $" on partition {options.Partition}") +
+                        "; fit the Slurm runner's CPUs per task, time limit, partition and extra sbatch arguments to the cluster (sinfo, scontrol show partition).");
                 cancellation.WaitHandle.WaitOne(options.PollInterval);
                 cancellation.ThrowIfCancellationRequested();
             }

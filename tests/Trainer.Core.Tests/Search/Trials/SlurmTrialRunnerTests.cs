@@ -151,6 +151,19 @@ public sealed class SlurmTrialRunnerTests : IDisposable
     }
 
     [Fact]
+    public void TasksAskingForMoreCpusThanTheNodeHas_AreCancelledWithTheSchedulersReason()
+    {
+        var jobName = $"stuck-{Guid.NewGuid():N}"[..16];
+        var runner = new SlurmTrialRunner(command, Options() with { CpusPerTask = 64, JobName = jobName });
+
+        var error = Assert.Throws<InvalidOperationException>(() => runner.Run(Specs("stuck", [(1, "ok")])));
+
+        Assert.Contains("is pending with reason PartitionConfig, so the job was cancelled", error.Message);
+        Assert.Contains("64 CPU(s) per task", error.Message);
+        Assert.True(WaitFor(() => Squeue(jobName).Length == 0), $"job {jobName} still queued: {Squeue(jobName)}");
+    }
+
+    [Fact]
     public void RunnerCreatedWithoutSbatchOnThePath_ThrowsOneErrorNamingTheFixBeforeAnyWork()
     {
         var emptyBin = Directory.CreateDirectory(Path.Combine(root, "empty-bin")).FullName;
