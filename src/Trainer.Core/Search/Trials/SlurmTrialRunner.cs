@@ -55,6 +55,7 @@ public sealed class SlurmTrialRunner : ITrialRunner
         var pending = Enumerable.Range(0, trials.Count).ToList();
         for (var attempt = 1; pending.Count > 0; attempt++)
         {
+            cancellation.ThrowIfCancellationRequested();
             var jobId = slurm.Submit(SbatchArguments(batch, pending, attempt));
             logger.LogInformation("Slurm job {JobId}: {Count} trial(s) of batch {Batch}, attempt {Attempt} of {MaxAttempts}",
                 jobId, pending.Count, Path.GetFileName(batch.Path), attempt, options.MaxAttempts);
