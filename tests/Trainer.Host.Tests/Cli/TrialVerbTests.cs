@@ -79,11 +79,29 @@ public sealed class TrialVerbTests : IDisposable
 
         node = JsonNode.Parse(File.ReadAllText(spec))!;
         node["policy"]!["conv9"] = 3;
-        File.WriteAllText(otherSpec, node.ToJsonString());
-        (trialCode, _, trialErr) = HostProcess.Run(verbs.Work, OneThread, "trial", otherSpec, "--result", refused);
+        var unknownGroup = Path.Combine(verbs.Work, "unknown-group.json");
+        File.WriteAllText(unknownGroup, node.ToJsonString());
+        (trialCode, _, trialErr) = HostProcess.Run(verbs.Work, OneThread, "trial", unknownGroup, "--result", refused);
         Assert.Equal(2, trialCode);
         Assert.Contains("'conv9'", trialErr);
         Assert.False(File.Exists(refused));
+
+        // A persistent worker: two specs of one model load it once; the other model's spec loads that model and is answered
+        // invalid; the bad group's spec loads the first model again (the worker keeps one) and is invalid too; the worker
+        // goes on serving after each: three loads for four trials.
+        var specs = Directory.GetFiles(trials, "trial-*.json").Where(f => !f.EndsWith(".result.json")).Take(2).ToList();
+        var requests = new[] { specs[0], specs[1], otherSpec, unknownGroup }.Select((f, i) => $"trial\t1\t{f}\t{Path.Combine(verbs.Work, $"w{i}.result.json")}");
+        var (workerCode, answers, log) = HostProcess.RunWithInput(verbs.Work, OneThread, string.Join("\n", requests) + "\n", "trial", "--worker");
+        Assert.True(workerCode == 0, log);
+        var lines = answers.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["trial-done", "trial-done", "trial-invalid", "trial-invalid"], lines.Select(l => l.Split('\t')[0]));
+        Assert.Contains("is of another model or search", lines[2]);
+        Assert.Contains("'conv9'", lines[3]);
+        Assert.Equal(3, log.Split('\n').Count(l => l.Contains("Trial worker loaded")));
+        for (int i = 0; i < 2; i++)
+            Assert.Equal(TrialResult.Load(specs[i][..^".json".Length] + ".result.json", TrialSpec.Load(specs[i])).Score,
+                TrialResult.Load(Path.Combine(verbs.Work, $"w{i}.result.json"), TrialSpec.Load(specs[i])).Score);
+        Assert.False(File.Exists(Path.Combine(verbs.Work, "w2.result.json")));
     }
 
     [Fact]
