@@ -74,6 +74,8 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
                 "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed, Neighbours = Parallel(s) }, _logger),
                 _ => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger),
             };
+            _logger.LogInformation("{Ran} trial(s) run in {Batches} batch(es); {Reused} answered from trial results already in '{Folder}', {Replayed} from the journal.",
+                trials.Scorer.Ran, trials.Scorer.Batches, trials.Scorer.Reused, Path.Combine(stage.CheckpointDir, TrialsFolderName), scorer.Replayed);
             result.Save(resultPath);
             new SearchBoard(stage.LogDir).Log(result);
             return Report(result, resultPath, stage, scorer.Replayed);

@@ -53,11 +53,13 @@ public sealed class SearchTrials : IDisposable
         return new SearchTrials(new TrialPolicyScorer(runner, folder, policy => template with { Policy = policy }, logger), owned);
     }
 
-    /// <summary>The configuration values of <see cref="SpecSections"/>, without those that say how to run rather than what
-    /// to compute (threads, resume, the runner's settings): the same trial has the same spec whoever runs it.</summary>
+    /// <summary>The configuration values of <see cref="SpecSections"/>, without those that say how or where to run rather than
+    /// what to compute (threads, resume, the run's name and folders, the runner's settings): the same trial has the same spec
+    /// whoever runs it, in whichever run.</summary>
     public static IReadOnlyDictionary<string, string> SpecConfig(IConfiguration configuration)
     {
-        string[] excluded = ["Trainer:Threads", "Trainer:Resume", .. SearchOptions.RunnerKeys.Select(k => $"{SearchOptions.Section}:{k}")];
+        string[] excluded = ["Trainer:Threads", "Trainer:Resume", "Trainer:RunName", "Trainer:LogDir", "Trainer:CheckpointDir",
+            .. SearchOptions.RunnerKeys.Select(k => $"{SearchOptions.Section}:{k}")];
         return SpecSections.SelectMany(section => configuration.GetSection(section).AsEnumerable())
             .Where(kv => kv.Value is not null && !excluded.Contains(kv.Key, StringComparer.OrdinalIgnoreCase))
             .ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.OrdinalIgnoreCase);

@@ -105,6 +105,46 @@ public sealed class TrialVerbTests : IDisposable
     }
 
     [Fact]
+    public void A_search_killed_mid_batch_resumes_on_the_pool_from_its_finished_trials_without_running_them_again()
+    {
+        var checkpoint = Train("base", 0);
+        var (code, _, err) = Search(checkpoint, "full", "--Search:Population=10");
+        Assert.True(code == 0, err);
+        var full = SearchResult.Load(Path.Combine(SearchDir("full"), "search-result.json"));
+
+        // Killed in the second generation's batch: the journal holds the first generation's trials only, two of the second
+        // generation's trials had finished (their result files are in place), the rest had not.
+        var killed = SearchDir("killed");
+        Directory.CreateDirectory(Path.Combine(killed, "trials"));
+        var journal = File.ReadAllLines(Path.Combine(SearchDir("full"), "trials.jsonl"));
+        int firstGeneration = full.History.Count(t => t.Round == 0);
+        File.WriteAllLines(Path.Combine(killed, "trials.jsonl"), journal.Take(1 + firstGeneration));
+        var secondGeneration = full.History.Where(t => t.Round == 1).Select(t => t.Kept).ToList();
+        Assert.True(secondGeneration.Count >= 3, $"{secondGeneration.Count} trials in the second generation");
+        foreach (var file in Directory.GetFiles(Path.Combine(SearchDir("full"), "trials")))
+        {
+            bool result = file.EndsWith(".result.json");
+            var spec = TrialSpec.Load(result ? file.Replace(".result.json", ".json") : file);
+            int index = secondGeneration.FindIndex(k => k.SequenceEqual(new[] { spec.Policy["conv1"], spec.Policy["conv2"], spec.Policy["conv3"], spec.Policy["fc1"] }));
+            if (!result || index is 0 or 1) File.Copy(file, Path.Combine(killed, "trials", Path.GetFileName(file)));
+        }
+        int resultsBefore = Directory.GetFiles(Path.Combine(killed, "trials"), "*.result.json").Length;
+        Assert.Equal(2, resultsBefore);
+
+        // Resumed on the local pool (the specs do not depend on the runner): the same trials and policy, and only the
+        // unfinished trials of the second generation ran.
+        (code, _, err) = Search(checkpoint, "killed", "--Search:Population=10", "--resume", "--Search:Runner=local", "--Search:Workers=2");
+        Assert.True(code == 0, err);
+        var resumed = SearchResult.Load(Path.Combine(killed, "search-result.json"));
+        Assert.Equal(full.History.Select(t => (t.Reward, string.Join(",", t.Kept))), resumed.History.Select(t => (t.Reward, string.Join(",", t.Kept))));
+        Assert.Equal(full.Best.KeptChannels, resumed.Best.KeptChannels);
+        var workers = Directory.GetFiles(Path.Combine(killed, "trials"), "*.result.json")
+            .Select(f => JsonDocument.Parse(File.ReadAllText(f)).RootElement.GetProperty("worker").GetString()).ToList();
+        Assert.Equal(secondGeneration.Count, workers.Count);
+        Assert.Equal(secondGeneration.Count - 2, workers.Count(w => w != $"{Environment.MachineName}:{Environment.ProcessId}"));
+    }
+
+    [Fact]
     public void Bad_runner_settings_are_one_message_each_at_start_up()
     {
         var (code, _, err) = verbs.Cli("search", "--Search:Runner=cluster", "--Search:Workers=0", "--Search:ThreadsPerWorker=0", "--Search:MaxAttempts=0");
