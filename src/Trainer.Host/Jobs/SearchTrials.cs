@@ -33,7 +33,7 @@ public sealed class SearchTrials : IDisposable
     {
         var template = TrialSpec.ForPolicy(fingerprint, SpecConfig(configuration), Directory.GetCurrentDirectory(), new Dictionary<string, int>(), s.RoundTo);
         ITrialRunner runner;
-        IDisposable owned;
+        IDisposable? owned;
         if (s.Runner.Equals("local", StringComparison.OrdinalIgnoreCase))
         {
             var pool = new LocalPoolTrialRunner(WorkerCommand(), new LocalPoolOptions
@@ -43,6 +43,13 @@ public sealed class SearchTrials : IDisposable
             }, logger);
             logger.LogInformation("Trials run on {Workers} local worker process(es) of {Threads} thread(s) each.", s.Workers, s.ThreadsPerWorker);
             (runner, owned) = (pool, pool);
+        }
+        else if (s.Runner.Equals("slurm", StringComparison.OrdinalIgnoreCase))
+        {
+            var options = s.Slurm.ToRunnerOptions(s.MaxAttempts, folder);
+            runner = new SlurmTrialRunner(TrialProgram(), options, logger);
+            owned = null;
+            logger.LogInformation("Trials run as Slurm job arrays ({Cpus} CPU(s) each, batches in {Folder}).", options.CpusPerTask, options.SharedFolder);
         }
         else
         {
@@ -61,7 +68,8 @@ public sealed class SearchTrials : IDisposable
         string[] excluded = ["Trainer:Threads", "Trainer:Resume", "Trainer:RunName", "Trainer:LogDir", "Trainer:CheckpointDir",
             .. SearchOptions.RunnerKeys.Select(k => $"{SearchOptions.Section}:{k}")];
         return SpecSections.SelectMany(section => configuration.GetSection(section).AsEnumerable())
-            .Where(kv => kv.Value is not null && !excluded.Contains(kv.Key, StringComparer.OrdinalIgnoreCase))
+            .Where(kv => kv.Value is not null && !excluded.Any(key => kv.Key.Equals(key, StringComparison.OrdinalIgnoreCase) ||
+                                                                     kv.Key.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)))
             .ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.OrdinalIgnoreCase);
     }
 
@@ -72,6 +80,14 @@ public sealed class SearchTrials : IDisposable
         return File.Exists(apphost)
             ? new TrialCommand(apphost, ["trial", "--worker"])
             : new TrialCommand("dotnet", [typeof(SearchTrials).Assembly.Location, "trial", "--worker"]);
+    }
+
+    /// <summary>`trainer trial` of this build, one spec per process (what each Slurm task runs; the trainer must be at
+    /// the same path on the nodes).</summary>
+    public static TrialCommand TrialProgram()
+    {
+        var worker = WorkerCommand();
+        return worker with { Arguments = [.. worker.Arguments.Where(a => a != "--worker")] };
     }
 
     /// <summary>Ends the workers, or releases the in-process executor.</summary>

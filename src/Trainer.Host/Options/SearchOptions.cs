@@ -48,10 +48,11 @@ public sealed class SearchOptions
     public int Seed { get; set; }
 
     /// <summary>Accepted values of <see cref="Runner"/>.</summary>
-    public static readonly IReadOnlyList<string> Runners = ["in-process", "local"];
+    public static readonly IReadOnlyList<string> Runners = ["in-process", "local", "slurm"];
 
-    /// <summary>Where trials run: "in-process" (one after another in this process) or "local" (a pool of
-    /// <see cref="Workers"/> worker processes on this machine). The results are the same.</summary>
+    /// <summary>Where trials run: "in-process" (one after another in this process), "local" (a pool of
+    /// <see cref="Workers"/> worker processes on this machine) or "slurm" (Slurm job arrays, <see cref="Slurm"/>). The
+    /// results are the same.</summary>
     public string Runner { get; set; } = "in-process";
 
     /// <summary>Local runner: worker processes running trials at once.</summary>
@@ -63,9 +64,12 @@ public sealed class SearchOptions
     /// <summary>Attempts per trial: a trial whose worker crashed or failed is tried again up to this many times.</summary>
     public int MaxAttempts { get; set; } = 3;
 
+    /// <summary>Slurm runner: partition, parallelism, CPUs, time limit, polling, the shared folder.</summary>
+    public SearchSlurmOptions Slurm { get; set; } = new();
+
     /// <summary>Configuration keys of this section that say how trials run, not what they compute: left out of trial specs,
     /// so a spec is the same whichever runner runs it.</summary>
-    public static readonly IReadOnlyList<string> RunnerKeys = ["Runner", "Workers", "ThreadsPerWorker", "MaxAttempts"];
+    public static readonly IReadOnlyList<string> RunnerKeys = ["Runner", "Workers", "ThreadsPerWorker", "MaxAttempts", "Slurm"];
 }
 
 /// <summary>Checks the Search section at start-up.</summary>
@@ -97,6 +101,8 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.Add($"Search:ThreadsPerWorker = {o.ThreadsPerWorker} is invalid; accepted: 1 or more threads, e.g. 1.");
         if (o.MaxAttempts < 1)
             errors.Add($"Search:MaxAttempts = {o.MaxAttempts} is invalid; accepted: 1 or more attempts per trial, e.g. 3.");
+        if (o.Runner.Equals("slurm", StringComparison.OrdinalIgnoreCase))
+            errors.AddRange(o.Slurm.Errors());
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -149,7 +149,7 @@ public sealed class TrialVerbTests : IDisposable
     {
         var (code, _, err) = verbs.Cli("search", "--Search:Runner=cluster", "--Search:Workers=0", "--Search:ThreadsPerWorker=0", "--Search:MaxAttempts=0");
         Assert.Equal(2, code);
-        Assert.Contains("Search:Runner = 'cluster' is invalid; accepted: in-process, local.", err);
+        Assert.Contains("Search:Runner = 'cluster' is invalid; accepted: in-process, local, slurm.", err);
         Assert.Contains("Search:Workers = 0 is invalid", err);
         Assert.Contains("Search:ThreadsPerWorker = 0 is invalid", err);
         Assert.Contains("Search:MaxAttempts = 0 is invalid", err);

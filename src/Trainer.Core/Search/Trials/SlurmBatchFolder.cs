@@ -23,7 +23,7 @@ internal sealed class SlurmBatchFolder
     public string Script => System.IO.Path.Combine(Path, "run-trial.sh");
 
     /// <summary>Creates a new batch folder under <paramref name="sharedFolder"/> with the task list and the script.</summary>
-    public static SlurmBatchFolder Create(string sharedFolder, IReadOnlyList<TrialFiles> trials, TrialCommand command)
+    public static SlurmBatchFolder Create(string sharedFolder, IReadOnlyList<TrialFiles> trials, TrialCommand command, IReadOnlyList<string> threadVariables)
     {
         var absolute = trials.Select(trial => new TrialFiles(System.IO.Path.GetFullPath(trial.SpecPath), System.IO.Path.GetFullPath(trial.ResultPath))).ToList();
         for (var i = 0; i < absolute.Count; i++)
@@ -35,7 +35,7 @@ internal sealed class SlurmBatchFolder
         Directory.CreateDirectory(System.IO.Path.Combine(path, "logs"));
         var batch = new SlurmBatchFolder(path, absolute);
         AtomicFile.WriteAllText(System.IO.Path.Combine(path, "tasks.txt"), string.Concat(absolute.Select(trial => $"{trial.SpecPath}\t{trial.ResultPath}\n")));
-        AtomicFile.WriteAllText(batch.Script, ScriptText(path, command));
+        AtomicFile.WriteAllText(batch.Script, ScriptText(path, command, threadVariables));
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(batch.Script, (UnixFileMode)0b111_101_101);
         return batch;
     }
@@ -67,8 +67,9 @@ internal sealed class SlurmBatchFolder
 
     // bash, since every Slurm node has it; the batch folder is written in as a literal because sbatch runs a copy of
     // the script from its spool folder, and the trial's exit code is renamed into place so a record that exists is whole.
-    private static string ScriptText(string batchPath, TrialCommand command)
+    private static string ScriptText(string batchPath, TrialCommand command, IReadOnlyList<string> threadVariables)
     {
+        var threads = threadVariables.Count == 0 ? ":" : "export " + string.Join(' ', threadVariables.Select(name => $"{name}=\"${{SLURM_CPUS_PER_TASK:-1}}\""));
         var program = string.Join(' ', new[] { command.Program }.Concat(command.Arguments).Select(Quote));
         return $$"""
             #!/bin/bash
@@ -82,7 +83,7 @@ internal sealed class SlurmBatchFolder
               echo "run-trial.sh: no task $i in $batch/tasks.txt" >&2
               code=125
             else
-              export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}" MKL_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
+              {{threads}}
               {{program}} "$spec" --result "$result"
               code=$?
             fi

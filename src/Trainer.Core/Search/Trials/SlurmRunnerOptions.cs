@@ -13,7 +13,7 @@ public sealed record SlurmRunnerOptions
     /// <summary>At most this many tasks of the array run at once (<c>--array=…%N</c>); 0 leaves it to the scheduler.</summary>
     public int MaxParallel { get; init; }
 
-    /// <summary>CPUs per task (<c>--cpus-per-task</c>); also the trial's thread count (OMP_NUM_THREADS).</summary>
+    /// <summary>CPUs per task (<c>--cpus-per-task</c>); also the trial's thread count (every <see cref="ThreadVariables"/>).</summary>
     public int CpusPerTask { get; init; } = 1;
 
     /// <summary>Each task's time limit (<c>--time</c>, whole minutes, rounded up); a task over it is lost and retried.</summary>
@@ -32,6 +32,14 @@ public sealed record SlurmRunnerOptions
 
     /// <summary>The job name shown by squeue (<c>--job-name</c>).</summary>
     public string JobName { get; init; } = "trainer-trials";
+
+    /// <summary>Environment variables each task sets to <see cref="CpusPerTask"/> before running its trial (OpenMP's and
+    /// MKL's by default; add the trial program's own thread setting, e.g. Trainer__Threads).</summary>
+    public IReadOnlyList<string> ThreadVariables { get; init; } = ["OMP_NUM_THREADS", "MKL_NUM_THREADS"];
+
+    /// <summary>Exit codes that mean the trial itself is wrong (e.g. <c>trainer trial</c>'s 2, an invalid spec): such a
+    /// trial is reported at once, not resubmitted.</summary>
+    public IReadOnlyList<int> NoRetryExitCodes { get; init; } = [];
 
     /// <summary>Further sbatch options the cluster asks for (e.g. <c>--account=…</c>, <c>--qos=…</c>, <c>--mem-per-cpu=…</c>).</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
@@ -55,6 +63,8 @@ public sealed record SlurmRunnerOptions
         Require(MaxAttempts >= 1, $"Slurm runner: MaxAttempts is {MaxAttempts}; use 1 (no retries) or more.");
         Require(SettleTime >= TimeSpan.Zero, $"Slurm runner: SettleTime is {SettleTime}; use zero or a positive time.");
         Require(!string.IsNullOrWhiteSpace(JobName), "Slurm runner: JobName is empty.");
+        Require(ThreadVariables.All(name => name.Length > 0 && (char.IsAsciiLetter(name[0]) || name[0] == '_') && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')),
+            $"Slurm runner: ThreadVariables ({string.Join(", ", ThreadVariables)}) must be environment variable names (letters, digits, '_').");
     }
 
     /// <summary>The time limit as sbatch takes it: whole minutes, rounded up.</summary>

@@ -48,7 +48,7 @@ public sealed class SlurmTrialRunner : ITrialRunner
             throw new ArgumentException($"A Slurm batch holds at most {MaxArrayTasks} trials (Slurm's default MaxArraySize), and this one has {trials.Count}; run it as several batches.");
         cancellation.ThrowIfCancellationRequested();
 
-        var batch = SlurmBatchFolder.Create(options.SharedFolder, trials, command);
+        var batch = SlurmBatchFolder.Create(options.SharedFolder, trials, command, options.ThreadVariables);
         var errors = new string?[trials.Count];
         var attempts = new int[trials.Count];
         var succeeded = new bool[trials.Count];
@@ -69,8 +69,8 @@ public sealed class SlurmTrialRunner : ITrialRunner
                 var error = Failure(batch, index, attempt, exitCodes[index]);
                 if (error is null) { succeeded[index] = true; errors[index] = null; continue; }
                 errors[index] = error;
-                if (attempt < options.MaxAttempts) retry.Add(index);
-                else logger.LogWarning("Trial {Index} failed its last attempt: {Error}", index, error);
+                if (attempt < options.MaxAttempts && !(exitCodes[index] is { } code && options.NoRetryExitCodes.Contains(code))) retry.Add(index);
+                else logger.LogWarning("Trial {Index} failed for good: {Error}", index, error);
             }
             if (retry.Count > 0)
                 logger.LogWarning("Slurm job {JobId}: retrying trial(s) {Indices}", jobId, string.Join(',', retry));

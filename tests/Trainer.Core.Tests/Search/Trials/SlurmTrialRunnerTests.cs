@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Trainer.Core.Search.Trials;
+using Trainer.Tests.Shared;
 
 namespace Trainer.Core.Tests.Search.Trials;
 
@@ -22,7 +23,7 @@ public sealed class SlurmTrialRunnerTests : IDisposable
           always-fail) echo "trial x=$x cannot succeed" >&2; exit 2 ;;
           no-result) exit 0 ;;
           sleep) : > "$spec.started"; sleep 60 ;;
-          threads) printf '{"threads": "%s", "cpus": "%s"}\n' "$OMP_NUM_THREADS" "$SLURM_CPUS_PER_TASK" > "$result"; exit 0 ;;
+          threads) printf '{"threads": "%s", "own": "%s", "cpus": "%s"}\n' "$OMP_NUM_THREADS" "$Own__Threads" "$SLURM_CPUS_PER_TASK" > "$result"; exit 0 ;;
         esac
         printf '{"x": %d, "square": %d, "cube": %d}\n' "$x" $((x * x)) $((x * x * x)) > "$result.tmp" && mv "$result.tmp" "$result"
 
@@ -110,14 +111,25 @@ public sealed class SlurmTrialRunnerTests : IDisposable
     }
 
     [Fact]
+    public void TaskExitingWithANoRetryCode_IsReportedAfterOneAttempt()
+    {
+        var trials = Specs("no-retry", [(9, "always-fail")]);
+
+        var outcomes = new SlurmTrialRunner(command, Options() with { NoRetryExitCodes = [2] }).Run(trials);
+
+        Assert.Equal((false, 1), (outcomes[0].Succeeded, outcomes[0].Attempts));
+        Assert.Contains("exited with code 2", outcomes[0].Error);
+    }
+
+    [Fact]
     public void CpusPerTask_IsTheTasksCpuCountAndItsThreadCount()
     {
         var trials = Specs("threads", [(0, "threads")]);
 
-        var outcomes = new SlurmTrialRunner(command, Options() with { CpusPerTask = 2 }).Run(trials);
+        var outcomes = new SlurmTrialRunner(command, Options() with { CpusPerTask = 2, ThreadVariables = ["OMP_NUM_THREADS", "Own__Threads"] }).Run(trials);
 
         Assert.True(outcomes[0].Succeeded, outcomes[0].Error);
-        Assert.Equal("""{"threads": "2", "cpus": "2"}""", File.ReadAllText(trials[0].ResultPath).Trim());
+        Assert.Equal("""{"threads": "2", "own": "2", "cpus": "2"}""", File.ReadAllText(trials[0].ResultPath).Trim());
     }
 
     [Fact]

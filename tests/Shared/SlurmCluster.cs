@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Trainer.Core.Tests.Search.Trials;
+namespace Trainer.Tests.Shared;
 
 /// <summary>The real one-node Slurm cluster the Slurm runner's tests run against: build/slurm/start-single-node.sh
 /// starts it (munged, slurmctld, slurmd) when it is down and returns at once when it is up. A machine where it cannot
