@@ -9,7 +9,7 @@ namespace Trainer.Host.Jobs;
 /// <summary>
 /// The trials of `trainer search`: each policy becomes a spec file in the search's trials folder (the run's configuration,
 /// the search's fingerprint, the policy), run by the configured Search:Runner: in this process on the model already loaded,
-/// or on a pool of `trainer trial --worker` processes. Either way the scores are the same.
+/// on a pool of `trainer trial --worker` processes, or as Slurm job arrays of `trainer trial`. The scores are the same.
 /// </summary>
 public sealed class SearchTrials : IDisposable
 {
@@ -90,6 +90,6 @@ public sealed class SearchTrials : IDisposable
         return worker with { Arguments = [.. worker.Arguments.Where(a => a != "--worker")] };
     }
 
-    /// <summary>Ends the workers, or releases the in-process executor.</summary>
+    /// <summary>Ends the workers, or releases the in-process executor (a Slurm runner holds nothing to release).</summary>
     public void Dispose() => owned?.Dispose();
 }
