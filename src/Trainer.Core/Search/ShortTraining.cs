@@ -59,7 +59,8 @@ public static class ShortTraining
             Network = model,
             TrainLoader = train,
             Optimizer = optimizer,
-            Settings = new TrainerSettings { Epochs = epochs, MaxSteps = options.Steps, ReuseNativeMemory = false },
+            // No validation loader: the loop monitors the epoch's training loss (it keeps no checkpoint either).
+            Settings = new TrainerSettings { Epochs = epochs, MaxSteps = options.Steps, ReuseNativeMemory = false, MonitorMetric = "train/epoch_" + LossNames.Total },
             LossHooks = lossHooks ?? [],
         });
         var result = trainer.Run();
