@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
+using Trainer.Abstractions;
 using Trainer.Core.Graph;
 using Trainer.Core.IO;
 using Trainer.Core.Search;
@@ -62,16 +63,26 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             // Training samples (a seed of their own), never the validation set the compressed model is judged on.
             var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
             using var heldOut = loader as IDisposable;
-            var scorer = new JournaledPolicyScorer(
-                new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
-                journalPath, Fingerprint(model, task.Name, s), _logger);
+            var method = s.Method.ToLowerInvariant();
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +
                                    "each trial scored on {Samples} held-out training samples.", s.Method, model.Name, s.TargetFlopsRatio, space.FullMacs, space.Count, loader.SampleCount);
-            var result = s.Method.ToLowerInvariant() switch
+            if (method == "autocompress") return AutoCompress(model, task, loader, s, t, reward, resultPath, stage);
+
+            using var finetuner = method == "netadapt"
+                ? new FinetuningPolicyScorer(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0), loader,
+                    new ShortTrainingOptions { Steps = s.FinetuneSteps, LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, s.RoundTo, model.Manifest?.AllEdits)
+                : null;
+            var scorer = new JournaledPolicyScorer(
+                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
+                journalPath, Fingerprint(model, task.Name, s, t.BatchSize), _logger);
+            var result = method switch
             {
                 "genetic" => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger),
                 "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed }, _logger),
+                // A resumed NetAdapt takes its candidates' scores from the journal but finetunes each chosen one again (seeded,
+                // so to the same weights): the next iteration's candidates start from it.
+                "netadapt" => NetAdaptSearch.Run(space, scorer, new NetAdaptOptions { StepRatio = s.NetAdaptStep, Reward = reward }, finetuner!.Adopt, _logger),
                 _ => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger),
             };
             result.Save(resultPath);
@@ -84,6 +95,31 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }
     }
 
+    /// <summary>AutoCompress: rounds of annealing (trials scored without finetuning) then ADMM training toward the chosen widths.
+    /// Its trials depend on the weights ADMM trained in earlier rounds, so it keeps no journal: --resume starts it again.</summary>
+    private SearchResult AutoCompress(Core.Models.LoadedModel model, Core.Tasks.TrainingTask task, IBatchLoader heldOut, SearchOptions s,
+        TrainerOptions t, RewardKind reward, string resultPath, RunFolders stage)
+    {
+        var options = new AutoCompressOptions
+        {
+            Rounds = s.AutoCompressRounds,
+            Annealing = new AnnealingOptions { Reward = reward, Seed = s.Seed },
+            Admm = new Core.Pruning.Admm.AdmmOptions
+            {
+                Iterations = s.AdmmIterations,
+                Rho = s.AdmmRho,
+                Training = new ShortTrainingOptions { Steps = s.AdmmSteps, Epochs = 1, LearningRate = s.AdmmLearningRate, Seed = s.Seed },
+            },
+            Norm = s.AdmmNorm.Equals("l2", StringComparison.OrdinalIgnoreCase) ? Core.Pruning.Admm.ChannelNorm.L2 : Core.Pruning.Admm.ChannelNorm.L1,
+        };
+        var outcome = AutoCompressSearch.Run(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0),
+            heldOut, s.TargetFlopsRatio, s.LayerFloor, s.RoundTo, options, model.Manifest?.AllEdits, _logger);
+        outcome.Model.Dispose();
+        outcome.Result.Save(resultPath);
+        new SearchBoard(stage.LogDir).Log(outcome.Result);
+        return Report(outcome.Result, resultPath, stage, replayed: 0);
+    }
+
     private static RewardKind Reward(string name) => name.ToLowerInvariant() switch
     {
         "error-log-macs" => RewardKind.ErrorLogMacs,
@@ -92,7 +128,7 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
     };
 
     /// <summary>Everything a trial's score depends on: the weights, the task and data, the search's settings.</summary>
-    private static string Fingerprint(Core.Models.LoadedModel model, string task, SearchOptions s)
+    private static string Fingerprint(Core.Models.LoadedModel model, string task, SearchOptions s, int batchSize)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var (name, tensor) in model.Network.state_dict())
@@ -102,9 +138,13 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             hash.AppendData(cpu.bytes);
         }
         var weights = Convert.ToHexString(hash.GetHashAndReset())[..16];
-        return string.Create(CultureInfo.InvariantCulture,
+        var common = string.Create(CultureInfo.InvariantCulture,
             $"{model.Name} weights {weights}; task {task}; {s.Method} seed {s.Seed}; target {s.TargetFlopsRatio} floor {s.LayerFloor} round {s.RoundTo}; " +
             $"reward {s.Reward}; episodes {s.Episodes}/{s.WarmupEpisodes}; population {s.Population}x{s.Generations}; held-out {s.HeldOutSamples}");
+        // NetAdapt's scores also depend on its finetuning.
+        return s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase)
+            ? common + string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {batchSize}")
+            : common;
     }
 
     private SearchResult Report(SearchResult result, string resultPath, RunFolders stage, int replayed)

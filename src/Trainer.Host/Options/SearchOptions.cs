@@ -9,12 +9,17 @@ public sealed class SearchOptions
     public const string Section = "Search";
 
     /// <summary>Accepted values of <see cref="Method"/>.</summary>
-    public static readonly IReadOnlyList<string> Methods = ["amc", "genetic", "annealing"];
+    public static readonly IReadOnlyList<string> Methods = ["amc", "genetic", "annealing", "netadapt", "autocompress"];
+
+    /// <summary>Accepted values of <see cref="AdmmNorm"/>.</summary>
+    public static readonly IReadOnlyList<string> AdmmNorms = ["l1", "l2"];
 
     /// <summary>Accepted values of <see cref="Reward"/>.</summary>
     public static readonly IReadOnlyList<string> Rewards = ["accuracy", "error-log-macs", "error-log-params"];
 
-    /// <summary>"amc" (AMC's DDPG agent), "genetic" or "annealing" (NNI's simulated annealing, its default schedule).</summary>
+    /// <summary>"amc" (AMC's DDPG agent), "genetic", "annealing" (NNI's simulated annealing, its default schedule),
+    /// "netadapt" (NNI's NetAdaptPruner: one group narrowed per iteration, candidates finetuned briefly) or "autocompress"
+    /// (NNI's AutoCompressPruner: rounds of annealing then ADMM).</summary>
     public string Method { get; set; } = "amc";
 
     /// <summary>MACs the pruned model may keep, as a fraction of the model's, in (0, 1).</summary>
@@ -40,6 +45,33 @@ public sealed class SearchOptions
 
     /// <summary>Genetic: generations.</summary>
     public int Generations { get; set; } = 10;
+
+    /// <summary>NetAdapt: the MACs each iteration removes, as a fraction of the model's (NNI: 0.05).</summary>
+    public double NetAdaptStep { get; set; } = 0.05;
+
+    /// <summary>NetAdapt: training steps of each candidate's short-term finetuning (at Trainer:BatchSize).</summary>
+    public int FinetuneSteps { get; set; } = 20;
+
+    /// <summary>NetAdapt: learning rate of the short-term finetuning (plain SGD, as NNI's example finetuner).</summary>
+    public double FinetuneLearningRate { get; set; } = 0.01;
+
+    /// <summary>AutoCompress: rounds of annealing then ADMM (NNI's total_iteration; its example: 3).</summary>
+    public int AutoCompressRounds { get; set; } = 3;
+
+    /// <summary>AutoCompress: ADMM iterations per round (NNI's example: 10).</summary>
+    public int AdmmIterations { get; set; } = 10;
+
+    /// <summary>AutoCompress: training steps of each ADMM W-step; 0 = one whole epoch (NNI: training_epochs = 1).</summary>
+    public int AdmmSteps { get; set; }
+
+    /// <summary>AutoCompress: learning rate of the ADMM W-steps (plain SGD).</summary>
+    public double AdmmLearningRate { get; set; } = 0.01;
+
+    /// <summary>AutoCompress: ADMM's penalty ρ (NNI: 1e-4).</summary>
+    public double AdmmRho { get; set; } = 1e-4;
+
+    /// <summary>AutoCompress: how ADMM ranks a group's channels, "l1" (NNI's coarse-grained ADMM) or "l2".</summary>
+    public string AdmmNorm { get; set; } = "l1";
 
     /// <summary>Training samples each pruned copy is scored on (never the validation set).</summary>
     public int HeldOutSamples { get; set; } = 2000;
@@ -69,6 +101,24 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.Add($"Search:Episodes = {o.Episodes} with Search:WarmupEpisodes = {o.WarmupEpisodes} is invalid; accepted: 1 or more episodes, of which 0 to all warm up.");
         if (o.Population < 2 || o.Generations < 1)
             errors.Add($"Search:Population = {o.Population}, Search:Generations = {o.Generations} is invalid; accepted: a population of 2 or more and 1 or more generations.");
+        if (o.NetAdaptStep is <= 0 or >= 1 || double.IsNaN(o.NetAdaptStep))
+            errors.Add($"Search:NetAdaptStep = {o.NetAdaptStep} is invalid; accepted: a fraction of the MACs in (0, 1), e.g. 0.05.");
+        if (o.FinetuneSteps < 1)
+            errors.Add($"Search:FinetuneSteps = {o.FinetuneSteps} is invalid; accepted: 1 or more training steps per NetAdapt candidate.");
+        if (!(o.FinetuneLearningRate > 0) || !double.IsFinite(o.FinetuneLearningRate))
+            errors.Add($"Search:FinetuneLearningRate = {o.FinetuneLearningRate} is invalid; accepted: a positive learning rate, e.g. 0.01.");
+        if (o.AutoCompressRounds < 1)
+            errors.Add($"Search:AutoCompressRounds = {o.AutoCompressRounds} is invalid; accepted: 1 or more rounds, e.g. 3.");
+        if (o.AdmmIterations < 1)
+            errors.Add($"Search:AdmmIterations = {o.AdmmIterations} is invalid; accepted: 1 or more ADMM iterations, e.g. 10.");
+        if (o.AdmmSteps < 0)
+            errors.Add($"Search:AdmmSteps = {o.AdmmSteps} is invalid; accepted: 0 (one epoch per ADMM iteration) or a positive number of steps.");
+        if (!(o.AdmmLearningRate > 0) || !double.IsFinite(o.AdmmLearningRate))
+            errors.Add($"Search:AdmmLearningRate = {o.AdmmLearningRate} is invalid; accepted: a positive learning rate, e.g. 0.01.");
+        if (!(o.AdmmRho > 0) || !double.IsFinite(o.AdmmRho))
+            errors.Add($"Search:AdmmRho = {o.AdmmRho} is invalid; accepted: a positive penalty, e.g. 1e-4.");
+        if (!SearchOptions.AdmmNorms.Contains(o.AdmmNorm, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Search:AdmmNorm = '{o.AdmmNorm}' is invalid; accepted: {string.Join(", ", SearchOptions.AdmmNorms)}.");
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
