@@ -85,4 +85,24 @@ public sealed class NetAdaptSearchTests(ITestOutputHelper output)
         Assert.Equal([32, 52, 32, 256], result.Best.Groups.Select(g => g.Kept));
         Assert.True(result.Best.Macs <= space.Budget);
     }
+
+    [Fact]
+    public void AStepNoGroupCanGiveUpAloneIsHalvedUntilOneCanAsNniDoes()
+    {
+        // 0.9 of the MACs in one step, to 0.1: no single group can reach that alone (conv2 alone reaches 0.3).
+        var space = SearchFixtures.FashionSpace(target: 0.1);
+        var full = space.Groups.Select(g => g.Channels).ToArray();
+        long step = (long)(space.FullMacs * 0.9);
+        Assert.Empty(NetAdaptSearch.Candidates(space, full, Math.Max(space.FullMacs - step, space.Budget)));
+        int halvings = 0;
+        while (NetAdaptSearch.Candidates(space, full, Math.Max(space.FullMacs - step, space.Budget)).Count == 0) { step /= 2; halvings++; }
+
+        var result = NetAdaptSearch.Run(space, new FuncPolicyScorer(SearchFixtures.Synthetic), new NetAdaptOptions { StepRatio = 0.9 });
+        output.WriteLine($"{halvings} halvings; step {step}; {result.History.Max(t => t.Round) + 1} rounds");
+        Assert.True(halvings >= 1);
+        // The first round's candidates are those of the halved step, and every later round steps by at most that much.
+        var first = result.History.Where(t => t.Round == 0).Select(t => string.Join(",", t.Kept));
+        Assert.Equal(NetAdaptSearch.Candidates(space, full, space.FullMacs - step).Select(c => string.Join(",", c.Kept)), first);
+        Assert.True(result.Best.Macs <= space.Budget);
+    }
 }
