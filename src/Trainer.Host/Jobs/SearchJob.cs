@@ -4,7 +4,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
-using Trainer.Abstractions;
 using Trainer.Core.Graph;
 using Trainer.Core.IO;
 using Trainer.Core.Search;
@@ -63,26 +62,21 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             // Training samples (a seed of their own), never the validation set the compressed model is judged on.
             var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
             using var heldOut = loader as IDisposable;
-            var method = s.Method.ToLowerInvariant();
+            if (s.Method.Equals("autocompress", StringComparison.OrdinalIgnoreCase)) return AutoCompress(model, task, loader, s, t, resultPath, stage);
+            using var finetuner = AutoPruneSearches.NetAdaptScorer(task, model, loader, s, t);
+            var scorer = new JournaledPolicyScorer(
+                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
+                journalPath, Fingerprint(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t), _logger);
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +
                                    "each trial scored on {Samples} held-out training samples.", s.Method, model.Name, s.TargetFlopsRatio, space.FullMacs, space.Count, loader.SampleCount);
-            if (method == "autocompress") return AutoCompress(model, task, loader, s, t, reward, resultPath, stage);
-
-            using var finetuner = method == "netadapt"
-                ? new FinetuningPolicyScorer(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0), loader,
-                    new ShortTrainingOptions { Steps = s.FinetuneSteps, LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, s.RoundTo, model.Manifest?.AllEdits)
-                : null;
-            var scorer = new JournaledPolicyScorer(
-                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
-                journalPath, Fingerprint(model, task.Name, s, t.BatchSize), _logger);
-            var result = method switch
+            var result = s.Method.ToLowerInvariant() switch
             {
-                "genetic" => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger),
-                "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed }, _logger),
                 // A resumed NetAdapt takes its candidates' scores from the journal but finetunes each chosen one again (seeded,
                 // so to the same weights): the next iteration's candidates start from it.
                 "netadapt" => NetAdaptSearch.Run(space, scorer, new NetAdaptOptions { StepRatio = s.NetAdaptStep, Reward = reward }, finetuner!.Adopt, _logger),
+                "genetic" => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger),
+                "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed }, _logger),
                 _ => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger),
             };
             result.Save(resultPath);
@@ -95,31 +89,6 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }
     }
 
-    /// <summary>AutoCompress: rounds of annealing (trials scored without finetuning) then ADMM training toward the chosen widths.
-    /// Its trials depend on the weights ADMM trained in earlier rounds, so it keeps no journal: --resume starts it again.</summary>
-    private SearchResult AutoCompress(Core.Models.LoadedModel model, Core.Tasks.TrainingTask task, IBatchLoader heldOut, SearchOptions s,
-        TrainerOptions t, RewardKind reward, string resultPath, RunFolders stage)
-    {
-        var options = new AutoCompressOptions
-        {
-            Rounds = s.AutoCompressRounds,
-            Annealing = new AnnealingOptions { Reward = reward, Seed = s.Seed },
-            Admm = new Core.Pruning.Admm.AdmmOptions
-            {
-                Iterations = s.AdmmIterations,
-                Rho = s.AdmmRho,
-                Training = new ShortTrainingOptions { Steps = s.AdmmSteps, Epochs = 1, LearningRate = s.AdmmLearningRate, Seed = s.Seed },
-            },
-            Norm = s.AdmmNorm.Equals("l2", StringComparison.OrdinalIgnoreCase) ? Core.Pruning.Admm.ChannelNorm.L2 : Core.Pruning.Admm.ChannelNorm.L1,
-        };
-        var outcome = AutoCompressSearch.Run(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0),
-            heldOut, s.TargetFlopsRatio, s.LayerFloor, s.RoundTo, options, model.Manifest?.AllEdits, _logger);
-        outcome.Model.Dispose();
-        outcome.Result.Save(resultPath);
-        new SearchBoard(stage.LogDir).Log(outcome.Result);
-        return Report(outcome.Result, resultPath, stage, replayed: 0);
-    }
-
     private static RewardKind Reward(string name) => name.ToLowerInvariant() switch
     {
         "error-log-macs" => RewardKind.ErrorLogMacs,
@@ -128,7 +97,7 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
     };
 
     /// <summary>Everything a trial's score depends on: the weights, the task and data, the search's settings.</summary>
-    private static string Fingerprint(Core.Models.LoadedModel model, string task, SearchOptions s, int batchSize)
+    private static string Fingerprint(Core.Models.LoadedModel model, string task, SearchOptions s)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var (name, tensor) in model.Network.state_dict())
@@ -138,13 +107,9 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             hash.AppendData(cpu.bytes);
         }
         var weights = Convert.ToHexString(hash.GetHashAndReset())[..16];
-        var common = string.Create(CultureInfo.InvariantCulture,
+        return string.Create(CultureInfo.InvariantCulture,
             $"{model.Name} weights {weights}; task {task}; {s.Method} seed {s.Seed}; target {s.TargetFlopsRatio} floor {s.LayerFloor} round {s.RoundTo}; " +
             $"reward {s.Reward}; episodes {s.Episodes}/{s.WarmupEpisodes}; population {s.Population}x{s.Generations}; held-out {s.HeldOutSamples}");
-        // NetAdapt's scores also depend on its finetuning.
-        return s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase)
-            ? common + string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {batchSize}")
-            : common;
     }
 
     private SearchResult Report(SearchResult result, string resultPath, RunFolders stage, int replayed)
@@ -172,5 +137,20 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }, new JsonSerializerOptions { WriteIndented = true }));
         _logger.LogInformation("Search result in '{Path}'; apply it with --Compression:Allocation=searched --Compression:Policy={Path}.", resultPath, resultPath);
         return result;
+    }
+
+    /// <summary>AutoCompress: rounds of annealing (trials scored without finetuning) then ADMM training toward the chosen widths.
+    /// Its trials depend on the weights ADMM trained in earlier rounds, so it keeps no journal: --resume starts it again.</summary>
+    private SearchResult AutoCompress(Core.Models.LoadedModel model, Core.Tasks.TrainingTask task, Trainer.Abstractions.IBatchLoader heldOut,
+        SearchOptions s, TrainerOptions t, string resultPath, RunFolders stage)
+    {
+        _logger.LogInformation("AutoCompress of '{Model}' to {Target:0.###} of its MACs in {Rounds} rounds, trials scored on {Samples} held-out training samples.",
+            model.Name, s.TargetFlopsRatio, s.AutoCompressRounds, heldOut.SampleCount);
+        var outcome = AutoCompressSearch.Run(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0),
+            heldOut, s.TargetFlopsRatio, s.LayerFloor, s.RoundTo, AutoPruneSearches.AutoCompressOptions(s, Reward(s.Reward)), model.Manifest?.AllEdits, _logger);
+        outcome.Model.Dispose();
+        outcome.Result.Save(resultPath);
+        new SearchBoard(stage.LogDir).Log(outcome.Result);
+        return Report(outcome.Result, resultPath, stage, replayed: 0);
     }
 }

@@ -89,6 +89,7 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
         var errors = new List<string>();
         if (!SearchOptions.Methods.Contains(o.Method, StringComparer.OrdinalIgnoreCase))
             errors.Add($"Search:Method = '{o.Method}' is invalid; accepted: {string.Join(", ", SearchOptions.Methods)}.");
+        AutoPruneSettingsValidator.Check(o, errors);
         if (o.TargetFlopsRatio is <= 0 or >= 1 || double.IsNaN(o.TargetFlopsRatio))
             errors.Add($"Search:TargetFlopsRatio = {o.TargetFlopsRatio} is invalid; accepted: a fraction of the MACs in (0, 1), e.g. 0.5.");
         if (o.LayerFloor is <= 0 or > 1 || double.IsNaN(o.LayerFloor))
@@ -101,24 +102,6 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.Add($"Search:Episodes = {o.Episodes} with Search:WarmupEpisodes = {o.WarmupEpisodes} is invalid; accepted: 1 or more episodes, of which 0 to all warm up.");
         if (o.Population < 2 || o.Generations < 1)
             errors.Add($"Search:Population = {o.Population}, Search:Generations = {o.Generations} is invalid; accepted: a population of 2 or more and 1 or more generations.");
-        if (o.NetAdaptStep is <= 0 or >= 1 || double.IsNaN(o.NetAdaptStep))
-            errors.Add($"Search:NetAdaptStep = {o.NetAdaptStep} is invalid; accepted: a fraction of the MACs in (0, 1), e.g. 0.05.");
-        if (o.FinetuneSteps < 1)
-            errors.Add($"Search:FinetuneSteps = {o.FinetuneSteps} is invalid; accepted: 1 or more training steps per NetAdapt candidate.");
-        if (!(o.FinetuneLearningRate > 0) || !double.IsFinite(o.FinetuneLearningRate))
-            errors.Add($"Search:FinetuneLearningRate = {o.FinetuneLearningRate} is invalid; accepted: a positive learning rate, e.g. 0.01.");
-        if (o.AutoCompressRounds < 1)
-            errors.Add($"Search:AutoCompressRounds = {o.AutoCompressRounds} is invalid; accepted: 1 or more rounds, e.g. 3.");
-        if (o.AdmmIterations < 1)
-            errors.Add($"Search:AdmmIterations = {o.AdmmIterations} is invalid; accepted: 1 or more ADMM iterations, e.g. 10.");
-        if (o.AdmmSteps < 0)
-            errors.Add($"Search:AdmmSteps = {o.AdmmSteps} is invalid; accepted: 0 (one epoch per ADMM iteration) or a positive number of steps.");
-        if (!(o.AdmmLearningRate > 0) || !double.IsFinite(o.AdmmLearningRate))
-            errors.Add($"Search:AdmmLearningRate = {o.AdmmLearningRate} is invalid; accepted: a positive learning rate, e.g. 0.01.");
-        if (!(o.AdmmRho > 0) || !double.IsFinite(o.AdmmRho))
-            errors.Add($"Search:AdmmRho = {o.AdmmRho} is invalid; accepted: a positive penalty, e.g. 1e-4.");
-        if (!SearchOptions.AdmmNorms.Contains(o.AdmmNorm, StringComparer.OrdinalIgnoreCase))
-            errors.Add($"Search:AdmmNorm = '{o.AdmmNorm}' is invalid; accepted: {string.Join(", ", SearchOptions.AdmmNorms)}.");
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
