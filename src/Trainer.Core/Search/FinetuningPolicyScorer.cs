@@ -84,6 +84,15 @@ public sealed class FinetuningPolicyScorer : IPolicyScorer, IDisposable
         BaseEdits = [.. BaseEdits, .. edits];
     }
 
+    /// <summary>Writes <see cref="Base"/>'s weights to <paramref name="path"/> (atomically, the checkpoint weights format): with
+    /// <see cref="BaseEdits"/> replayed on the factory's model and these weights loaded, a trial elsewhere rebuilds the base
+    /// and scores a candidate as <see cref="Score"/> does.</summary>
+    public void SaveBase(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Checkpoints.CheckpointFile.SaveWeights(path, baseModel);
+    }
+
     private (nn.Module<Tensor, Tensor> Copy, Abstractions.Compression.ModelCost Cost, IReadOnlyList<ModelEdit> Edits) Finetuned(
         IReadOnlyDictionary<string, int> keptChannels)
     {

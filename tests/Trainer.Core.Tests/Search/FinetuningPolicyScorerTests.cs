@@ -39,5 +39,25 @@ public sealed class FinetuningPolicyScorerTests
         var adoptedScore = -task.ScoreOf(scorer.Base, heldOut);
         Assert.Equal(a.Score, adoptedScore);
         foreach (var (name, value) in model.state_dict()) Assert.True(value.equal(before[name]).all().item<bool>(), $"{name} changed");
+
+        // The adopted base as data: its weights file and edits rebuild it, and a scorer over the rebuilt base scores alike.
+        var file = Path.Combine(Path.GetTempPath(), $"netadapt-base-{Guid.NewGuid():N}.bin");
+        try
+        {
+            scorer.SaveBase(file);
+            var rebuilt = AdmmPruningTests.TinyConvNet();
+            Trainer.Core.Compression.EditReplay.Apply(rebuilt, shape, scorer.BaseEdits);
+            Trainer.Core.Checkpoints.CheckpointFile.LoadWeights(file, rebuilt);
+            rebuilt.eval();
+            Assert.Equal(adoptedScore, -task.ScoreOf(rebuilt, heldOut));
+            var next = new Dictionary<string, int> { ["conv1"] = 6, ["conv2"] = 3 };
+            using var elsewhere = new FinetuningPolicyScorer(task, AdmmPruningTests.TinyConvNet, rebuilt, shape, task.TrainLoader(32, 1, 1.0), heldOut,
+                finetune, edits: scorer.BaseEdits);
+            Assert.Equal(scorer.Score(next).Score, elsewhere.Score(next).Score);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 }
