@@ -43,23 +43,7 @@ internal sealed class BenchSession(FashionMnistData data, ILogger logger)
     }
 
     /// <summary>Top-1 accuracy on the 10 000 test images.</summary>
-    public double TestAccuracy(nn.Module<Tensor, Tensor> model)
-    {
-        bool training = model.training;
-        model.eval();
-        long correct = 0, total = 0;
-        using (no_grad())
-        {
-            foreach (var batch in test.GetBatches(0))
-            {
-                using var scope = NewDisposeScope();
-                correct += model.call(batch.Inputs).argmax(1).eq(batch.Targets).sum().item<long>();
-                total += batch.Size;
-            }
-        }
-        model.train(training);
-        return (double)correct / total;
-    }
+    public double TestAccuracy(nn.Module<Tensor, Tensor> model) => ClassificationAccuracy.Of(model, test);
 
     /// <summary>Accuracy and cost of <paramref name="model"/>.</summary>
     public Measurement Measure(nn.Module<Tensor, Tensor> model)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using Trainer.Core.Analysis;
+using Trainer.Core.Export.Onnx;
 using Trainer.Core.Graph;
 using Trainer.Core.Inference;
 using Trainer.Core.Latency;
@@ -20,6 +21,8 @@ using static TorchSharp.torch;
 //        [--threads 2] [--rounds 15] [--batches 1,32] [--target 0.5] [--floor 0.5] [--round-to 16] [--uniform-round-to 1]
 //        [--grid-points 5] [--table-rounds 7] [--measure 8] [--size 224] [--cache-dir DIR] [--no-cache] [--no-fashion]
 //        [--no-inference-form] (skips the TorchSharp inference-form column)
+//        [--refine-steps 0] (measured moves in ONNX Runtime after the measured choice, as Compression:RefineSteps)
+//        [--ort-pool per-session|shared] (shared: one process-wide ONNX Runtime pool that spins, OnnxRuntimeThreading.UseSharedPool)
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 double Num(string name, double fallback) => double.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 int threads = (int)Num("--threads", 2), rounds = (int)Num("--rounds", 15), roundTo = (int)Num("--round-to", 16);
@@ -33,6 +36,10 @@ var tableOptions = new LatencyTableOptions
     UseCache = !args.Contains("--no-cache"), CacheDir = Arg("--cache-dir", LatencyTableOptions.DefaultCacheDir()),
     Engine = LatencyEngine.OnnxRuntime, OnnxThreads = threads,
 };
+int refineSteps = (int)Num("--refine-steps", 0);
+string pool = Arg("--ort-pool", "per-session");
+if (pool == "shared") OnnxRuntimeThreading.UseSharedPool(threads, spinning: true);
+else if (pool != "per-session") throw new ArgumentException($"--ort-pool {pool}: use per-session or shared");
 torch.set_num_threads(threads);
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
 var log = loggers.CreateLogger("onnxruntime-speed");
@@ -103,7 +110,8 @@ if (fashionAware is not null) Console.WriteLine($"fashion-cnn latency-aware widt
 Console.WriteLine($"load (1-min average) before {loadBefore}, after {loadAfter}");
 Console.WriteLine(JsonSerializer.Serialize(new
 {
-    bench = "onnxruntime_speed", onnxruntime = OnnxRuntimeRunner.Version, session = OnnxRuntimeRunner.SettingsText, threads, rounds,
+    bench = "onnxruntime_speed", onnxruntime = OnnxRuntimeRunner.Version, session = OnnxRuntimeRunner.SettingsText, ort_pool = pool,
+    refine_steps = refineSteps, threads, rounds,
     batches, input = $"1x3x{size}x{size}", round_to = roundTo, floor, target,
     mac_ratio = Math.Round(aware.MacsRatio, 4), min_layer_ratio = Math.Round(aware.MinKeepRatio, 4), group_keep = aware.KeptChannels,
     uniform_mac_ratio = Math.Round(uniform!.MacsRatio, 4), uniform_round_to = uniformRoundTo, uniform_keep = uniform.KeptChannels,
@@ -122,8 +130,11 @@ return 0;
     var table = LatencyTable.LoadOrMeasure(original, inputShape, graph, tableOptions, log);
     var found = LatencyAwareAllocator.Candidates(original, graph, table, target, floor, roundTo, measure);
     // The table proposes; the candidates are built and timed in ONNX Runtime (batch 1) and the fastest measured wins.
-    var chosen = MeasuredChoice.Rank(found, a => Shrunk(entry, graph, a, roundTo), OnnxRuntimeRunner.ForwardTimer(inputShape, threads, rounds: 9),
-        logger: log)[0].Allocation;
+    var timer = OnnxRuntimeRunner.ForwardTimer(inputShape, threads, rounds: 9);
+    var chosen = MeasuredChoice.Rank(found, a => Shrunk(entry, graph, a, roundTo), timer, logger: log)[0].Allocation;
+    if (refineSteps > 0)
+        chosen = MeasuredChoice.Refine(chosen, a => LatencyAwareAllocator.Neighbours(original, graph, table, a, target, floor, roundTo, count: 10),
+            a => Shrunk(entry, graph, a, roundTo), timer, refineSteps, logger: log).Allocation;
     var variants = new List<Variant> { Make("original", () => Create(entry), null, inputShape, withInference: true) };
     variants.Add(Make("latency-aware", () => Shrunk(entry, graph, chosen, roundTo), chosen, inputShape, withInference: true));
     ChannelAllocation? flat = null;

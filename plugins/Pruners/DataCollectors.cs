@@ -14,7 +14,7 @@ public static class DataCollectors
     /// <summary>Trains as <paramref name="kind"/> needs and returns the collected metric of each selected layer (caller owns
     /// them); null for slim, whose metric is read from the BatchNorm weights afterwards.</summary>
     /// <exception cref="InvalidOperationException">The host offers no training.</exception>
-    public static Dictionary<string, Tensor>? Collect(CompressionRequest request, PrunerKind kind, PrunerSettings settings,
+    public static Dictionary<string, Tensor>? Collect(CompressionRequest request, ImportanceCriterion kind, PrunerSettings settings,
         IReadOnlyList<LayerTarget> targets, string compressorName)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -25,22 +25,25 @@ public static class DataCollectors
         var layers = targets.Select(t => t.Name).ToList();
         switch (kind)
         {
-            case PrunerKind.Slim:
+            case ImportanceCriterion.Slim:
             {
                 var modules = request.Model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
                 var scales = layers.Select(l => MaskPlanner.Weight(modules[l], l)).ToList();
                 train(new TaskTraining { Epochs = settings.TrainingEpochs, LossHooks = [new SlimRegularizer(scales, settings.Scale)] });
                 return null!;
             }
-            case PrunerKind.Apoz or PrunerKind.MeanActivation:
+            case ImportanceCriterion.Apoz or ImportanceCriterion.MeanActivation:
             {
-                using var collector = new ActivationCollector(request.Model, layers, kind, settings.Activation, settings.TrainingSteps);
+                var modules = request.Model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+                using var collector = new ActivationStatistics(layers.Select(l => (l, modules[l])), kind, settings.Activation, settings.TrainingSteps);
                 train(new TaskTraining { MaxSteps = settings.TrainingSteps });
                 return collector.Metrics();
             }
-            case PrunerKind.TaylorFo:
+            case ImportanceCriterion.TaylorFo:
             {
-                using var collector = new TaylorCollector(request.Model, layers, settings.TrainingSteps);
+                var modules = request.Model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+                using var collector = new TaylorCollector(layers.ToDictionary(l => l, l => MaskPlanner.Weight(modules[l], l), StringComparer.Ordinal),
+                    settings.TrainingSteps);
                 train(new TaskTraining { MaxSteps = settings.TrainingSteps, Callbacks = [collector] });
                 return collector.Metrics();
             }
@@ -49,64 +52,13 @@ public static class DataCollectors
         }
     }
 
-    /// <summary>
-    /// Each BatchNorm layer's producer: the Conv2d/Linear whose output tensor the BatchNorm reads directly, found by one eval
-    /// forward of the example input (NNI's speedup carries a BatchNorm mask to that layer the same way). BatchNorms that
-    /// read anything else (a residual sum, a concatenation) are left out.
-    /// </summary>
-    public static Dictionary<string, string> BatchNormProducers(nn.Module<Tensor, Tensor> model, IReadOnlyList<long> inputShape)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        // A model may dispose a layer's output once the next layer has run, and a later tensor may get its handle: a match
-        // counts only when the values are the producer's too.
-        var outputs = new Dictionary<(IntPtr, string), (string Layer, Tensor Values)>();
-        var producers = new Dictionary<string, string>(StringComparer.Ordinal);
-        var removers = new List<Action>();
-        var wasTraining = model.training;
-        try
-        {
-            foreach (var (name, module) in model.named_modules())
-            {
-                var layer = name;
-                if (module is TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear)
-                    removers.Add(((nn.Module<Tensor, Tensor>)module).register_forward_hook((_, _, output) =>
-                    {
-                        if (outputs.Remove(Key(output), out var stale)) stale.Values.Dispose();
-                        outputs[Key(output)] = (layer, output.clone().DetachFromDisposeScope());
-                        return null!;
-                    }).remove);
-                else if (module is TorchSharp.Modules.BatchNorm2d bn)
-                    removers.Add(bn.register_forward_pre_hook((_, input) =>
-                    {
-                        if (outputs.TryGetValue(Key(input), out var producer) && input.equal(producer.Values).all().item<bool>())
-                            producers[layer] = producer.Layer;
-                        return null!;
-                    }).remove);
-            }
-            model.eval();
-            using var scope = NewDisposeScope();
-            using var _ = no_grad();
-            model.call(rand(inputShape.ToArray(), generator: new Generator(0)));
-        }
-        finally
-        {
-            foreach (var remove in removers) remove();
-            foreach (var (_, values) in outputs.Values) values.Dispose();
-            model.train(wasTraining);
-        }
-        return producers;
-    }
-
-    // The tensor a layer returned is the object the next module is called with (Sequential and user forwards pass it on).
-    private static (IntPtr, string) Key(Tensor t) => (t.Handle, string.Join("x", t.shape));
-
     /// <summary>Slim's BatchNorm masks carried to their producers and shrunk through the core (see
     /// <see cref="NniPrunerCompressor.Shrink"/>); a BatchNorm with no direct producer keeps its channels, with a note.</summary>
     public static List<LayerNote> ShrinkFromBatchNorm(CompressionRequest request, PruningMasks masks)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(masks);
-        var producers = BatchNormProducers(request.Model, request.ExampleInputShape);
+        var producers = BatchNormProducers.Find(request.Model, request.ExampleInputShape);
         var notes = new List<LayerNote>();
         var carried = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var targets = new List<LayerTarget>();

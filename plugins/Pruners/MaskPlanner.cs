@@ -9,7 +9,7 @@ namespace Plugins.Pruners;
 /// <param name="Mode">The allocation mode.</param>
 /// <param name="Targets">The selected layers and their sparsity, in model order.</param>
 /// <param name="Masks">Mask by layer name.</param>
-public sealed record PruningMasks(PrunerKind Kind, PruningMode Mode, IReadOnlyList<LayerTarget> Targets, IReadOnlyDictionary<string, Tensor> Masks)
+public sealed record PruningMasks(ImportanceCriterion Kind, PruningMode Mode, IReadOnlyList<LayerTarget> Targets, IReadOnlyDictionary<string, Tensor> Masks)
     : IDisposable
 {
     /// <summary>For a structured pruner, the kept output channels of <paramref name="layer"/>, ascending.</summary>
@@ -25,7 +25,7 @@ public sealed record PruningMasks(PrunerKind Kind, PruningMode Mode, IReadOnlyLi
 
 /// <summary>
 /// Decides the masks of NNI v2.10's one-shot pruners on a model: the config list selects layers
-/// (<see cref="ConfigResolver"/>), <see cref="Metrics"/> ranks their weights and <see cref="SparsityAllocators"/> keeps the
+/// (<see cref="ConfigResolver"/>), <see cref="WeightImportance"/> ranks their weights and <see cref="SparsityAllocators"/> keeps the
 /// best. Dependency-aware mode takes its coupled channel sets and group constraints from the core's channel groups
 /// (<see cref="IModelEditor.ChannelGroups"/>), so what is masked together is what the core shrinks together.
 /// Changes nothing in the model.
@@ -45,14 +45,14 @@ public static class MaskPlanner
     /// <param name="configList">NNI's config list.</param>
     /// <param name="editor">The core's view of the model; needed for dependency-aware mode only.</param>
     /// <param name="settingKey">Names the config list in errors.</param>
-    /// <param name="collected">For the data-driven pruners (<see cref="Metrics.IsDataDriven"/>, slim aside): the metric of
+    /// <param name="collected">For the data-driven pruners (<see cref="ImportanceCriteria.IsDataDriven"/>, slim aside): the metric of
     /// each selected layer, collected during training (<see cref="DataCollectors"/>); the caller keeps ownership.</param>
     /// <exception cref="ArgumentException">A bad config list (see <see cref="ConfigResolver.Resolve"/>), level in
     /// dependency-aware mode, or dependency-aware mode without an editor.</exception>
-    public static PruningMasks Plan(nn.Module model, PrunerKind kind, PruningMode mode, IReadOnlyList<ConfigEntry> configList,
+    public static PruningMasks Plan(nn.Module model, ImportanceCriterion kind, PruningMode mode, IReadOnlyList<ConfigEntry> configList,
         IModelEditor? editor, string settingKey, IReadOnlyDictionary<string, Tensor>? collected = null)
     {
-        if (kind == PrunerKind.Level && mode == PruningMode.DependencyAware)
+        if (kind == ImportanceCriterion.Level && mode == PruningMode.DependencyAware)
             throw new ArgumentException("level prunes single weights; its modes are normal and global (dependency_aware is for channel pruners)", settingKey);
         if (mode == PruningMode.DependencyAware && editor is null)
             throw new ArgumentException("dependency_aware mode needs the model's channel groups (an IModelEditor)", nameof(editor));
@@ -68,7 +68,7 @@ public static class MaskPlanner
             foreach (var target in targets)
             {
                 var weight = Weight(byName[target.Name], target.Name);
-                metrics[target.Name] = kind == PrunerKind.Slim || !Metrics.IsDataDriven(kind) ? Metrics.Of(kind, weight)
+                metrics[target.Name] = kind == ImportanceCriterion.Slim || !ImportanceCriteria.IsDataDriven(kind) ? WeightImportance.Of(kind, weight)
                     : collected is not null && collected.TryGetValue(target.Name, out var metric) ? metric.clone()
                     : throw new ArgumentException($"no {kind} metric was collected for '{target.Name}'", nameof(collected));
                 numel[target.Name] = weight.numel();
@@ -93,7 +93,7 @@ public static class MaskPlanner
     /// <summary>The layers <paramref name="configList"/> selects for <paramref name="kind"/> in <paramref name="mode"/>, in
     /// model order (what a data-driven pruner hooks before it collects).</summary>
     /// <exception cref="ArgumentException">A bad config list (see <see cref="ConfigResolver.Resolve"/>).</exception>
-    public static IReadOnlyList<LayerTarget> Targets(nn.Module model, PrunerKind kind, PruningMode mode, IReadOnlyList<ConfigEntry> configList,
+    public static IReadOnlyList<LayerTarget> Targets(nn.Module model, ImportanceCriterion kind, PruningMode mode, IReadOnlyList<ConfigEntry> configList,
         string settingKey) =>
         ConfigResolver.Resolve(configList, model.named_modules().Where(m => m.name.Length > 0).Select(m => (m.name, m.module.GetType().Name)).ToList(),
             PrunerSettings.TypesOf(kind), mode == PruningMode.Global, settingKey);

@@ -16,7 +16,7 @@ namespace Plugins.Pruners;
 public abstract class NniPrunerCompressor : ICompressor
 {
     /// <summary>The pruner this compressor runs.</summary>
-    protected abstract PrunerKind Kind { get; }
+    protected abstract ImportanceCriterion Kind { get; }
 
     /// <inheritdoc />
     public abstract string Name { get; }
@@ -33,7 +33,7 @@ public abstract class NniPrunerCompressor : ICompressor
         var before = request.Editor.Cost;
         // The config list is checked against the model before any training is spent on it.
         var targets = MaskPlanner.Targets(request.Model, Kind, settings.Mode, settings.ConfigList, key);
-        var collected = Metrics.IsDataDriven(Kind) ? DataCollectors.Collect(request, Kind, settings, targets, Name) : null;
+        var collected = ImportanceCriteria.IsDataDriven(Kind) ? DataCollectors.Collect(request, Kind, settings, targets, Name) : null;
         List<LayerNote> notes;
         PruningMasks masks;
         try
@@ -45,8 +45,8 @@ public abstract class NniPrunerCompressor : ICompressor
             foreach (var metric in collected?.Values.ToList() ?? []) metric.Dispose();
         }
         using var planned = masks;
-        notes = Kind == PrunerKind.Slim ? DataCollectors.ShrinkFromBatchNorm(request, masks)
-            : Metrics.IsStructured(Kind) ? Shrink(request.Editor, masks) : ZeroWeights(request.Model, masks);
+        notes = Kind == ImportanceCriterion.Slim ? DataCollectors.ShrinkFromBatchNorm(request, masks)
+            : ImportanceCriteria.IsStructured(Kind) ? Shrink(request.Editor, masks) : ZeroWeights(request.Model, masks);
         var after = request.Editor.Cost;
         foreach (var note in notes) request.Logger.LogInformation("{Layer}: {Note}", note.Layer, note.Note);
         var summary = string.Create(CultureInfo.InvariantCulture,
@@ -117,7 +117,7 @@ public abstract class NniPrunerCompressor : ICompressor
 public sealed class LevelPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.Level;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.Level;
 
     /// <inheritdoc />
     public override string Name => "level";
@@ -127,7 +127,7 @@ public sealed class LevelPrunerCompressor : NniPrunerCompressor
 public sealed class L1NormPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.L1Norm;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.L1Norm;
 
     /// <inheritdoc />
     public override string Name => "l1-norm";
@@ -137,7 +137,7 @@ public sealed class L1NormPrunerCompressor : NniPrunerCompressor
 public sealed class L2NormPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.L2Norm;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.L2Norm;
 
     /// <inheritdoc />
     public override string Name => "l2-norm";
@@ -147,7 +147,7 @@ public sealed class L2NormPrunerCompressor : NniPrunerCompressor
 public sealed class FpgmPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.Fpgm;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.Fpgm;
 
     /// <inheritdoc />
     public override string Name => "fpgm";
@@ -158,7 +158,7 @@ public sealed class FpgmPrunerCompressor : NniPrunerCompressor
 public sealed class SlimPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.Slim;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.Slim;
 
     /// <inheritdoc />
     public override string Name => "slim";
@@ -168,7 +168,7 @@ public sealed class SlimPrunerCompressor : NniPrunerCompressor
 public sealed class ApozPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.Apoz;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.Apoz;
 
     /// <inheritdoc />
     public override string Name => "apoz";
@@ -178,7 +178,7 @@ public sealed class ApozPrunerCompressor : NniPrunerCompressor
 public sealed class MeanActivationPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.MeanActivation;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.MeanActivation;
 
     /// <inheritdoc />
     public override string Name => "mean-activation";
@@ -188,7 +188,7 @@ public sealed class MeanActivationPrunerCompressor : NniPrunerCompressor
 public sealed class TaylorFoPrunerCompressor : NniPrunerCompressor
 {
     /// <inheritdoc />
-    protected override PrunerKind Kind => PrunerKind.TaylorFo;
+    protected override ImportanceCriterion Kind => ImportanceCriterion.TaylorFo;
 
     /// <inheritdoc />
     public override string Name => "taylor-fo";

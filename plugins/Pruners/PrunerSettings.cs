@@ -29,34 +29,34 @@ public sealed record PrunerSettings(IReadOnlyList<ConfigEntry> ConfigList, Pruni
     public string Activation { get; init; } = "relu";
 
     /// <summary>The modes each pruner accepts (NNI v2.10's), the first its default.</summary>
-    public static IReadOnlyList<string> ModesOf(PrunerKind kind) => kind switch
+    public static IReadOnlyList<string> ModesOf(ImportanceCriterion kind) => kind switch
     {
-        PrunerKind.Level => ["normal", "global"],
-        PrunerKind.Slim => ["global", "normal"],
-        PrunerKind.Apoz or PrunerKind.MeanActivation => ["normal", "dependency_aware"],
+        ImportanceCriterion.Level => ["normal", "global"],
+        ImportanceCriterion.Slim => ["global", "normal"],
+        ImportanceCriterion.Apoz or ImportanceCriterion.MeanActivation => ["normal", "dependency_aware"],
         _ => ["normal", "dependency_aware", "global"],
     };
 
     /// <summary>The module types the pruner's config list may select.</summary>
-    public static IReadOnlyCollection<string> TypesOf(PrunerKind kind) => kind switch
+    public static IReadOnlyCollection<string> TypesOf(ImportanceCriterion kind) => kind switch
     {
-        PrunerKind.Level => ConfigResolver.WeightedModules,
-        PrunerKind.Slim => MaskPlanner.BatchNormTypes,
+        ImportanceCriterion.Level => ConfigResolver.WeightedModules,
+        ImportanceCriterion.Slim => MaskPlanner.BatchNormTypes,
         _ => MaskPlanner.ChannelTypes,
     };
 
     /// <summary>Reads and checks the settings, everything that needs no model (JSON, keys, ranges, op types); one
     /// <see cref="ArgumentException"/> naming the key for each bad value.</summary>
-    public static PrunerSettings Read(IReadOnlyDictionary<string, string> settings, string compressorName, PrunerKind kind)
+    public static PrunerSettings Read(IReadOnlyDictionary<string, string> settings, string compressorName, ImportanceCriterion kind)
     {
         var reader = new SettingsReader(settings);
         var json = reader.Text("config_list") ?? throw new ArgumentException(
-            $"{ConfigListKey} is required: NNI's config list as JSON, e.g. [{{\"op_types\": [\"{(kind == PrunerKind.Slim ? "BatchNorm2d" : "Conv2d")}\"], " +
-            $"\"{(kind == PrunerKind.Slim ? "total_sparsity" : "sparsity_per_layer")}\": 0.5}}]", ConfigListKey);
+            $"{ConfigListKey} is required: NNI's config list as JSON, e.g. [{{\"op_types\": [\"{(kind == ImportanceCriterion.Slim ? "BatchNorm2d" : "Conv2d")}\"], " +
+            $"\"{(kind == ImportanceCriterion.Slim ? "total_sparsity" : "sparsity_per_layer")}\": 0.5}}]", ConfigListKey);
         var modes = ModesOf(kind);
         var modeText = reader.Text("mode") ?? modes[0];
         if (!modes.Contains(modeText, StringComparer.OrdinalIgnoreCase))
-            throw new ArgumentException(kind == PrunerKind.Level && modeText.Equals("dependency_aware", StringComparison.OrdinalIgnoreCase)
+            throw new ArgumentException(kind == ImportanceCriterion.Level && modeText.Equals("dependency_aware", StringComparison.OrdinalIgnoreCase)
                 ? "Compression:Settings:mode: level prunes single weights; use normal or global (dependency_aware is for channel pruners)"
                 : $"Compression:Settings:mode is '{modeText}', but {compressorName} takes {string.Join(", ", modes)} (as NNI's pruner)",
                 "Compression:Settings:mode");
@@ -67,11 +67,11 @@ public sealed record PrunerSettings(IReadOnlyList<ConfigEntry> ConfigList, Pruni
             _ => PruningMode.Normal,
         };
         var result = new PrunerSettings([], mode);
-        if (kind == PrunerKind.Slim)
+        if (kind == ImportanceCriterion.Slim)
             result = result with { TrainingEpochs = reader.Int("training_epochs", 1, 1, 1000), Scale = reader.Double("scale", 0.0001, 0, 1) };
-        if (kind is PrunerKind.Apoz or PrunerKind.MeanActivation or PrunerKind.TaylorFo)
+        if (kind is ImportanceCriterion.Apoz or ImportanceCriterion.MeanActivation or ImportanceCriterion.TaylorFo)
             result = result with { TrainingSteps = reader.Int("training_steps", 20, 1, 1_000_000) };
-        if (kind is PrunerKind.Apoz or PrunerKind.MeanActivation)
+        if (kind is ImportanceCriterion.Apoz or ImportanceCriterion.MeanActivation)
             result = result with { Activation = reader.Choice("activation", "relu", "relu", "gelu", "relu6") };
         reader.ThrowOnUnknown(compressorName);
         var entries = Plugins.Pruners.ConfigList.Parse(json, ConfigListKey);

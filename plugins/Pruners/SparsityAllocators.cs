@@ -18,7 +18,7 @@ public enum PruningMode
 }
 
 /// <summary>
-/// NNI v2.10's sparsity allocators (pruning/tools/sparsity_allocator.py) over metrics from <see cref="Metrics"/>. Masks
+/// NNI v2.10's sparsity allocators (pruning/tools/sparsity_allocator.py) over metrics from <see cref="WeightImportance"/>. Masks
 /// have the metric's shape (1 keeps, 0 prunes); counts are rounded as NNI rounds them, a layer's pruned count down
 /// (int(n·s)), and the kept entries are torch.topk's, so ties fall as in NNI. The caller owns the returned tensors.
 /// </summary>

@@ -64,10 +64,10 @@ public sealed class AllocatorTests
         var editor = new ModelEditor(model, [1, 3], new ShrinkOptions { RoundTo = 1 });
         var config = ConfigList.Parse("""[{"op_names": ["a"], "sparsity": 0.5}, {"op_names": ["b"], "sparsity": 0.75}]""", "c");
 
-        using var normal = MaskPlanner.Plan(model, PrunerKind.L1Norm, PruningMode.Normal, config, editor, "c");
+        using var normal = MaskPlanner.Plan(model, ImportanceCriterion.L1Norm, PruningMode.Normal, config, editor, "c");
         Assert.Equal([1, 3], normal.KeptChannels("a"));
         Assert.Equal([0], normal.KeptChannels("b"));
-        using var aware = MaskPlanner.Plan(model, PrunerKind.L1Norm, PruningMode.DependencyAware, config, editor, "c");
+        using var aware = MaskPlanner.Plan(model, ImportanceCriterion.L1Norm, PruningMode.DependencyAware, config, editor, "c");
         // Summed norms 6, 10, 3, 5 at min(0.5, 0.75): channels 0 and 1 in both layers.
         Assert.Equal([0, 1], aware.KeptChannels("a"));
         Assert.Equal([0, 1], aware.KeptChannels("b"));
@@ -90,9 +90,9 @@ public sealed class AllocatorTests
         Assert.Equal(2, MaskPlanner.GroupDependency(editor)["conv2"]);
         var config = ConfigList.Parse("""[{"op_names": ["conv1"], "sparsity": 0.5}]""", "c");
 
-        using var normal = MaskPlanner.Plan(model, PrunerKind.L1Norm, PruningMode.Normal, config, editor, "c");
+        using var normal = MaskPlanner.Plan(model, ImportanceCriterion.L1Norm, PruningMode.Normal, config, editor, "c");
         Assert.Equal([0, 1, 2, 3], normal.KeptChannels("conv1"));
-        using var aware = MaskPlanner.Plan(model, PrunerKind.L1Norm, PruningMode.DependencyAware, config, editor, "c");
+        using var aware = MaskPlanner.Plan(model, ImportanceCriterion.L1Norm, PruningMode.DependencyAware, config, editor, "c");
         Assert.Equal([0, 1, 6, 7], aware.KeptChannels("conv1"));
 
         NniPrunerCompressor.Shrink(editor, aware);

@@ -88,16 +88,16 @@ public sealed class ConfigListTests
     public void Settings_need_a_config_list_a_known_mode_and_known_op_types_before_any_model_is_seen()
     {
         Assert.Contains("Compression:Settings:config_list is required",
-            Assert.ThrowsAny<ArgumentException>(() => PrunerSettings.Read(new Dictionary<string, string>(), "l1-norm", PrunerKind.L1Norm)).Message);
+            Assert.ThrowsAny<ArgumentException>(() => PrunerSettings.Read(new Dictionary<string, string>(), "l1-norm", ImportanceCriterion.L1Norm)).Message);
         Assert.Contains("level prunes single weights", Assert.ThrowsAny<ArgumentException>(() => PrunerSettings.Read(
-            new Dictionary<string, string> { ["config_list"] = "[]", ["mode"] = "dependency_aware" }, "level", PrunerKind.Level)).Message);
+            new Dictionary<string, string> { ["config_list"] = "[]", ["mode"] = "dependency_aware" }, "level", ImportanceCriterion.Level)).Message);
         Assert.ThrowsAny<ArgumentException>(() => PrunerSettings.Read(
-            new Dictionary<string, string> { ["config_list"] = """[{"sparsity": 0.5}]""", ["mode"] = "balanced" }, "fpgm", PrunerKind.Fpgm));
+            new Dictionary<string, string> { ["config_list"] = """[{"sparsity": 0.5}]""", ["mode"] = "balanced" }, "fpgm", ImportanceCriterion.Fpgm));
         Assert.Contains("Compression:Settings:config_list[0].op_types: unknown op type 'Conv3x3'", Assert.ThrowsAny<ArgumentException>(
             () => new L2NormPrunerCompressor().CheckSettings(new Dictionary<string, string> { ["config_list"] = """[{"op_types": ["Conv3x3"], "sparsity": 0.5}]""" })).Message);
         new LevelPrunerCompressor().CheckSettings(new Dictionary<string, string> { ["config_list"] = """[{"op_types": ["Embedding"], "sparsity": 0.5}]""" });
         var read = PrunerSettings.Read(new Dictionary<string, string> { ["config_list"] = """[{"sparsity": 0.5}]""", ["MODE"] = "Global" },
-            "fpgm", PrunerKind.Fpgm);
+            "fpgm", ImportanceCriterion.Fpgm);
         Assert.Equal(PruningMode.Global, read.Mode);
     }
 }

@@ -23,12 +23,12 @@ public sealed class DataDrivenTests : IDisposable
         { "apoz", "apoz" }, { "mean-activation", "mean_activation" }, { "taylor-fo", "taylor_fo" },
     };
 
-    private static (PrunerKind Kind, NniPrunerCompressor Compressor) Pruner(string name) => name switch
+    private static (ImportanceCriterion Kind, NniPrunerCompressor Compressor) Pruner(string name) => name switch
     {
-        "apoz" => (PrunerKind.Apoz, new ApozPrunerCompressor()),
-        "mean-activation" => (PrunerKind.MeanActivation, new MeanActivationPrunerCompressor()),
-        "taylor-fo" => (PrunerKind.TaylorFo, new TaylorFoPrunerCompressor()),
-        _ => (PrunerKind.Slim, new SlimPrunerCompressor()),
+        "apoz" => (ImportanceCriterion.Apoz, new ApozPrunerCompressor()),
+        "mean-activation" => (ImportanceCriterion.MeanActivation, new MeanActivationPrunerCompressor()),
+        "taylor-fo" => (ImportanceCriterion.TaylorFo, new TaylorFoPrunerCompressor()),
+        _ => (ImportanceCriterion.Slim, new SlimPrunerCompressor()),
     };
 
     private CompressionRequest Request(nn.Module<Tensor, Tensor> model, string configList, Dictionary<string, string>? extra = null,
@@ -60,7 +60,7 @@ public sealed class DataDrivenTests : IDisposable
                 var actual = metrics[layer].to(ScalarType.Float64).data<double>().ToArray();
                 Assert.Equal(expected.Length, actual.Length);
                 // APoZ is a count over 768 positions (exact up to float rounding); the others carry float32 training noise.
-                var tolerance = kind == PrunerKind.Apoz ? 1e-6 : 1e-4 * expected.Max(Math.Abs);
+                var tolerance = kind == ImportanceCriterion.Apoz ? 1e-6 : 1e-4 * expected.Max(Math.Abs);
                 for (var c = 0; c < expected.Length; c++)
                     Assert.True(Math.Abs(expected[c] - actual[c]) <= tolerance, $"{pruner} {layer}[{c}]: {actual[c]} vs NNI {expected[c]}");
             }
@@ -106,11 +106,11 @@ public sealed class DataDrivenTests : IDisposable
         var slim = reference.Root.GetProperty("slim");
         var settings = new Dictionary<string, string> { ["scale"] = slim.GetProperty("l1_before").GetDouble() > 0 ? reference.Root.GetProperty("scale").GetRawText() : "0" };
         var request = Request(model, """[{"op_types": ["BatchNorm2d"], "total_sparsity": 0.5}]""", settings, reference.Training(model));
-        var read = PrunerSettings.Read(new Dictionary<string, string>(request.Settings.Where(s => s.Key != "training_steps").ToDictionary()), "slim", PrunerKind.Slim);
+        var read = PrunerSettings.Read(new Dictionary<string, string>(request.Settings.Where(s => s.Key != "training_steps").ToDictionary()), "slim", ImportanceCriterion.Slim);
         Assert.Equal(PruningMode.Global, read.Mode);
-        var targets = MaskPlanner.Targets(model, PrunerKind.Slim, read.Mode, read.ConfigList, "c");
+        var targets = MaskPlanner.Targets(model, ImportanceCriterion.Slim, read.Mode, read.ConfigList, "c");
         Assert.Equal(["bn1", "bn2"], targets.Select(t => t.Name));
-        Assert.Null(DataCollectors.Collect(request, PrunerKind.Slim, read, targets, "slim"));
+        Assert.Null(DataCollectors.Collect(request, ImportanceCriterion.Slim, read, targets, "slim"));
 
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
         double l1 = 0;
@@ -125,7 +125,7 @@ public sealed class DataDrivenTests : IDisposable
         // The same training without the term leaves a larger L1 (25.524 against 25.164 with λ = 0.05).
         Assert.True(l1 < reference.Root.GetProperty("plain").GetProperty("l1_after").GetDouble() - 0.3);
 
-        using var masks = MaskPlanner.Plan(model, PrunerKind.Slim, read.Mode, read.ConfigList, null, "c");
+        using var masks = MaskPlanner.Plan(model, ImportanceCriterion.Slim, read.Mode, read.ConfigList, null, "c");
         foreach (var bn in new[] { "bn1", "bn2" })
             Assert.Equal(slim.GetProperty("kept").GetProperty(bn).EnumerateArray().Select(v => v.GetInt32()), masks.KeptChannels(bn));
         var notes = DataCollectors.ShrinkFromBatchNorm(request, masks);
@@ -139,7 +139,7 @@ public sealed class DataDrivenTests : IDisposable
     public void BatchNorms_are_traced_to_the_layer_whose_output_they_read()
     {
         using var model = reference.Model();
-        Assert.Equal(new Dictionary<string, string> { ["bn1"] = "conv1", ["bn2"] = "conv2" }, DataCollectors.BatchNormProducers(model, [1, 3, 8, 8]));
+        Assert.Equal(new Dictionary<string, string> { ["bn1"] = "conv1", ["bn2"] = "conv2" }, BatchNormProducers.Find(model, [1, 3, 8, 8]));
     }
 
     [Theory]
@@ -172,7 +172,7 @@ public sealed class DataDrivenTests : IDisposable
             new Dictionary<string, string> { ["config_list"] = ConvConfig, ["activation"] = "tanh" })).Message);
         Assert.Contains("does not know the setting(s) Compression:Settings:scale", Assert.ThrowsAny<ArgumentException>(() => new TaylorFoPrunerCompressor().CheckSettings(
             new Dictionary<string, string> { ["config_list"] = ConvConfig, ["scale"] = "0.1" })).Message);
-        var slim = PrunerSettings.Read(new Dictionary<string, string> { ["config_list"] = """[{"total_sparsity": 0.3}]""" }, "slim", PrunerKind.Slim);
+        var slim = PrunerSettings.Read(new Dictionary<string, string> { ["config_list"] = """[{"total_sparsity": 0.3}]""" }, "slim", ImportanceCriterion.Slim);
         Assert.Equal((PruningMode.Global, 1, 0.0001), (slim.Mode, slim.TrainingEpochs, slim.Scale));
 
         using var model = reference.Model();

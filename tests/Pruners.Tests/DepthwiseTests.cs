@@ -32,7 +32,7 @@ public sealed class DepthwiseTests
         Assert.Equal(1, dependency["conv1"]);
         Assert.Equal(1, dependency["dw"]);
         var config = ConfigList.Parse("""[{"op_types": ["Conv2d"], "sparsity": 0.5}, {"op_names": ["pw"], "exclude": true}]""", "c");
-        using var masks = MaskPlanner.Plan(model, PrunerKind.L2Norm, PruningMode.DependencyAware, config, editor, "c");
+        using var masks = MaskPlanner.Plan(model, ImportanceCriterion.L2Norm, PruningMode.DependencyAware, config, editor, "c");
         Assert.Equal(4, masks.KeptChannels("conv1").Length);
         Assert.Equal(4, masks.KeptChannels("dw").Length);
 

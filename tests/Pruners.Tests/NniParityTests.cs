@@ -64,10 +64,10 @@ public sealed class NniParityTests : IClassFixture<NniParityTests.ResNetFixture>
         var expected = fixture.Reference.RootElement.GetProperty("cases")[index];
         var kind = expected.GetProperty("pruner").GetString() switch
         {
-            "level" => PrunerKind.Level,
-            "l1" => PrunerKind.L1Norm,
-            "l2" => PrunerKind.L2Norm,
-            _ => PrunerKind.Fpgm,
+            "level" => ImportanceCriterion.Level,
+            "l1" => ImportanceCriterion.L1Norm,
+            "l2" => ImportanceCriterion.L2Norm,
+            _ => ImportanceCriterion.Fpgm,
         };
         var mode = expected.GetProperty("mode").GetString() switch
         {
@@ -82,7 +82,7 @@ public sealed class NniParityTests : IClassFixture<NniParityTests.ResNetFixture>
         Assert.Equal(layers.Select(l => l.Name).Order(StringComparer.Ordinal), masks.Masks.Keys.Order(StringComparer.Ordinal));
         foreach (var layer in layers)
         {
-            if (kind != PrunerKind.Level)
+            if (kind != ImportanceCriterion.Level)
             {
                 var kept = layer.Value.EnumerateArray().Select(v => v.GetInt32()).ToArray();
                 Assert.True(kept.SequenceEqual(masks.KeptChannels(layer.Name)), $"{layer.Name}: kept channels differ from NNI's");

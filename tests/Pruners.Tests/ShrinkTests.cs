@@ -29,7 +29,7 @@ public sealed class ShrinkTests(ITestOutputHelper output)
         var paramsBefore = editor.Cost.Params;
 
         // The masked model: every channel the groups drop is zeroed in its producers and their BatchNorms.
-        var kind = pruner == "l1-norm" ? PrunerKind.L1Norm : PrunerKind.Fpgm;
+        var kind = pruner == "l1-norm" ? ImportanceCriterion.L1Norm : ImportanceCriterion.Fpgm;
         using (var masks = MaskPlanner.Plan(masked, kind, mode == "normal" ? PruningMode.Normal : PruningMode.DependencyAware,
                    ConfigList.Parse(configJson, "config_list"), new ModelEditor(masked, InputShape), "config_list"))
             MaskGroups(masked, groupsBefore, masks);

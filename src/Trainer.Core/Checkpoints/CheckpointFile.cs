@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -48,24 +47,9 @@ public static class CheckpointFile
         };
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
 
-        IO.AtomicFile.Write(path, temp =>
-        {
-            using var file = new FileStream(temp, FileMode.Create, FileAccess.Write);
-            using var writer = new BinaryWriter(file);
-            writer.Write(Magic);
-            writer.Write(FormatVersion);
-            writer.Write(headerBytes.Length);
-            writer.Write(headerBytes);
-            writer.Write(payload.Length);
-            // The checksum covers the header and the tensor data (format 2): a damaged header is found like damaged weights.
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            sha.AppendData(headerBytes);
-            sha.AppendData(payload.GetBuffer(), 0, (int)payload.Length);
-            writer.Write(sha.GetHashAndReset());
-            writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
-            writer.Flush();
-            file.Flush(flushToDisk: true);
-        });
+        // The magic and the format version lead the sealed layout; its checksum covers the header and the tensor data
+        // (format 2), so a damaged header is found like damaged weights.
+        IO.SealedFile.Write(path, [.. Magic, .. BitConverter.GetBytes(FormatVersion)], headerBytes, payload);
     }
 
     /// <summary>
@@ -167,26 +151,12 @@ public static class CheckpointFile
         int version = Int32At(span, ref at, path, "format version");
         if (version is not (1 or FormatVersion))
             throw new CheckpointException($"Checkpoint '{path}' has format version {version}; this build reads 1 and {FormatVersion}.");
-        int headerLength = Int32At(span, ref at, path, "header length");
-        if (headerLength < 2 || headerLength > span.Length - at)
-            throw Truncated(path, $"its header length field says {headerLength} bytes, {span.Length - at} follow");
-        var headerBytes = span.Slice(at, headerLength);
-        at += headerLength;
-        long payloadLength = at + 8 <= span.Length ? BitConverter.ToInt64(span.Slice(at, 8)) : -1;
-        at += 8;
-        if (payloadLength < 0 || at + 32 > span.Length || payloadLength != span.Length - at - 32)
-            throw Truncated(path, $"it holds {Math.Max(0, span.Length - at - 32)} bytes of tensor data where its header says {payloadLength}");
-        var hash = span.Slice(at, 32);
-        var payload = span[(at + 32)..];
         // Version 1 hashed the tensor data only; version 2 hashes the header too, so no byte of the file goes unchecked.
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        if (version >= 2) sha.AppendData(headerBytes);
-        sha.AppendData(payload);
-        if (!sha.GetHashAndReset().AsSpan().SequenceEqual(hash))
-            throw new CheckpointException($"Checkpoint '{path}' is corrupt (checksum mismatch); it was left as it is.");
+        var (headerBytes, payload) = IO.SealedFile.Read(bytes, at, hashesHeader: version >= 2, problem => Truncated(path, problem),
+            _ => new CheckpointException($"Checkpoint '{path}' is corrupt (checksum mismatch); it was left as it is."));
         try
         {
-            if (JsonNode.Parse(headerBytes) is JsonObject header) return (header, payload.ToArray());
+            if (JsonNode.Parse(headerBytes) is JsonObject header) return (header, payload);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {

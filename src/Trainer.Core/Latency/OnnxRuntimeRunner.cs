@@ -6,21 +6,18 @@ namespace Trainer.Core.Latency;
 
 /// <summary>
 /// One model in an ONNX Runtime session with a fixed random input, ready to be timed: <see cref="Run"/> is one forward pass.
-/// Every session takes the same settings (<see cref="OnnxRuntimeCheck.CreateSessionOptions"/>): all graph optimisations
+/// The session is an <see cref="OnnxRuntimeSession"/>, so it takes the settings every session of the project takes
+/// (<see cref="OnnxRuntimeCheck.CreateSessionOptions"/>): all graph optimisations
 /// (ORT_ENABLE_ALL, which includes the blocked NCHWc layout), weight prepacking on (ONNX Runtime's default), the given
 /// intra-op threads, one inter-op thread, sequential execution, and <b>spinning off</b> in both pools. Each session keeps
 /// its own pool, but an idle pool sleeps instead of spinning, so sessions timed in turn (and TorchSharp in the same
-/// process) do not take each other's cores. A process-wide shared pool is not used: it has to be set up before the
-/// first session of the process (OrtEnv), which a library inside a user's program does not own.
+/// process) do not take each other's cores. A process-wide shared pool is used only when the program chose one
+/// (<see cref="OnnxRuntimeThreading.UseSharedPool"/>): it has to be set up before the first session of the process,
+/// which a library inside a user's program does not own.
 /// </summary>
 public sealed class OnnxRuntimeRunner : IDisposable
 {
-    private static readonly string[] InputNames = [OnnxExporter.InputName];
-    private static readonly string[] OutputNames = [OnnxExporter.OutputName];
-
-    private readonly SessionOptions options;
-    private readonly InferenceSession session;
-    private readonly RunOptions runOptions = new();
+    private readonly OnnxRuntimeSession session;
     private readonly OrtValue input;
 
     /// <summary>Loads <paramref name="onnxModel"/> (from <see cref="ExportBytes"/>) into a session with <paramref name="threads"/>
@@ -28,38 +25,30 @@ public sealed class OnnxRuntimeRunner : IDisposable
     /// <param name="onnxModel">The ONNX file's bytes.</param>
     /// <param name="inputShape">The input shape timed, batch included (the exported graph's batch is dynamic).</param>
     /// <param name="threads">ONNX Runtime's intra-op threads (at least 1).</param>
-    /// <exception cref="OnnxRuntimeException">ONNX Runtime refused the model.</exception>
+    /// <exception cref="OnnxRuntimeSessionException">ONNX Runtime refused the model.</exception>
     public OnnxRuntimeRunner(byte[] onnxModel, long[] inputShape, int threads)
     {
         ArgumentNullException.ThrowIfNull(onnxModel);
         ArgumentNullException.ThrowIfNull(inputShape);
         if (inputShape.Length == 0 || inputShape.Any(d => d <= 0))
             throw new ArgumentException($"input shape [{string.Join(",", inputShape)}] must have positive dimensions", nameof(inputShape));
-        options = OnnxRuntimeCheck.CreateSessionOptions(threads);
-        try
-        {
-            session = new InferenceSession(onnxModel, options);
-            var data = new float[inputShape.Aggregate(1L, (a, b) => a * b)];
-            var random = new Random(5);
-            for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
-            input = OrtValue.CreateTensorValueFromMemory(data, inputShape);
-            InputShape = [.. inputShape];
-            Threads = threads;
-        }
-        catch
-        {
-            session?.Dispose();
-            options.Dispose();
-            runOptions.Dispose();
-            throw;
-        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        session = OnnxRuntimeSession.Load(onnxModel, threads);
+        var data = new float[inputShape.Aggregate(1L, (a, b) => a * b)];
+        var random = new Random(5);
+        for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
+        input = OrtValue.CreateTensorValueFromMemory(data, inputShape);
+        InputShape = [.. inputShape];
+        Threads = threads;
     }
 
     /// <summary>The ONNX Runtime version of this process, e.g. "1.32.0".</summary>
     public static string Version => OrtEnv.Instance().GetVersionString();
 
     /// <summary>The session settings in words, for reports and the latency table's key.</summary>
-    public const string SettingsText = "optimisation=all prepacking=on spinning=off inter-op=1 sequential";
+    public static string SettingsText => OnnxRuntimeThreading.SharedThreads is null
+        ? "optimisation=all prepacking=on spinning=off inter-op=1 sequential"
+        : $"optimisation=all prepacking=on sequential, {OnnxRuntimeThreading.PoolText}";
 
     /// <summary>The input shape each <see cref="Run"/> uses.</summary>
     public IReadOnlyList<long> InputShape { get; }
@@ -90,18 +79,10 @@ public sealed class OnnxRuntimeRunner : IDisposable
         new(ExportBytes(model, inputShape), inputShape, threads);
 
     /// <summary>One forward pass on the runner's input; the output is freed at once.</summary>
-    public void Run()
-    {
-        using var outputs = session.Run(runOptions, InputNames, [input], OutputNames);
-    }
+    public void Run() => session.Run(input);
 
     /// <summary>One forward pass; the output's values and shape (for checks).</summary>
-    public (float[] Values, long[] Shape) RunAndRead()
-    {
-        using var outputs = session.Run(runOptions, InputNames, [input], OutputNames);
-        var value = outputs.First();
-        return (value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
-    }
+    public (float[] Values, long[] Shape) RunAndRead() => session.RunAndRead(input);
 
     /// <summary>Median milliseconds per forward pass of each model in ONNX Runtime: every model exported once, loaded with
     /// <paramref name="threads"/> intra-op threads, and all of them run in alternating rounds (<see cref="AlternatingTimer"/>).</summary>
@@ -133,12 +114,10 @@ public sealed class OnnxRuntimeRunner : IDisposable
     public static Func<IReadOnlyList<nn.Module<Tensor, Tensor>>, double[]> ForwardTimer(long[] inputShape, int threads, int rounds = 15) =>
         models => ForwardMs(models, inputShape, threads, rounds);
 
-    /// <summary>Frees the session, its options and the input.</summary>
+    /// <summary>Frees the session and the input.</summary>
     public void Dispose()
     {
         input.Dispose();
         session.Dispose();
-        options.Dispose();
-        runOptions.Dispose();
     }
 }

@@ -48,10 +48,16 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
 
         // Scheduled pruning reparametrises its layers now, before a resumed run loads its checkpoint (which holds the masks).
         var pruning = o.Pruning.ToConfig();
-        var (targets, pruningCallback) = CreatePruning(pruning, network);
+        var (targets, pruningCallback) = CreatePruning(pruning, network, new ImportanceOptions
+        {
+            BatchesPerEpoch = trainLoader.BatchCount, Network = network, InputShape = model.Identity.InputShape,
+        });
+        using var pruningLease = pruningCallback as IDisposable;
         var callbacks = pruningCallback is null ? extraCallbacks : [pruningCallback, .. extraCallbacks ?? []];
+        // slim's regulariser joins the loss for the whole run.
+        var lossHooks = (pruningCallback as ILossHookSource)?.LossHooks;
         var trainer = trainers.Create(new TrainingRunSpec(network, trainLoader, valLoader, folders.LogDir, folders.CheckpointDir,
-            o.Epochs, o.LearningRate), callbacks);
+            o.Epochs, o.LearningRate, LossHooks: lossHooks is { Count: > 0 } ? lossHooks : null), callbacks);
         var result = trainer.Run(resume);
         if (targets is not null) FinishPruning(pruning, targets, model, folders, result);
         RunReport.Write(folders, result, _logger);
@@ -61,13 +67,14 @@ public sealed class TrainJob(IOptions<TrainerOptions> trainerOptions, IOptions<D
     /// <summary>The file name of the sparse export a pruning run writes beside its checkpoints.</summary>
     public const string SparseWeightsFileName = "sparse.weights";
 
-    private (IReadOnlyList<(torch.nn.Module Module, string Name)>?, TrainerCallback?) CreatePruning(PruningConfig pruning, torch.nn.Module network)
+    private (IReadOnlyList<(torch.nn.Module Module, string Name)>?, TrainerCallback?) CreatePruning(PruningConfig pruning, torch.nn.Module network,
+        ImportanceOptions training)
     {
         if (!pruning.Enabled) return (null, null);
         try
         {
             var targets = pruning.Targets(network);
-            var callback = pruning.CreateCallback(targets, loggers.CreateLogger("Trainer.Pruning"));
+            var callback = pruning.CreateCallback(targets, loggers.CreateLogger("Trainer.Pruning"), training);
             _logger.LogInformation("Pruning {Kind} ({Pruner}) of {Count} layer(s): {Layers}.", pruning.Kind, pruning.Pruner, targets.Count,
                 string.Join(", ", targets.Select(t => t.Module.GetName())));
             return (targets, callback);

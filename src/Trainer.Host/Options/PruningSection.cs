@@ -1,3 +1,4 @@
+using Trainer.Core.Pruning.Importance;
 using Trainer.Core.Pruning.Schedules;
 
 namespace Trainer.Host.Options;
@@ -22,8 +23,14 @@ public sealed class PruningSection
     public long End { get; set; }
     /// <summary>agp/linear: epochs or steps between prunings.</summary>
     public long Frequency { get; set; } = 1;
-    /// <summary>level (entries by magnitude), l1-norm or l2-norm (output channels by norm).</summary>
+    /// <summary>level (entries by magnitude), or a channel pruner: l1-norm, l2-norm, fpgm, slim, apoz, mean-activation, taylor-fo.</summary>
     public string Pruner { get; set; } = "level";
+    /// <summary>apoz, mean-activation, taylor-fo: training batches (steps) collected before each pruning.</summary>
+    public int TrainingSteps { get; set; } = 20;
+    /// <summary>slim: λ of λ·Σ|γ| added to the loss (NNI's default 0.0001).</summary>
+    public double SlimLambda { get; set; } = 0.0001;
+    /// <summary>apoz, mean-activation: relu, gelu or relu6 applied to each layer's output.</summary>
+    public string Activation { get; set; } = "relu";
     /// <summary>level: rank the entries of all layers together.</summary>
     public bool Global { get; set; }
     /// <summary>Layer types to prune; empty = Conv2d and Linear.</summary>
@@ -48,7 +55,8 @@ public sealed class PruningSection
     {
         Kind = Kind.ToLowerInvariant(), FinalSparsity = FinalSparsity, InitialSparsity = InitialSparsity,
         Unit = Unit.Equals("step", StringComparison.OrdinalIgnoreCase) ? ScheduleUnit.Step : ScheduleUnit.Epoch,
-        Start = Start, End = End, Frequency = Frequency, Pruner = Pruner.ToLowerInvariant(), Global = Global, OpTypes = OpTypes,
+        Start = Start, End = End, Frequency = Frequency, Pruner = Pruner.ToLowerInvariant(), TrainingSteps = TrainingSteps, SlimLambda = SlimLambda,
+        Activation = Activation.ToLowerInvariant(), Global = Global, OpTypes = OpTypes,
         OpNames = OpNames, ExcludeOpNames = ExcludeOpNames, PruneFraction = PruneFraction, Rounds = Rounds, EpochsPerRound = EpochsPerRound,
         RewindStep = RewindStep, MakePermanent = MakePermanent,
     };
@@ -66,15 +74,19 @@ public sealed class PruningSection
         if (kind == "none") yield break;
         var pruner = Pruner.ToLowerInvariant();
         if (!PruningConfig.Pruners.Contains(pruner))
-            yield return $"{key}Pruner = '{Pruner}' is invalid; accepted: {string.Join(", ", PruningConfig.Pruners)}" +
-                         (pruner == "fpgm" ? " (fpgm is a one-shot pruner of the Pruners plugin: use it with trainer compress)." : ".");
+            yield return $"{key}Pruner = '{Pruner}' is invalid; accepted: {string.Join(", ", PruningConfig.Pruners)}.";
+        if (TrainingSteps < 1)
+            yield return $"{key}TrainingSteps = {TrainingSteps} is invalid; accepted: 1 or more training batches collected before each pruning.";
+        if (!(SlimLambda >= 0 && double.IsFinite(SlimLambda)))
+            yield return $"{key}SlimLambda = {SlimLambda} is invalid; accepted: a finite λ ≥ 0, e.g. 0.0001.";
+        if (!ImportanceCriteria.Activations.Contains(Activation.ToLowerInvariant()))
+            yield return $"{key}Activation = '{Activation}' is invalid; accepted: {string.Join(", ", ImportanceCriteria.Activations)}.";
         foreach (var type in OpTypes.Where(t => !PruningConfig.LayerTypes.Contains(t, StringComparer.OrdinalIgnoreCase)))
             yield return $"{key}OpTypes names '{type}'; accepted: {string.Join(", ", PruningConfig.LayerTypes)}.";
         if (Global && pruner != "level")
-            yield return $"{key}Global = true needs Pruner = level: channels (l1-norm, l2-norm) are ranked within each layer.";
+            yield return $"{key}Global = true needs Pruner = level: channels ({pruner}) are ranked within each layer.";
         if (kind == "lottery-ticket")
         {
-            if (pruner is "l1-norm" or "l2-norm") yield return $"{key}Pruner = '{Pruner}' is invalid with Kind lottery-ticket; accepted: level.";
             if (!(PruneFraction > 0 && PruneFraction < 1)) yield return $"{key}PruneFraction = {PruneFraction} is invalid; accepted: a fraction in (0, 1), e.g. 0.2.";
             if (Rounds < 1) yield return $"{key}Rounds = {Rounds} is invalid; accepted: 1 or more.";
             if (EpochsPerRound < 1) yield return $"{key}EpochsPerRound = {EpochsPerRound} is invalid; accepted: 1 or more.";
@@ -84,6 +96,9 @@ public sealed class PruningSection
                              "accepted: fewer rounds or more epochs.";
             yield break;
         }
+        if (Start == 0 && InitialSparsity > 0 && pruner is "apoz" or "mean-activation" or "taylor-fo")
+            yield return $"{key}Start = 0 with InitialSparsity = {InitialSparsity} is invalid with Pruner = {pruner}: it ranks by the training batches " +
+                         "before a pruning and none runs before the first; accepted: Start ≥ 1, or InitialSparsity = 0.";
         if (!(FinalSparsity >= 0 && FinalSparsity < 1))
             yield return $"{key}FinalSparsity = {FinalSparsity} is invalid; accepted: a fraction of the entries in [0, 1), e.g. 0.9.";
         else if (!(InitialSparsity >= 0 && InitialSparsity <= FinalSparsity))

@@ -78,6 +78,26 @@ public sealed class SearchOptions
 
     /// <summary>Seed of the search (the same seed repeats the same search).</summary>
     public int Seed { get; set; }
+
+    /// <summary>Accepted values of <see cref="Runner"/>.</summary>
+    public static readonly IReadOnlyList<string> Runners = ["in-process", "local"];
+
+    /// <summary>Where trials run: "in-process" (one after another in this process) or "local" (a pool of
+    /// <see cref="Workers"/> worker processes on this machine). The results are the same.</summary>
+    public string Runner { get; set; } = "in-process";
+
+    /// <summary>Local runner: worker processes running trials at once.</summary>
+    public int Workers { get; set; } = 2;
+
+    /// <summary>Local runner: threads each worker computes with.</summary>
+    public int ThreadsPerWorker { get; set; } = 1;
+
+    /// <summary>Attempts per trial: a trial whose worker crashed or failed is tried again up to this many times.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>Configuration keys of this section that say how trials run, not what they compute: left out of trial specs,
+    /// so a spec is the same whichever runner runs it.</summary>
+    public static readonly IReadOnlyList<string> RunnerKeys = ["Runner", "Workers", "ThreadsPerWorker", "MaxAttempts"];
 }
 
 /// <summary>Checks the Search section at start-up.</summary>
@@ -102,6 +122,14 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.Add($"Search:Episodes = {o.Episodes} with Search:WarmupEpisodes = {o.WarmupEpisodes} is invalid; accepted: 1 or more episodes, of which 0 to all warm up.");
         if (o.Population < 2 || o.Generations < 1)
             errors.Add($"Search:Population = {o.Population}, Search:Generations = {o.Generations} is invalid; accepted: a population of 2 or more and 1 or more generations.");
+        if (!SearchOptions.Runners.Contains(o.Runner, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Search:Runner = '{o.Runner}' is invalid; accepted: {string.Join(", ", SearchOptions.Runners)}.");
+        if (o.Workers < 1)
+            errors.Add($"Search:Workers = {o.Workers} is invalid; accepted: 1 or more worker processes, e.g. 2.");
+        if (o.ThreadsPerWorker < 1)
+            errors.Add($"Search:ThreadsPerWorker = {o.ThreadsPerWorker} is invalid; accepted: 1 or more threads, e.g. 1.");
+        if (o.MaxAttempts < 1)
+            errors.Add($"Search:MaxAttempts = {o.MaxAttempts} is invalid; accepted: 1 or more attempts per trial, e.g. 3.");
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -21,7 +21,7 @@ public sealed record LoadedPlugin(string Name, string Path, Assembly Assembly, I
 
 /// <summary>
 /// Loads the compressor plugins named in the "Compression" section, each in its own load context that shares
-/// Trainer.Abstractions, TorchSharp and logging with the host (so tensors, modules and loggers cross the boundary as
+/// Trainer.Abstractions, Trainer.Core, TorchSharp and logging with the host (so tensors, modules and loggers cross the boundary as
 /// the same types). Every failure is a <see cref="PluginLoadException"/> naming the plugin's file and the reason.
 /// </summary>
 public sealed class PluginLoader
@@ -31,10 +31,11 @@ public sealed class PluginLoader
     /// own copy of these assemblies would make its tensors and interfaces different types from the host's.
     /// </summary>
     public static readonly Type[] SharedTypes =
-        [typeof(ICompressor), typeof(IQuantizer), typeof(IBatchLoader), typeof(torch), typeof(ILogger)];
+        [typeof(ICompressor), typeof(IQuantizer), typeof(IBatchLoader), typeof(torch), typeof(ILogger),
+         typeof(Core.Pruning.Importance.WeightImportance)];
 
     /// <summary>Files a plugin folder must not hold: the host provides them, and a plugin's own copy is refused.</summary>
-    public static readonly string[] SharedFiles = ["TorchSharp.dll", "Trainer.Abstractions.dll"];
+    public static readonly string[] SharedFiles = ["TorchSharp.dll", "Trainer.Abstractions.dll", "Trainer.Core.dll"];
 
     // The McMaster loaders stay referenced for the life of the host: their load contexts hold the plugins' code.
     private readonly List<McMasterLoader> _loaders = [];
@@ -104,7 +105,7 @@ public sealed class PluginLoader
                 $"Build the plugin so that its output lands in {folder}, or set Compression:PluginsDir.");
 
         var (loader, assembly) = IsolatedAssembly.Load(path, "plugin", SharedFiles, SharedTypes,
-            "In the plugin's project, reference Trainer.Abstractions with <Private>false</Private> and TorchSharp with ExcludeAssets=\"runtime\"",
+            "In the plugin's project, reference Trainer.Abstractions (and Trainer.Core, if it uses it) with <Private>false</Private> and TorchSharp with ExcludeAssets=\"runtime\"",
             message => new PluginLoadException(fileName, message));
 
         Type[] types;

@@ -16,7 +16,7 @@ namespace Trainer.Host.Tasks;
 public sealed class TaskProvider(IOptions<TaskOptions> taskOptions, IOptions<DataOptions> dataOptions, ILoggerFactory loggers) : IDisposable
 {
     /// <summary>Assemblies the host provides: a task folder must not bring its own copies.</summary>
-    public static readonly string[] SharedFiles = [.. PluginLoader.SharedFiles, "Trainer.Core.dll"];
+    public static readonly string[] SharedFiles = PluginLoader.SharedFiles;
 
     private TrainingTask? _task;
     private McMasterLoader? _loader;

@@ -51,7 +51,7 @@ internal static class Fixtures
 {
     public static TrainerSetup Setup(nn.Module<Tensor, Tensor> net, int epochs = 2, string? checkpointDir = null,
         IReadOnlyList<TrainerCallback>? callbacks = null, ILrSchedule? schedule = null, IBatchLoader? val = null,
-        TrainerSettings? settings = null, double lr = 0.05, int batches = 4)
+        TrainerSettings? settings = null, double lr = 0.05, int batches = 4, IReadOnlyList<ILossHook>? lossHooks = null)
     {
         var optimizer = OptimizerFactory.Create(new OptimizerOptions { Name = "sgd", LearningRate = lr }, net.parameters());
         return new TrainerSetup
@@ -64,6 +64,7 @@ internal static class Fixtures
             Settings = settings ?? new TrainerSettings { Epochs = epochs },
             CheckpointDir = checkpointDir,
             Callbacks = callbacks ?? [],
+            LossHooks = lossHooks ?? [],
         };
     }
 

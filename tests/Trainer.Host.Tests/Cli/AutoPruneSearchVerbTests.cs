@@ -36,10 +36,11 @@ public sealed class AutoPruneSearchVerbTests : IDisposable
         Assert.True(File.Exists(Path.Combine(verbs.Work, "ckpt", "na", "search", "trials.jsonl")));
 
         (code, _, err) = verbs.Cli("search", $"--Model:Checkpoint={checkpoint}", "--Search:Method=netadapt", "--Search:NetAdaptStep=1.5",
-            "--Search:FinetuneSteps=0");
+            "--Search:FinetuneSteps=0", "--Search:Runner=local");
         Assert.Equal(2, code);
         Assert.Contains("Search:NetAdaptStep = 1.5 is invalid", err);
         Assert.Contains("Search:FinetuneSteps = 0 is invalid", err);
+        Assert.Contains("Search:Runner = 'local' is invalid with Search:Method = netadapt", err);
     }
 
     [Fact]

@@ -42,7 +42,10 @@ public sealed class PruningConfigurationTests : IDisposable
     [InlineData("--Trainer:Pruning:FinalSparsity=1", "Trainer:Pruning:FinalSparsity = 1 is invalid; accepted: a fraction of the entries in [0, 1)")]
     [InlineData("--Trainer:Pruning:FinalSparsity=-0.1", "Trainer:Pruning:FinalSparsity = -0.1 is invalid")]
     [InlineData("--Trainer:Pruning:Unit=batch", "Trainer:Pruning:Unit = 'batch' is invalid; accepted: epoch, step.")]
-    [InlineData("--Trainer:Pruning:Pruner=fpgm", "Trainer:Pruning:Pruner = 'fpgm' is invalid; accepted: level, l1-norm, l2-norm (fpgm is a one-shot pruner")]
+    [InlineData("--Trainer:Pruning:Pruner=magic", "Trainer:Pruning:Pruner = 'magic' is invalid; accepted: level, l1-norm, l2-norm, fpgm, slim, apoz, mean-activation, taylor-fo.")]
+    [InlineData("--Trainer:Pruning:TrainingSteps=0", "Trainer:Pruning:TrainingSteps = 0 is invalid; accepted: 1 or more")]
+    [InlineData("--Trainer:Pruning:SlimLambda=-0.5", "Trainer:Pruning:SlimLambda = -0.5 is invalid; accepted: a finite λ ≥ 0")]
+    [InlineData("--Trainer:Pruning:Activation=tanh", "Trainer:Pruning:Activation = 'tanh' is invalid; accepted: relu, gelu, relu6.")]
     [InlineData("--Trainer:Pruning:Sparsity=0.9", "unknown configuration key(s) 'Sparsity' in section Trainer:Pruning")]
     [InlineData("--Trainer:Pruning:OpTypes:0=Conv1d", "Trainer:Pruning:OpTypes names 'Conv1d'; accepted: Conv2d, Linear.")]
     public void A_bad_pruning_key_stops_the_run_before_any_work_with_one_line_naming_it(string arg, string expected)
@@ -60,6 +63,8 @@ public sealed class PruningConfigurationTests : IDisposable
     [InlineData("--Trainer:Pruning:Global=true --Trainer:Pruning:Pruner=l2-norm", "Trainer:Pruning:Global = true needs Pruner = level")]
     [InlineData("--Trainer:Pruning:Kind=lottery-ticket --Trainer:Pruning:Rounds=2", "Trainer:Pruning:Rounds × EpochsPerRound = 2 leaves no epoch")]
     [InlineData("--Trainer:Pruning:OpNames:0=conv9", "Trainer:Pruning does not fit the model: 'conv9' is no module of the network")]
+    [InlineData("--Trainer:Pruning:Pruner=taylor-fo --Trainer:Pruning:InitialSparsity=0.2",
+        "Trainer:Pruning:Start = 0 with InitialSparsity = 0.2 is invalid with Pruner = taylor-fo")]
     public void Pruning_settings_that_contradict_each_other_or_the_model_are_refused(string args, string expected)
     {
         var (code, err) = Train("bad", ["--Trainer:Epochs=2", "--Trainer:Pruning:Kind=agp", "--Trainer:Pruning:FinalSparsity=0.5", .. args.Split(' ')]);
@@ -130,5 +135,50 @@ public sealed class PruningConfigurationTests : IDisposable
         CheckpointFile.LoadWeights(Path.Combine(_work, "ckpt", "unbroken", "sparse.weights"), unbroken);
         foreach (var (name, tensor) in unbroken.state_dict())
             Assert.True(tensor.bytes.SequenceEqual(resumed.state_dict()[name].bytes), $"'{name}' differs between the resumed and the unbroken run");
+    }
+
+    [Fact]
+    public void A_taylor_fo_schedule_ends_with_the_scheduled_share_of_filters_pruned_and_a_shrunk_model()
+    {
+        // 8 steps an epoch; linear by steps to half the filters at steps 4 and 8, each ranked on the 3 steps before it.
+        var (code, err) = Train("taylor", ["--Trainer:Epochs=2", "--Trainer:Pruning:Kind=linear", "--Trainer:Pruning:FinalSparsity=0.5",
+            "--Trainer:Pruning:Pruner=taylor-fo", "--Trainer:Pruning:TrainingSteps=3", "--Trainer:Pruning:Unit=step",
+            "--Trainer:Pruning:Start=4", "--Trainer:Pruning:End=8", "--Trainer:Pruning:Frequency=4", "--Trainer:Pruning:OpTypes:0=Conv2d"]);
+        Assert.True(code == 0, err);
+
+        using var scope = torch.NewDisposeScope();
+        // The export holds the final weights: round(0.5 · filters) filters of each conv are zero whole.
+        var model = new FashionCnn();
+        CheckpointFile.LoadWeights(Path.Combine(_work, "ckpt", "taylor", "sparse.weights"), model);
+        foreach (var conv in model.modules().OfType<TorchSharp.Modules.Conv2d>())
+        {
+            var filters = conv.weight!.shape[0];
+            var zeroFilters = conv.weight.reshape(filters, -1).abs().sum(1).eq(0).sum().item<long>();
+            Assert.Equal(filters / 2, zeroFilters);
+        }
+        var shrunk = Trainer.Core.Compression.CompressedModel.Load(Path.Combine(_work, "ckpt", "taylor", "shrunk", "manifest.json"),
+            () => new FashionCnn(), out _);
+        Assert.Equal(new long[] { 16, 32, 64 }, shrunk.modules().OfType<TorchSharp.Modules.Conv2d>().Select(c => c.weight!.shape[0]).ToArray());
+    }
+
+    [Fact]
+    public void A_slim_lottery_ticket_trains_with_the_gamma_penalty_and_ends_with_half_the_filters_of_every_conv_pruned()
+    {
+        var (code, err) = Train("slim", ["--Trainer:Epochs=2", "--Trainer:Pruning:Kind=lottery-ticket", "--Trainer:Pruning:PruneFraction=0.5",
+            "--Trainer:Pruning:Pruner=slim", "--Trainer:Pruning:SlimLambda=0.001", "--Trainer:Pruning:OpTypes:0=Conv2d"]);
+        Assert.True(code == 0, err);
+
+        // The loss hook ran: the run's summary has slim's term, λ·Σ|γ| of the three BatchNorms (γ starts at 1: 0.001 · 224).
+        var summary = Directory.GetFiles(Path.Combine(_work, "runs"), "summary.json", SearchOption.AllDirectories).Single();
+        var slimLoss = System.Text.Json.JsonDocument.Parse(File.ReadAllText(summary)).RootElement.GetProperty("metrics").GetProperty("train/slim_l1").GetDouble();
+        Assert.InRange(slimLoss, 0.1, 0.3);
+        using var scope = torch.NewDisposeScope();
+        var model = new FashionCnn();
+        CheckpointFile.LoadWeights(Path.Combine(_work, "ckpt", "slim", "sparse.weights"), model);
+        foreach (var conv in model.modules().OfType<TorchSharp.Modules.Conv2d>())
+        {
+            var filters = conv.weight!.shape[0];
+            Assert.Equal(filters / 2, conv.weight.reshape(filters, -1).abs().sum(1).eq(0).sum().item<long>());
+        }
     }
 }

@@ -99,6 +99,28 @@ public class PluginLoaderTests : IDisposable
     }
 
     [Fact]
+    public void The_Pruners_plugin_runs_on_the_hosts_Trainer_Core_and_ships_no_copy_of_it()
+    {
+        var loader = NewLoader();
+        var plugin = loader.Load("Pruners", PluginsBin);
+        Assert.DoesNotContain("Trainer.Core.dll", Directory.GetFiles(Path.GetDirectoryName(plugin.Path)!).Select(Path.GetFileName));
+        Assert.Contains(plugin.Assembly.GetReferencedAssemblies(), a => a.Name == "Trainer.Core");
+        Assert.Equal(["level", "l1-norm", "l2-norm", "fpgm", "slim", "apoz", "mean-activation", "taylor-fo"],
+            loader.Compressors.Select(c => c.Name).OrderBy(n => Trainer.Core.Pruning.Importance.ImportanceCriteria.Names.ToList().IndexOf(n)));
+
+        // Level's ranking comes from the host's Trainer.Core: half of the 4 weights, the two smallest, become zero.
+        var fc = torch.nn.Linear(2, 2, hasBias: false);
+        using (torch.no_grad()) fc.weight!.copy_(torch.tensor(new[] { 0.4f, -0.1f, 0.3f, 0.2f }).reshape(2, 2));
+        var model = torch.nn.Sequential(("fc", fc));
+        loader.GetCompressor("level").Compress(new CompressionRequest
+        {
+            Model = model, ExampleInputShape = [1, 2], TargetFlopsRatio = 0.5, Editor = new ModelEditor(model, [1, 2]), Logger = NullLogger.Instance,
+            Settings = new Dictionary<string, string> { ["config_list"] = "[{\"op_types\": [\"Linear\"], \"sparsity_per_layer\": 0.5}]" },
+        });
+        Assert.Equal([0.4f, 0f, 0.3f, 0f], fc.weight!.data<float>().ToArray());
+    }
+
+    [Fact]
     public void A_missing_file_names_the_file_and_where_it_looked()
     {
         var e = LoadFails("Missing", _work);
@@ -132,10 +154,16 @@ public class PluginLoaderTests : IDisposable
     [Theory]
     [InlineData("TorchSharp.dll")]
     [InlineData("Trainer.Abstractions.dll")]
+    [InlineData("Trainer.Core.dll")]
     public void A_plugin_that_bundles_a_shared_assembly_is_refused_with_the_fix(string bundled)
     {
         var folder = CopyExamplePlugin("Bundling");
-        var source = bundled == "TorchSharp.dll" ? typeof(torch).Assembly.Location : typeof(ICompressor).Assembly.Location;
+        var source = bundled switch
+        {
+            "TorchSharp.dll" => typeof(torch).Assembly.Location,
+            "Trainer.Core.dll" => typeof(ModelEditor).Assembly.Location,
+            _ => typeof(ICompressor).Assembly.Location,
+        };
         File.Copy(source, Path.Combine(folder, bundled));
         var e = LoadFails("Bundling", _work);
         Assert.Equal("Bundling.dll", e.FileName);

@@ -1,31 +1,29 @@
+using Trainer.Core.Pruning.Importance;
 using static TorchSharp.torch;
 
 namespace Trainer.Core.Analysis.Sensitivity;
 
 /// <summary>
-/// Importance of each output filter (row of dimension 0) of a weight, in double precision, by NNI v2.10's formulas: the L1
-/// and L2 norms of the filter's weights (L1NormPruner, L2NormPruner) and FPGM's summed L2 distance to the other filters
-/// (FPGMPruner: a filter near the geometric median is the most replaceable, so it scores lowest). Higher is kept first.
+/// Importance of each output filter (row of dimension 0) of a weight, in double precision, by NNI v2.10's formulas
+/// (<see cref="WeightImportance"/>, computed on a float64 copy): the L1 and L2 norms of the filter's weights and FPGM's
+/// summed L2 distance to the other filters (a filter near the geometric median is the most replaceable, so it scores
+/// lowest). Higher is kept first.
 /// </summary>
-/// <remarks>The Pruners plugin computes the same formulas in the weight's dtype, as NNI does, to reproduce NNI's masks bit
-/// for bit; plugins see only Trainer.Abstractions, so the two cannot share this code without widening that contract.</remarks>
 public static class FilterScores
 {
     /// <summary>Σ|w| of each filter.</summary>
-    public static double[] L1(Tensor weight) => Rows(weight, rows => rows.abs().sum(1));
+    public static double[] L1(Tensor weight) => Rows(weight, ImportanceCriterion.L1Norm);
 
     /// <summary>‖w‖₂ of each filter.</summary>
-    public static double[] L2(Tensor weight) => Rows(weight, rows => rows.pow(2).sum(1).sqrt());
+    public static double[] L2(Tensor weight) => Rows(weight, ImportanceCriterion.L2Norm);
 
     /// <summary>Σ_j ‖w_i − w_j‖₂ of each filter i.</summary>
-    public static double[] Fpgm(Tensor weight) => Rows(weight, rows => cdist(rows.unsqueeze(0), rows.unsqueeze(0)).squeeze(0).sum(1));
+    public static double[] Fpgm(Tensor weight) => Rows(weight, ImportanceCriterion.Fpgm);
 
-    private static double[] Rows(Tensor weight, Func<Tensor, Tensor> score)
+    private static double[] Rows(Tensor weight, ImportanceCriterion criterion)
     {
         using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var rows = weight.detach().reshape(weight.shape[0], -1).to_type(ScalarType.Float64);
-        return score(rows).data<double>().ToArray();
+        return WeightImportance.Of(criterion, weight.detach().to_type(ScalarType.Float64)).data<double>().ToArray();
     }
 }
 

@@ -44,10 +44,19 @@ public sealed class OnnxRuntimeRejectedException : Exception
 public static class OnnxRuntimeCheck
 {
     /// <summary>Session options used for every check: <paramref name="threads"/> intra-op threads, one inter-op thread, and
-    /// spinning off in both pools (a spinning pool takes the cores from TorchSharp and other sessions in the process).</summary>
+    /// spinning off in both pools (a spinning pool takes the cores from TorchSharp and other sessions in the process). When the
+    /// program set up one process-wide pool (<see cref="OnnxRuntimeThreading.UseSharedPool"/>), sessions run on it instead and
+    /// <paramref name="threads"/> is not used.</summary>
     public static SessionOptions CreateSessionOptions(int threads)
     {
         if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "ONNX Runtime needs at least one thread");
+        if (OnnxRuntimeThreading.SharedThreads is not null)
+        {
+            // The process-wide pool (OnnxRuntimeThreading.UseSharedPool) sets the threads and the spinning.
+            var shared = new SessionOptions { ExecutionMode = ExecutionMode.ORT_SEQUENTIAL, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+            shared.DisablePerSessionThreads();
+            return shared;
+        }
         var options = new SessionOptions
         {
             IntraOpNumThreads = threads,
@@ -72,48 +81,33 @@ public static class OnnxRuntimeCheck
         if (inputs.Count == 0) throw new ArgumentException("give at least one input to compare on", nameof(inputs));
         options ??= new OnnxCheckOptions();
         var full = Path.GetFullPath(onnxPath);
-        long opset;
+        double worst = 0, scale = 0;
+        OnnxRuntimeSession session;
         try
         {
-            opset = ReadOpset(full);
+            session = OnnxRuntimeSession.Open(full, options.Threads);
         }
-        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        catch (OnnxRuntimeSessionException e)
         {
-            throw Reject(full, $"'{full}' is not an ONNX model (protobuf): {e.Message}", e);
+            throw Reject(full, e.Message, e);
         }
-
-        double worst = 0, scale = 0;
-        using (var sessionOptions = CreateSessionOptions(options.Threads))
+        long opset = session.Opset;
+        using (session)
         {
-            InferenceSession session;
+            bool wasTraining = model.training;
+            model.eval();
             try
             {
-                session = new InferenceSession(full, sessionOptions);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                throw Reject(full, $"ONNX Runtime refused '{full}': {e.Message}", e);
-            }
-            using (session)
-            {
-                if (!session.InputMetadata.ContainsKey(OnnxExporter.InputName) || !session.OutputMetadata.ContainsKey(OnnxExporter.OutputName))
-                    throw Reject(full, $"'{full}' has inputs [{string.Join(",", session.InputMetadata.Keys)}] and outputs " +
-                                       $"[{string.Join(",", session.OutputMetadata.Keys)}], not '{OnnxExporter.InputName}' and '{OnnxExporter.OutputName}'");
-                bool wasTraining = model.training;
-                model.eval();
-                try
+                foreach (var input in inputs)
                 {
-                    foreach (var input in inputs)
-                    {
-                        var (difference, magnitude) = Compare(session, model, input, full);
-                        worst = Math.Max(worst, difference);
-                        scale = Math.Max(scale, magnitude);
-                    }
+                    var (difference, magnitude) = Compare(session, model, input, full);
+                    worst = Math.Max(worst, difference);
+                    scale = Math.Max(scale, magnitude);
                 }
-                finally
-                {
-                    if (wasTraining) model.train();
-                }
+            }
+            finally
+            {
+                if (wasTraining) model.train();
             }
         }
         if (!(worst <= options.Tolerance))
@@ -121,43 +115,38 @@ public static class OnnxRuntimeCheck
         return new OnnxCheckResult(worst, scale, new FileInfo(full).Length, opset, inputs.Count);
     }
 
-    private static (double Difference, double Magnitude) Compare(InferenceSession session, nn.Module<Tensor, Tensor> model, Tensor input, string path)
+    private static (double Difference, double Magnitude) Compare(OnnxRuntimeSession session, nn.Module<Tensor, Tensor> model, Tensor input, string path)
     {
         using var scope = NewDisposeScope();
         var x = input.detach().to_type(ScalarType.Float32).cpu().contiguous();
-        using var ortInput = OrtValue.CreateTensorValueFromMemory(x.data<float>().ToArray(), x.shape);
-        using var runOptions = new RunOptions();
-        IDisposableReadOnlyCollection<OrtValue> outputs;
+        Tensor actual;
         try
         {
-            outputs = session.Run(runOptions, [OnnxExporter.InputName], [ortInput], [OnnxExporter.OutputName]);
+            actual = session.Run(x);
         }
-        catch (OnnxRuntimeException e)
+        catch (OnnxRuntimeSessionException e)
         {
-            throw Reject(path, $"ONNX Runtime failed to run '{path}' on an input of shape [{string.Join(",", x.shape)}]: {e.Message}", e);
+            throw Reject(path, e.Message, e);
         }
-        using (outputs)
-        {
-            var ort = outputs[0];
-            var shape = ort.GetTensorTypeAndShape().Shape;
-            Tensor expected;
-            var device = model.parameters().FirstOrDefault()?.device ?? CPU;
-            var dtype = model.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
-            using (no_grad()) expected = model.call(x.to(dtype, device)).to_type(ScalarType.Float32).cpu().contiguous();
-            if (!shape.SequenceEqual(expected.shape))
-                throw Reject(path, $"ONNX Runtime's output of '{path}' has shape [{string.Join(",", shape)}], TorchSharp's [{string.Join(",", expected.shape)}]");
-            var actual = tensor(ort.GetTensorDataAsSpan<float>().ToArray(), shape);
-            return ((actual - expected).abs().max().item<float>(), expected.abs().max().item<float>());
-        }
+        Tensor expected;
+        var device = model.parameters().FirstOrDefault()?.device ?? CPU;
+        var dtype = model.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
+        using (no_grad()) expected = model.call(x.to(dtype, device)).to_type(ScalarType.Float32).cpu().contiguous();
+        if (!actual.shape.SequenceEqual(expected.shape))
+            throw Reject(path, $"ONNX Runtime's output of '{path}' has shape [{string.Join(",", actual.shape)}], TorchSharp's [{string.Join(",", expected.shape)}]");
+        return ((actual - expected).abs().max().item<float>(), expected.abs().max().item<float>());
     }
 
     /// <summary>The opset of the default domain the file at <paramref name="path"/> imports (0 when none).</summary>
     internal static long ReadOpset(string path)
     {
         using var stream = File.OpenRead(path);
-        var model = ModelProto.Parser.ParseFrom(stream);
-        return model.OpsetImport.Where(o => o.Domain.Length == 0 || o.Domain == "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
+        return ReadOpset(ModelProto.Parser.ParseFrom(stream));
     }
+
+    /// <summary>The opset of the default domain <paramref name="model"/> imports (0 when none).</summary>
+    internal static long ReadOpset(ModelProto model) =>
+        model.OpsetImport.Where(o => o.Domain.Length == 0 || o.Domain == "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
 
     /// <summary>Moves the file at <paramref name="path"/> to "&lt;path&gt;.rejected" and makes the error saying so.</summary>
     internal static OnnxRuntimeRejectedException Reject(string path, string message, Exception? inner = null)

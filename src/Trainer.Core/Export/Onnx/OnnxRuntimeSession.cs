@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Onnx;
 using static TorchSharp.torch;
 
 namespace Trainer.Core.Export.Onnx;
@@ -11,7 +12,8 @@ public sealed class OnnxRuntimeSessionException(string message, Exception? inner
 /// <summary>
 /// An exported ONNX file (one float input "input", one float output "output", as <see cref="OnnxExporter"/> writes) loaded
 /// into an ONNX Runtime session with <see cref="OnnxRuntimeCheck.CreateSessionOptions"/> (the given threads, spinning off),
-/// run on TorchSharp tensors.
+/// run on TorchSharp tensors. The one place ONNX Runtime sessions are made: the export check, the latency runners and
+/// `trainer predict` all load models through it.
 /// </summary>
 public sealed class OnnxRuntimeSession : IDisposable
 {
@@ -24,7 +26,7 @@ public sealed class OnnxRuntimeSession : IDisposable
         InputDimensions = [.. session.InputMetadata[OnnxExporter.InputName].Dimensions.Select(d => (long)d)];
     }
 
-    /// <summary>The file's full path.</summary>
+    /// <summary>The file's full path (or the name an in-memory model was loaded under).</summary>
     public string Path { get; }
 
     /// <summary>The opset of the default domain the file imports.</summary>
@@ -50,12 +52,38 @@ public sealed class OnnxRuntimeSession : IDisposable
         {
             throw new OnnxRuntimeSessionException($"'{full}' is not an ONNX model (protobuf): {e.Message}", e);
         }
+        return Create(full, opset, options => new InferenceSession(full, options), threads);
+    }
+
+    /// <summary>Loads an ONNX model held in memory (e.g. <see cref="Latency.OnnxRuntimeRunner.ExportBytes"/>) into ONNX Runtime.</summary>
+    /// <param name="model">The model's bytes.</param>
+    /// <param name="threads">Intra-op threads.</param>
+    /// <param name="name">What the messages call it (it has no file).</param>
+    /// <exception cref="OnnxRuntimeSessionException">The bytes are not ONNX, ONNX Runtime refuses them, or the input and output are
+    /// not one float tensor each named "input" and "output".</exception>
+    public static OnnxRuntimeSession Load(byte[] model, int threads = 1, string name = "the in-memory ONNX model")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        long opset;
+        try
+        {
+            opset = OnnxRuntimeCheck.ReadOpset(ModelProto.Parser.ParseFrom(model));
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        {
+            throw new OnnxRuntimeSessionException($"{name} is not an ONNX model (protobuf): {e.Message}", e);
+        }
+        return Create(name, opset, options => new InferenceSession(model, options), threads);
+    }
+
+    private static OnnxRuntimeSession Create(string full, long opset, Func<SessionOptions, InferenceSession> load, int threads)
+    {
         InferenceSession session;
         using (var options = OnnxRuntimeCheck.CreateSessionOptions(threads))
         {
             try
             {
-                session = new InferenceSession(full, options);
+                session = load(options);
             }
             catch (OnnxRuntimeException e)
             {
@@ -120,6 +148,14 @@ public sealed class OnnxRuntimeSession : IDisposable
     internal void Run(OrtValue input)
     {
         using var outputs = _session.Run(_runOptions, [OnnxExporter.InputName], [input], [OnnxExporter.OutputName]);
+    }
+
+    /// <summary>Runs the model on an ONNX Runtime value and returns the output's values and shape.</summary>
+    internal (float[] Values, long[] Shape) RunAndRead(OrtValue input)
+    {
+        using var outputs = _session.Run(_runOptions, [OnnxExporter.InputName], [input], [OnnxExporter.OutputName]);
+        var value = outputs[0];
+        return (value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
     }
 
     /// <summary>Releases the session.</summary>

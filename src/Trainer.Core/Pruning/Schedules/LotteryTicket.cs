@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Trainer.Abstractions;
+using Trainer.Core.Pruning.Importance;
 using Trainer.Core.Pruning.TorchPrune;
 using TorchSharp;
 
@@ -18,13 +19,17 @@ namespace Trainer.Core.Pruning.Schedules;
 /// <param name="Global">Rank the entries of all targets together instead of each tensor on its own.</param>
 /// <param name="Name">Tells apart the checkpoint states of two or more such callbacks in one run.</param>
 /// <param name="MakePermanentAtEnd">Call <see cref="Prune.Remove{T}"/> on every target when training ends; the checkpoints keep the masks.</param>
+/// <param name="Importance">When set to a criterion other than level, each round prunes that fraction of each target's
+/// remaining output channels (dim 0), ranked by it; data-driven criteria collect over the last batches of the round's
+/// last epoch (see <see cref="ImportanceOptions"/>).</param>
 public sealed record LotteryTicketOptions(double PruneFraction, int Rounds, int EpochsPerRound, long RewindStep = 0, bool Global = false,
-    string? Name = null, bool MakePermanentAtEnd = false);
+    string? Name = null, bool MakePermanentAtEnd = false, ImportanceOptions? Importance = null);
 
 /// <summary>
 /// Iterative magnitude pruning with rewinding (the lottery ticket procedure): records the targets' weights at
 /// <see cref="LotteryTicketOptions.RewindStep"/>; at the end of each round prunes a fraction of the remaining entries by
-/// magnitude and sets the surviving entries back to the recorded values. Pruned entries stay zero through later training
+/// magnitude (or that fraction of the remaining output channels by <see cref="LotteryTicketOptions.Importance"/>) and sets
+/// the surviving entries back to the recorded values. Pruned entries stay zero through later training
 /// because the mask multiplies them.
 /// </summary>
 /// <remarks>
@@ -32,10 +37,11 @@ public sealed record LotteryTicketOptions(double PruneFraction, int Rounds, int 
 /// so a resumed run goes on exactly. The optimizer's state (momentum) is not rewound; with momentum its buffers carry
 /// over into the next round.
 /// </remarks>
-public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGate
+public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGate, ILossHookSource, IDisposable
 {
     private readonly LotteryTicketOptions _options;
     private readonly PruningTargets _targets;
+    private readonly ImportanceTracker? _importance;
     private readonly ILogger _logger;
     private float[][]? _recorded;
     private int _roundsDone;
@@ -50,13 +56,34 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
             throw new ArgumentOutOfRangeException(nameof(options), $"Rounds ({options.Rounds}) and epochs per round ({options.EpochsPerRound}) must be at least 1.");
         if (options.RewindStep < 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"The rewind step {options.RewindStep} is negative; use 0 to rewind to the initial weights.");
+        ArgumentNullException.ThrowIfNull(targets);
+        var structured = options.Importance is { } importance && ImportanceCriteria.IsStructured(importance.Criterion);
+        if (structured)
+        {
+            var criterion = options.Importance!.Criterion;
+            options.Importance.Check();
+            if (options.Global)
+                throw new ArgumentException($"{ImportanceCriteria.NameOf(criterion)} ranks each target's output channels; leave Global false.", nameof(options));
+            if (ImportanceCriteria.IsDataDriven(criterion) && criterion != ImportanceCriterion.Slim && options.Importance.BatchesPerEpoch < 1)
+                throw new ArgumentException($"{ImportanceCriteria.NameOf(criterion)} collects over the last batches of each round: give " +
+                                            "ImportanceOptions.BatchesPerEpoch (the training loader's BatchCount).", nameof(options));
+            foreach (var (module, name) in targets)
+                if (Prune.TensorOf(module, name).dim() < 2)
+                    throw new ArgumentException($"{ImportanceCriteria.NameOf(criterion)} prunes output channels; '{name}' of {module.GetName()} has " +
+                                                "fewer than 2 dims. Prune weights only.", nameof(options));
+        }
+        var scales = structured ? ImportanceTracker.FindScales(options.Importance!, targets) : null;
         _options = options;
         _targets = new PruningTargets(targets);
         _logger = logger ?? NullLogger.Instance;
         for (int i = 0; i < _targets.Count; i++)
             if (_targets.Original(i).dtype != torch.ScalarType.Float32)
                 throw new ArgumentException($"'{_targets.Items[i].Name}' is {_targets.Original(i).dtype}; the lottery ticket records float32 weights. Prune before casting the model.");
+        _importance = structured ? new ImportanceTracker(options.Importance!, _targets, scales) : null;
     }
+
+    /// <inheritdoc />
+    public IReadOnlyList<ILossHook> LossHooks => _importance?.LossHooks ?? [];
 
     /// <inheritdoc />
     public override string StateKey => _options.Name is { } name ? $"{base.StateKey}/{name}" : base.StateKey;
@@ -78,6 +105,21 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
     public override void OnTrainBatchEnd(ITrainingContext context, BatchOutcome outcome)
     {
         if (_recorded is null && context.GlobalStep == _options.RewindStep) Record();
+        OpenWindow(context, outcome.BatchIndex + 1);
+    }
+
+    /// <inheritdoc />
+    public override void OnEpochStart(ITrainingContext context) => OpenWindow(context, 0);
+
+    /// <inheritdoc />
+    public override void OnBeforeOptimizerStep(ITrainingContext context) => _importance?.BeforeOptimizerStep();
+
+    // A data-driven criterion collects over the last TrainingSteps batches of an epoch that ends a round.
+    private void OpenWindow(ITrainingContext context, int nextBatch)
+    {
+        if (_importance is not { Windowed: true } importance) return;
+        importance.Open = _roundsDone < _options.Rounds && (context.Epoch + 1) % _options.EpochsPerRound == 0 &&
+                          nextBatch >= _options.Importance!.BatchesPerEpoch - _options.Importance.TrainingSteps;
     }
 
     /// <inheritdoc />
@@ -116,6 +158,19 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
     private void PruneRound()
     {
         using var scope = torch.NewDisposeScope();
+        if (_importance is not null)
+        {
+            // PyTorch's count for a fraction of what is left: round(p · remaining channels), half to even.
+            var scores = _importance.ChannelScores($"Lottery ticket round {_roundsDone + 1}");
+            for (int i = 0; i < _targets.Count; i++)
+            {
+                var alive = _targets.AliveChannels(i);
+                var count = (long)Math.Round(_options.PruneFraction * alive.Count(a => a), MidpointRounding.ToEven);
+                _targets.PruneChannels(i, ChannelSelection.Smallest(scores[i], alive, count));
+            }
+            _importance.Reset();
+            return;
+        }
         var fraction = PruningAmount.Fraction(_options.PruneFraction);
         if (_options.Global)
             Prune.GlobalUnstructured(_targets.Items, new L1Unstructured(fraction),
@@ -139,7 +194,7 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
     /// <inheritdoc />
     public override JsonObject SaveState()
     {
-        var state = new JsonObject { ["rounds_done"] = _roundsDone };
+        var state = new JsonObject { ["rounds_done"] = _roundsDone, ["importance"] = _importance?.SaveState() };
         if (_recorded is not null)
             state["recorded"] = new JsonArray(_recorded.Select(w =>
             {
@@ -154,6 +209,7 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
     public override void LoadState(JsonObject state)
     {
         _roundsDone = state["rounds_done"]!.GetValue<int>();
+        _importance?.LoadState(state["importance"] as JsonObject);
         if (state["recorded"] is not JsonArray recorded) { _recorded = null; return; }
         if (recorded.Count != _targets.Count)
             throw new InvalidOperationException(
@@ -169,4 +225,7 @@ public sealed class LotteryTicket : TrainerCallback, Training.IBestCheckpointGat
             return weights;
         }).ToArray();
     }
+
+    /// <summary>Removes the hooks of a data-driven criterion and frees its statistics.</summary>
+    public void Dispose() => _importance?.Dispose();
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Trainer.Abstractions;
+using Trainer.Core.Pruning.Importance;
 using Trainer.Core.Pruning.TorchPrune;
 using TorchSharp;
 
@@ -15,9 +16,9 @@ public sealed record PruningConfig
     /// <summary>Accepted <see cref="Kind"/> values.</summary>
     public static readonly IReadOnlyList<string> Kinds = ["none", "agp", "linear", "lottery-ticket"];
 
-    /// <summary>Accepted <see cref="Pruner"/> values: level (single entries by magnitude), l1-norm and l2-norm (whole output
-    /// channels by the norm of their weights), named like NNI's pruners.</summary>
-    public static readonly IReadOnlyList<string> Pruners = ["level", "l1-norm", "l2-norm"];
+    /// <summary>Accepted <see cref="Pruner"/> values, NNI's pruners: level (single entries by magnitude); l1-norm, l2-norm,
+    /// fpgm, slim, apoz, mean-activation and taylor-fo (whole output channels, <see cref="ImportanceCriterion"/>).</summary>
+    public static readonly IReadOnlyList<string> Pruners = ImportanceCriteria.Names;
 
     /// <summary>Accepted <see cref="OpTypes"/> values.</summary>
     public static readonly IReadOnlyList<string> LayerTypes = ["Conv2d", "Linear"];
@@ -25,7 +26,7 @@ public sealed record PruningConfig
     /// <summary>none, agp (Zhu and Gupta's cubic schedule, NNI's AGP), linear, or lottery-ticket (iterative magnitude pruning with rewinding).</summary>
     public string Kind { get; init; } = "none";
 
-    /// <summary>Sparsity reached at <see cref="End"/> (agp, linear): the fraction of entries, or of output channels for l1-norm/l2-norm.</summary>
+    /// <summary>Sparsity reached at <see cref="End"/> (agp, linear): the fraction of entries (level), or of output channels.</summary>
     public double FinalSparsity { get; init; }
 
     /// <summary>Sparsity of the first pruning, at <see cref="Start"/> (agp, linear).</summary>
@@ -43,10 +44,19 @@ public sealed record PruningConfig
     /// <summary>Counter values between two prunings.</summary>
     public long Frequency { get; init; } = 1;
 
-    /// <summary>The importance: level, l1-norm or l2-norm (<see cref="Pruners"/>); the lottery ticket takes level only.</summary>
+    /// <summary>The importance (<see cref="Pruners"/>), for every kind.</summary>
     public string Pruner { get; init; } = "level";
 
-    /// <summary>Rank the entries of all layers together (level only).</summary>
+    /// <summary>apoz, mean-activation, taylor-fo: training batches (steps) collected before each pruning (NNI's training_steps).</summary>
+    public int TrainingSteps { get; init; } = 20;
+
+    /// <summary>slim: λ of the λ·Σ|γ| term added to the loss for the whole run (NNI's scale).</summary>
+    public double SlimLambda { get; init; } = SlimRegularizer.DefaultScale;
+
+    /// <summary>apoz, mean-activation: the activation applied to each layer's output (relu, gelu, relu6).</summary>
+    public string Activation { get; init; } = "relu";
+
+    /// <summary>Rank the entries of all layers together (level only; channels are ranked within each layer).</summary>
     public bool Global { get; init; }
 
     /// <summary>Layer types whose weights are pruned; empty = Conv2d and Linear.</summary>
@@ -99,27 +109,34 @@ public sealed record PruningConfig
     }
 
     /// <summary>The callback that prunes <paramref name="targets"/> as configured (it reparametrises them now), or null for kind none.
-    /// Create it before a resumed run loads its checkpoint.</summary>
-    public TrainerCallback? CreateCallback(IReadOnlyList<(torch.nn.Module Module, string Name)> targets, ILogger? logger = null)
+    /// Create it before a resumed run loads its checkpoint, and give the trainer its loss hooks (<see cref="ILossHookSource"/>).</summary>
+    /// <param name="targets">What to prune (<see cref="Targets"/>).</param>
+    /// <param name="logger">Where pruning is reported.</param>
+    /// <param name="training">What the data-driven pruners need of the run: <see cref="ImportanceOptions.BatchesPerEpoch"/>
+    /// (apoz, mean-activation, taylor-fo with epochs as the unit or in a lottery ticket), <see cref="ImportanceOptions.Network"/>
+    /// and <see cref="ImportanceOptions.InputShape"/> (slim); the criterion and collector settings come from this configuration.</param>
+    public TrainerCallback? CreateCallback(IReadOnlyList<(torch.nn.Module Module, string Name)> targets, ILogger? logger = null,
+        ImportanceOptions? training = null)
     {
         var kind = Kind.ToLowerInvariant();
         if (kind == "none") return null;
-        var pruner = Pruner.ToLowerInvariant();
-        if (!Pruners.Contains(pruner)) throw new ArgumentException($"Unknown pruner '{Pruner}'; accepted: {string.Join(", ", Pruners)}.");
-        if (kind == "lottery-ticket")
+        var criterion = ImportanceCriteria.Find(Pruner) ?? throw new ArgumentException($"Unknown pruner '{Pruner}'; accepted: {string.Join(", ", Pruners)}.");
+        var importance = (training ?? new ImportanceOptions()) with
         {
-            if (pruner != "level") throw new ArgumentException($"The lottery ticket prunes single entries by magnitude (pruner level), not '{Pruner}'.");
-            return new LotteryTicket(targets, new LotteryTicketOptions(PruneFraction, Rounds, EpochsPerRound, RewindStep, Global, MakePermanentAtEnd: MakePermanent), logger);
-        }
+            Criterion = criterion, TrainingSteps = TrainingSteps, SlimLambda = SlimLambda, Activation = Activation.ToLowerInvariant(),
+        };
+        var structured = ImportanceCriteria.IsStructured(criterion);
+        if (kind == "lottery-ticket")
+            return new LotteryTicket(targets, new LotteryTicketOptions(PruneFraction, Rounds, EpochsPerRound, RewindStep, Global,
+                MakePermanentAtEnd: MakePermanent, Importance: structured ? importance : null), logger);
         var schedule = kind switch
         {
             "agp" => SparsitySchedule.Agp(FinalSparsity, Start, End, Frequency, InitialSparsity),
             "linear" => SparsitySchedule.Linear(FinalSparsity, Start, End, Frequency, InitialSparsity),
             _ => throw new ArgumentException($"Unknown pruning kind '{Kind}'; accepted: {string.Join(", ", Kinds)}."),
         };
-        long? channelDim = pruner == "level" ? null : 0;
-        return new ScheduledPruning(targets, new ScheduledPruningOptions(schedule, Unit, Global, MakePermanent, ChannelDim: channelDim,
-            NormOrder: pruner == "l1-norm" ? 1 : 2), logger);
+        return new ScheduledPruning(targets, new ScheduledPruningOptions(schedule, Unit, Global, MakePermanent,
+            Importance: structured ? importance : null), logger);
     }
 
     /// <summary>Sparsity of <paramref name="targets"/> now: zero entries over all entries (of the masked weights while reparametrised).</summary>

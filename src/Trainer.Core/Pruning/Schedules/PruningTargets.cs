@@ -65,6 +65,28 @@ internal sealed class PruningTargets
         return (perChannel == 0).sum().item<long>();
     }
 
+    /// <summary>Which output channels (dim 0) of target <paramref name="i"/> still have an unpruned entry.</summary>
+    public bool[] AliveChannels(int i)
+    {
+        using var scope = torch.NewDisposeScope();
+        var mask = Mask(i);
+        return mask.reshape(mask.shape[0], -1).ne(0).any(1).data<bool>().ToArray();
+    }
+
+    /// <summary>Prunes the output channels <paramref name="channels"/> (dim 0) of target <paramref name="i"/> whole, on top of its mask.</summary>
+    public void PruneChannels(int i, IReadOnlyCollection<int> channels)
+    {
+        if (channels.Count == 0) return;
+        using var scope = torch.NewDisposeScope();
+        var mask = Mask(i);
+        var keep = torch.ones(mask.shape[0], dtype: mask.dtype, device: mask.device);
+        keep.index_fill_(0, torch.tensor(channels.Select(c => (long)c).ToArray(), device: mask.device), 0);
+        var shape = new long[mask.dim()];
+        Array.Fill(shape, 1L);
+        shape[0] = mask.shape[0];
+        Prune.CustomFromMask(Items[i].Module, Items[i].Name, keep.reshape(shape).expand_as(mask).contiguous());
+    }
+
     /// <summary>
     /// Makes every target's pruning permanent (Lightning's make_pruning_permanent). A pruned entry of a negative weight is
     /// −0.0 after <c>orig · mask</c>; it is set to +0.0, equal in every computation, so that

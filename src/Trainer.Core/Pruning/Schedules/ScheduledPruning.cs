@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Trainer.Abstractions;
+using Trainer.Core.Pruning.Importance;
 using Trainer.Core.Pruning.TorchPrune;
 using TorchSharp;
 
@@ -18,9 +19,12 @@ namespace Trainer.Core.Pruning.Schedules;
 /// is then the fraction of channels, each tensor on its own.</param>
 /// <param name="NormOrder">The norm that ranks channels (2 for L2, 1 for L1, ±infinity).</param>
 /// <param name="Name">Tells apart the checkpoint states of two or more such callbacks in one run.</param>
+/// <param name="Importance">When set, the criterion that ranks (NNI's pruners): level ranks entries as without it, every
+/// other criterion prunes whole output channels (dim 0) of each target, the scheduled fraction of its channels, skipping
+/// those already pruned. Not with <paramref name="ChannelDim"/>.</param>
 public sealed record ScheduledPruningOptions(
     SparsitySchedule Schedule, ScheduleUnit Unit = ScheduleUnit.Epoch, bool Global = false, bool MakePermanentAtEnd = false,
-    string? Name = null, long? ChannelDim = null, double NormOrder = 2);
+    string? Name = null, long? ChannelDim = null, double NormOrder = 2, ImportanceOptions? Importance = null);
 
 /// <summary>
 /// Prunes the chosen tensors by magnitude while training, following a <see cref="SparsitySchedule"/> (Lightning's
@@ -30,14 +34,15 @@ public sealed record ScheduledPruningOptions(
 /// point and does not drift as fractions of fractions would.
 /// </summary>
 /// <remarks>
-/// The masks live in the network (its state_dict), so a resumed run goes on from them; the callback's own state only
-/// records the last pruning point. Create the callback, and so reparametrise the targets, before a resumed run loads its
-/// checkpoint.
+/// The masks live in the network (its state_dict), so a resumed run goes on from them; the callback's own state records
+/// the last pruning point and the statistics a data-driven criterion collected so far. Create the callback, and so
+/// reparametrise the targets, before a resumed run loads its checkpoint; give its <see cref="LossHooks"/> to the trainer.
 /// </remarks>
-public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpointGate
+public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpointGate, ILossHookSource, IDisposable
 {
     private readonly ScheduledPruningOptions _options;
     private readonly PruningTargets _targets;
+    private readonly ImportanceTracker? _importance;
     private readonly ILogger _logger;
     private long? _lastPruned;
 
@@ -55,10 +60,37 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
                     throw new ArgumentException(
                         $"Channel pruning along dim {dim} needs a tensor of at least 2 dims that has it; '{name}' has shape " +
                         $"[{string.Join(", ", shape)}]. Leave ChannelDim null to prune single entries.", nameof(options));
+        var structured = options.Importance is { } importance && ImportanceCriteria.IsStructured(importance.Criterion);
+        if (options.Importance is { } checkedImportance)
+        {
+            checkedImportance.Check();
+            if (structured && (options.Global || options.ChannelDim is not null))
+                throw new ArgumentException($"{ImportanceCriteria.NameOf(checkedImportance.Criterion)} ranks each target's output channels; " +
+                                            "leave Global false and ChannelDim null.", nameof(options));
+            if (structured)
+                foreach (var (module, name) in targets)
+                    if (Prune.TensorOf(module, name).dim() < 2)
+                        throw new ArgumentException($"{ImportanceCriteria.NameOf(checkedImportance.Criterion)} prunes output channels; '{name}' of " +
+                                                    $"{module.GetName()} has fewer than 2 dims. Prune weights only.", nameof(options));
+            if (ImportanceCriteria.IsDataDriven(checkedImportance.Criterion) && checkedImportance.Criterion != ImportanceCriterion.Slim)
+            {
+                if (options.Schedule.Start == 0 && options.Schedule.InitialSparsity > 0)
+                    throw new ArgumentException($"{ImportanceCriteria.NameOf(checkedImportance.Criterion)} ranks by the training batches before a pruning, " +
+                                                "and none runs before counter 0: start at 1 or later, or with initial sparsity 0.", nameof(options));
+                if (options.Unit == ScheduleUnit.Epoch && checkedImportance.BatchesPerEpoch < 1)
+                    throw new ArgumentException($"{ImportanceCriteria.NameOf(checkedImportance.Criterion)} collects over the last batches of each pruning " +
+                                                "epoch: give ImportanceOptions.BatchesPerEpoch (the training loader's BatchCount).", nameof(options));
+            }
+        }
+        var scales = structured ? ImportanceTracker.FindScales(options.Importance!, targets) : null;
         _options = options;
         _targets = new PruningTargets(targets);
+        _importance = structured ? new ImportanceTracker(options.Importance!, _targets, scales) : null;
         _logger = logger ?? NullLogger.Instance;
     }
+
+    /// <inheritdoc />
+    public IReadOnlyList<ILossHook> LossHooks => _importance?.LossHooks ?? [];
 
     /// <inheritdoc />
     public override string StateKey => _options.Name is { } name ? $"{base.StateKey}/{name}" : base.StateKey;
@@ -85,9 +117,31 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
     }
 
     /// <inheritdoc />
+    public override void OnEpochStart(ITrainingContext context) => OpenWindow(context, 0);
+
+    /// <inheritdoc />
+    public override void OnBeforeOptimizerStep(ITrainingContext context) => _importance?.BeforeOptimizerStep();
+
+    /// <inheritdoc />
     public override void OnTrainBatchEnd(ITrainingContext context, BatchOutcome outcome)
     {
         if (_options.Unit == ScheduleUnit.Step) PruneAt(context.GlobalStep);
+        OpenWindow(context, outcome.BatchIndex + 1);
+    }
+
+    // A data-driven criterion collects over the last TrainingSteps batches before each pruning point: decides whether the
+    // coming batch (index nextBatch of the epoch, making step GlobalStep + 1) is one of them.
+    private void OpenWindow(ITrainingContext context, int nextBatch)
+    {
+        if (_importance is not { Windowed: true } importance) return;
+        var window = _options.Importance!.TrainingSteps;
+        if (_options.Unit == ScheduleUnit.Step)
+        {
+            var step = context.GlobalStep + 1;
+            importance.Open = _options.Schedule.NextPruningPoint(step) is { } point && point - step < window;
+        }
+        else
+            importance.Open = _options.Schedule.IsPruningPoint(context.Epoch + 1L) && nextBatch >= _options.Importance.BatchesPerEpoch - window;
     }
 
     /// <inheritdoc />
@@ -125,6 +179,18 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
                 Prune.GlobalUnstructured(_targets.Items, new L1Unstructured(PruningAmount.Count(more)),
                     Enumerable.Range(0, _targets.Count).ToDictionary(i => _targets.Items[i], _targets.Magnitudes));
         }
+        else if (_importance is not null)
+        {
+            var counts = Enumerable.Range(0, _targets.Count)
+                .Select(i => TargetCount(sparsity, _targets.Mask(i).shape[0]) - _targets.PrunedChannels(i, 0)).ToArray();
+            if (counts.Any(c => c > 0))
+            {
+                var scores = _importance.ChannelScores($"Scheduled pruning at {_options.Unit.ToString().ToLowerInvariant()} {t}");
+                for (int i = 0; i < _targets.Count; i++)
+                    if (counts[i] > 0) _targets.PruneChannels(i, ChannelSelection.Smallest(scores[i], _targets.AliveChannels(i), counts[i]));
+            }
+            _importance.Reset();
+        }
         else if (_options.ChannelDim is { } dim)
         {
             for (int i = 0; i < _targets.Count; i++)
@@ -152,8 +218,16 @@ public sealed class ScheduledPruning : TrainerCallback, Training.IBestCheckpoint
     internal static long TargetCount(double sparsity, long entries) => (long)Math.Round(sparsity * entries, MidpointRounding.ToEven);
 
     /// <inheritdoc />
-    public override JsonObject SaveState() => new() { ["last_pruned_at"] = _lastPruned };
+    public override JsonObject SaveState() => new() { ["last_pruned_at"] = _lastPruned, ["importance"] = _importance?.SaveState() };
 
     /// <inheritdoc />
-    public override void LoadState(JsonObject state) => _lastPruned = state["last_pruned_at"]?.GetValue<long>();
+    public override void LoadState(JsonObject state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        _lastPruned = state["last_pruned_at"]?.GetValue<long>();
+        _importance?.LoadState(state["importance"] as JsonObject);
+    }
+
+    /// <summary>Removes the hooks of a data-driven criterion and frees its statistics.</summary>
+    public void Dispose() => _importance?.Dispose();
 }

@@ -71,6 +71,15 @@ public sealed record SparsitySchedule
     /// <summary>True when the callback prunes at counter value <paramref name="t"/>.</summary>
     public bool IsPruningPoint(long t) => t >= Start && t <= End && ((t - Start) % Frequency == 0 || t == End);
 
+    /// <summary>The first pruning point at or after <paramref name="t"/>, or null when the schedule has ended.</summary>
+    public long? NextPruningPoint(long t)
+    {
+        if (t > End) return null;
+        if (t <= Start) return Start;
+        var next = Start + (t - Start + Frequency - 1) / Frequency * Frequency;
+        return Math.Min(next, End);
+    }
+
     /// <summary>The target sparsity at counter value <paramref name="t"/>.</summary>
     public double SparsityAt(long t)
     {
