@@ -61,15 +61,22 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             // Training samples (a seed of their own), never the validation set the compressed model is judged on.
             var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
             using var heldOut = loader as IDisposable;
-            var fingerprint = SearchFingerprint.Of(model, task.Name, s);
+            if (s.Method.Equals("autocompress", StringComparison.OrdinalIgnoreCase)) return AutoCompress(model, task, loader, s, t, resultPath, stage);
+            var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
+            // NetAdapt's candidates are finetuned from the base its search adopted; they run in process (the validator
+            // refuses another runner for it).
+            using var finetuner = AutoPruneSearches.NetAdaptScorer(task, model, loader, s, t);
             using var trials = SearchTrials.Create(configuration, s, fingerprint, Path.Combine(stage.CheckpointDir, TrialsFolderName),
-                new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits), _logger);
+                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits), _logger);
             var scorer = new JournaledPolicyScorer(trials.Scorer, journalPath, fingerprint, _logger);
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +
                                    "each trial scored on {Samples} held-out training samples.", s.Method, model.Name, s.TargetFlopsRatio, space.FullMacs, space.Count, loader.SampleCount);
             var result = s.Method.ToLowerInvariant() switch
             {
+                // A resumed NetAdapt takes its candidates' scores from the journal but finetunes each chosen one again (seeded,
+                // so to the same weights): the next iteration's candidates start from it.
+                "netadapt" => NetAdaptSearch.Run(space, scorer, new NetAdaptOptions { StepRatio = s.NetAdaptStep, Reward = reward }, finetuner!.Adopt, _logger),
                 "genetic" => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger),
                 "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed, Neighbours = Parallel(s) }, _logger),
                 _ => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger),
@@ -121,5 +128,20 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
         }, new JsonSerializerOptions { WriteIndented = true }));
         _logger.LogInformation("Search result in '{Path}'; apply it with --Compression:Allocation=searched --Compression:Policy={Path}.", resultPath, resultPath);
         return result;
+    }
+
+    /// <summary>AutoCompress: rounds of annealing (trials scored without finetuning) then ADMM training toward the chosen widths.
+    /// Its trials depend on the weights ADMM trained in earlier rounds, so it keeps no journal: --resume starts it again.</summary>
+    private SearchResult AutoCompress(Core.Models.LoadedModel model, Core.Tasks.TrainingTask task, Trainer.Abstractions.IBatchLoader heldOut,
+        SearchOptions s, TrainerOptions t, string resultPath, RunFolders stage)
+    {
+        _logger.LogInformation("AutoCompress of '{Model}' to {Target:0.###} of its MACs in {Rounds} rounds, trials scored on {Samples} held-out training samples.",
+            model.Name, s.TargetFlopsRatio, s.AutoCompressRounds, heldOut.SampleCount);
+        var outcome = AutoCompressSearch.Run(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0),
+            heldOut, s.TargetFlopsRatio, s.LayerFloor, s.RoundTo, AutoPruneSearches.AutoCompressOptions(s, Reward(s.Reward)), model.Manifest?.AllEdits, _logger);
+        outcome.Model.Dispose();
+        outcome.Result.Save(resultPath);
+        new SearchBoard(stage.LogDir).Log(outcome.Result);
+        return Report(outcome.Result, resultPath, stage, replayed: 0);
     }
 }
