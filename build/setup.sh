@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs (only those missing): the Fashion-MNIST data set,
 # g++ + patchelf for the TorchSharp native-library fix (see build/native-fix/apply.sh), Graphviz to
-# draw model graphs, and fontconfig + DejaVu fonts for the text in plots.
+# draw model graphs, fontconfig + DejaVu fonts for the text in plots, and Slurm with munge for the Slurm trial
+# runner's tests (build/slurm/start-single-node.sh starts a one-node cluster).
 set -euo pipefail
 need=()
-for pkg in dataset-fashion-mnist patchelf g++ graphviz fontconfig fonts-dejavu-core; do
+for pkg in dataset-fashion-mnist patchelf g++ graphviz fontconfig fonts-dejavu-core slurm-wlm munge; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

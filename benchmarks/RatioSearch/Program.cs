@@ -14,10 +14,13 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 // Trains the Fashion CNN on the first 55 000 training images (or loads --checkpoint), then searches per-group keep ratios
-// at --target of the MACs with AMC's agent and the genetic algorithm, each trial scored on held-out training images
-// (never the test set), and reports the test accuracy of each best policy's L1-pruned model before any finetuning.
+// at --target of the MACs with AMC's agent, the genetic algorithm, simulated annealing and NetAdapt (--methods), each
+// trial scored on held-out training images (never the test set), and reports the test accuracy of each best policy's
+// L1-pruned model before any finetuning (NetAdapt's candidates are finetuned briefly while it searches; its row is its
+// policy applied to the trained model, as the others').
 // Usage: ratio-search [--target 0.3] [--episodes 120] [--warmup 30] [--population 12] [--generations 10]
 //        [--held-out 2000] [--epochs 1] [--seed 0] [--checkpoint FILE] [--save-dir DIR] [--threads 2]
+//        [--methods amc,genetic,annealing,netadapt] [--netadapt-step 0.05] [--finetune-steps 20] [--finetune-lr 0.01]
 var o = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 string Opt(string key, string fallback) => o.TryGetValue(key, out var v) ? v : fallback;
@@ -27,6 +30,9 @@ int episodes = int.Parse(Opt("episodes", "120"), c), warmup = int.Parse(Opt("war
 int population = int.Parse(Opt("population", "12"), c), generations = int.Parse(Opt("generations", "10"), c);
 int heldOutCount = int.Parse(Opt("held-out", "2000"), c), epochs = int.Parse(Opt("epochs", "1"), c), seed = int.Parse(Opt("seed", "0"), c);
 torch.set_num_threads(int.Parse(Opt("threads", "2"), c));
+var methods = Opt("methods", "amc,genetic,annealing,netadapt").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+double netAdaptStep = double.Parse(Opt("netadapt-step", "0.05"), c), finetuneLr = double.Parse(Opt("finetune-lr", "0.01"), c);
+int finetuneSteps = int.Parse(Opt("finetune-steps", "20"), c);
 
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(s => s.SingleLine = true).SetMinimumLevel(LogLevel.Information));
 var logger = loggers.CreateLogger("RatioSearch");
@@ -67,17 +73,26 @@ var clock = Stopwatch.StartNew();
 var uniformKept = space.Uniform();
 var uniformScore = scorer.Score(space.ById(uniformKept)).Score;
 rows.Add(("uniform", Policy("uniform", uniformKept, uniformScore), testScorer.Score(space.ById(uniformKept)).Score, 1, clock.Elapsed.TotalSeconds));
-clock.Restart();
-var amc = AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = episodes, WarmupEpisodes = warmup, Seed = seed }, logger);
-rows.Add(("amc", amc.Best, testScorer.Score(amc.Best.KeptChannels).Score, amc.History.Count, clock.Elapsed.TotalSeconds));
-clock.Restart();
-var ga = GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = population, Generations = generations, Seed = seed }, logger);
-rows.Add(("genetic", ga.Best, testScorer.Score(ga.Best.KeptChannels).Score, ga.History.Count, clock.Elapsed.TotalSeconds));
-if (o.TryGetValue("save-dir", out var saveDir))
+var results = new Dictionary<string, SearchResult>();
+void Search(string method, Func<SearchResult> run)
 {
-    amc.Save(Path.Combine(saveDir, "amc.json"));
-    ga.Save(Path.Combine(saveDir, "genetic.json"));
+    if (!methods.Contains(method)) return;
+    clock.Restart();
+    var result = run();
+    results[method] = result;
+    rows.Add((method, result.Best, testScorer.Score(result.Best.KeptChannels).Score, result.History.Count, clock.Elapsed.TotalSeconds));
 }
+Search("amc", () => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = episodes, WarmupEpisodes = warmup, Seed = seed }, logger));
+Search("genetic", () => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = population, Generations = generations, Seed = seed }, logger));
+Search("annealing", () => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Seed = seed }, logger));
+Search("netadapt", () =>
+{
+    using var finetuner = new FinetuningPolicyScorer(task, () => new FashionCnn(), model, shape, trainLoader, heldOut,
+        new ShortTrainingOptions { Steps = finetuneSteps, LearningRate = finetuneLr, Seed = seed });
+    return NetAdaptSearch.Run(space, finetuner, new NetAdaptOptions { StepRatio = netAdaptStep }, finetuner.Adopt, logger);
+});
+if (o.TryGetValue("save-dir", out var saveDir))
+    foreach (var (method, result) in results) result.Save(Path.Combine(saveDir, method + ".json"));
 
 Console.WriteLine();
 Console.WriteLine(string.Create(c, $"Fashion CNN at {target:0.###} of the MACs (floor 0.2), L1-pruned, no finetuning; held-out {heldOutCount} training images; unpruned test accuracy {unprunedTest:P2}; oneDNN {Trainer.Core.Runtime.ConvKernels.UsesOneDnn}"));
@@ -87,7 +102,7 @@ foreach (var r in rows)
     Console.WriteLine(string.Create(c, $"| {r.Method,-8} | {r.Policy.MacsRatio,7:P1} | {r.Policy.Score,12:P2} | {r.Test,8:P2} | {r.Trials,6} | {r.Seconds,8:0.0} | {string.Join(",", r.Policy.Groups.Select(g => g.Kept))}"));
 Console.WriteLine(JsonSerializer.Serialize(new
 {
-    benchmark = "ratio-search", target, seed, onednn = Trainer.Core.Runtime.ConvKernels.UsesOneDnn, episodes, warmup, population, generations, held_out = heldOutCount,
+    benchmark = "ratio-search", target, seed, net_adapt_step = netAdaptStep, finetune_steps = finetuneSteps, finetune_lr = finetuneLr, onednn = Trainer.Core.Runtime.ConvKernels.UsesOneDnn, episodes, warmup, population, generations, held_out = heldOutCount,
     unpruned_test_accuracy = Math.Round(unprunedTest, 4),
     methods = rows.Select(r => new
     {

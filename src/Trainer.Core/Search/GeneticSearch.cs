@@ -51,8 +51,9 @@ public sealed record GeneticOptions
 /// <summary>
 /// A genetic algorithm over per-group keep ratios: a random first generation, every individual brought inside the budget by
 /// <see cref="PolicySpace.Repair"/> (and written back, so genes are always feasible), tournament selection, uniform
-/// crossover, Gaussian mutation and elitism; fitness is the reward of the scorer's score. A policy already scored is not
-/// scored again (its trial is not repeated in the history).
+/// crossover, Gaussian mutation and elitism; fitness is the reward of the scorer's score. Each generation's new policies go to
+/// the scorer as one batch (<see cref="IPolicyScorer.ScoreAll"/>), so a parallel scorer runs them at once. A policy already
+/// scored is not scored again (its trial is not repeated in the history).
 /// </summary>
 public static class GeneticSearch
 {
@@ -70,34 +71,35 @@ public static class GeneticSearch
         var cache = new Dictionary<string, double>();
         int n = space.Count;
 
-        double Fitness(int[] kept, int generation)
+        // A generation is drawn whole before any of it is scored (its draws depend only on the previous generation's
+        // fitness), then its new policies go to the scorer as one batch: the trials are those of one-at-a-time scoring.
+        List<(double[] Genes, double Fitness)> Score(List<double[]> ratios, int generation)
         {
-            string key = string.Join(",", kept);
-            if (cache.TryGetValue(key, out double known)) return known;
-            var score = scorer.Score(space.ById(kept));
-            double reward = PolicyReward.Of(options.Reward, score, space.MacsOf(kept));
-            log.Add(generation, kept, score.Score, reward);
-            cache[key] = reward;
-            return reward;
+            var kept = ratios.Select(space.Repair).ToList();
+            var keys = kept.Select(k => string.Join(",", k)).ToList();
+            var fresh = Enumerable.Range(0, kept.Count).Where(i => !cache.ContainsKey(keys[i]))
+                .DistinctBy(i => keys[i]).ToList();
+            var scores = fresh.Count == 0 ? [] : scorer.ScoreAll(fresh.Select(i => space.ById(kept[i])).ToList());
+            for (int j = 0; j < fresh.Count; j++)
+            {
+                int i = fresh[j];
+                double reward = PolicyReward.Of(options.Reward, scores[j], space.MacsOf(kept[i]));
+                log.Add(generation, kept[i], scores[j].Score, reward);
+                cache[keys[i]] = reward;
+            }
+            return kept.Select((k, i) => (k.Select((c, g) => (double)c / space.Groups[g].Channels).ToArray(), cache[keys[i]])).ToList();
         }
 
-        (double[] Genes, double Fitness) Make(double[] ratios, int generation)
-        {
-            var kept = space.Repair(ratios);
-            var genes = kept.Select((k, i) => (double)k / space.Groups[i].Channels).ToArray();
-            return (genes, Fitness(kept, generation));
-        }
-
-        var population = Enumerable.Range(0, options.PopulationSize)
-            .Select(_ => Make(Enumerable.Range(0, n).Select(_ => space.Floor + random.NextDouble() * (1 - space.Floor)).ToArray(), 0))
-            .ToList();
+        var population = Score(Enumerable.Range(0, options.PopulationSize)
+            .Select(_ => Enumerable.Range(0, n).Select(_ => space.Floor + random.NextDouble() * (1 - space.Floor)).ToArray()).ToList(), 0);
         Report(logger, 0, population);
         for (int generation = 1; generation < options.Generations; generation++)
         {
             // Stable order: the fittest first, earlier individuals first among equals.
             var ranked = population.Select((p, i) => (p, i)).OrderByDescending(x => x.p.Fitness).ThenBy(x => x.i).Select(x => x.p).ToList();
-            var next = ranked.Take(options.Elites).ToList();
-            while (next.Count < options.PopulationSize)
+            var elites = ranked.Take(options.Elites).ToList();
+            var children = new List<double[]>();
+            while (elites.Count + children.Count < options.PopulationSize)
             {
                 var a = Tournament(population, options.TournamentSize, random);
                 var b = Tournament(population, options.TournamentSize, random);
@@ -109,9 +111,9 @@ public static class GeneticSearch
                     if (random.NextDouble() < options.MutationRate)
                         child[i] = Math.Clamp(child[i] + options.MutationSigma * Gaussian(random), space.Floor, 1);
                 }
-                next.Add(Make(child, generation));
+                children.Add(child);
             }
-            population = next;
+            population = [.. elites, .. Score(children, generation)];
             Report(logger, generation, population);
         }
         return log.Result();

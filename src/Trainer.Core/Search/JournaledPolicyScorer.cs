@@ -56,15 +56,34 @@ public sealed class JournaledPolicyScorer : IPolicyScorer
             return known;
         }
         var score = inner.Score(keptChannels);
+        Record(key, score);
+        return score;
+    }
+
+    /// <summary>Answers the batch's journaled policies from the journal and sends the rest (each distinct policy once) to the
+    /// real scorer as one batch, journaling each of their scores.</summary>
+    public IReadOnlyList<PolicyScore> ScoreAll(IReadOnlyList<IReadOnlyDictionary<string, int>> policies)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        var keys = policies.Select(Key).ToList();
+        var fresh = Enumerable.Range(0, policies.Count).Where(i => !scored.ContainsKey(keys[i])).DistinctBy(i => keys[i]).ToList();
+        Replayed += policies.Count - fresh.Count;
+        if (fresh.Count > 0)
+        {
+            var scores = inner.ScoreAll(fresh.Select(i => policies[i]).ToList());
+            for (int j = 0; j < fresh.Count; j++) Record(keys[fresh[j]], scores[j]);
+        }
+        return keys.Select(k => scored[k]).ToList();
+    }
+
+    private void Record(string key, PolicyScore score)
+    {
         scored[key] = score;
         Scored++;
-        // One line per trial, flushed to the disk before the search goes on: a kill loses at most the trial being scored.
-        using (var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read))
-        {
-            stream.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Entry(key, score.Score, score.Parameters), Json) + "\n"));
-            stream.Flush(flushToDisk: true);
-        }
-        return score;
+        // One line per trial, flushed to the disk before the search goes on: a kill loses at most the trials being scored.
+        using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        stream.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Entry(key, score.Score, score.Parameters), Json) + "\n"));
+        stream.Flush(flushToDisk: true);
     }
 
     private void Load(string fingerprint)

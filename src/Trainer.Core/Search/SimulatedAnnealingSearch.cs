@@ -27,6 +27,11 @@ public sealed record AnnealingOptions
     /// <summary>Seed of the draws.</summary>
     public int Seed { get; init; }
 
+    /// <summary>Neighbours of the current policy scored speculatively in one batch (as many as trials can run in parallel):
+    /// the Metropolis rule is applied to them in order, the first accepted one wins and the rest are discarded, so the search
+    /// walks the same trials whatever this is; 1 scores one move at a time.</summary>
+    public int Neighbours { get; init; } = 1;
+
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value out of range.</exception>
     public void Validate()
@@ -36,6 +41,7 @@ public sealed record AnnealingOptions
         if (CoolDownRate is <= 0 or >= 1) throw new ArgumentException($"cool-down rate {CoolDownRate}: need a factor in (0, 1)");
         if (PerturbationMagnitude is <= 0 or > 1) throw new ArgumentException($"perturbation magnitude {PerturbationMagnitude}: need (0, 1]");
         if (MaxTrials < 1) throw new ArgumentException($"max trials {MaxTrials}: need 1 or more");
+        if (Neighbours < 1) throw new ArgumentException($"neighbours {Neighbours}: need 1 or more moves per batch");
     }
 }
 
@@ -46,6 +52,8 @@ public sealed record AnnealingOptions
 /// sparsities by up to PerturbationMagnitude · T/T₀, rescales them again, and is accepted when its reward is higher or
 /// with probability exp(−|Δ|/T); the temperature cools by CoolDownRate at each accepted move until it falls below
 /// StopTemperature. NNI rescales weight sparsity linearly; here the common factor is found by bisection on the exact MACs.
+/// With <see cref="AnnealingOptions.Neighbours"/> above 1, that many moves from the current policy are scored in one batch
+/// (<see cref="IPolicyScorer.ScoreAll"/>) and judged in order; the trajectory is the one-at-a-time search's.
 /// </summary>
 public static class SimulatedAnnealingSearch
 {
@@ -75,35 +83,70 @@ public static class SimulatedAnnealingSearch
         }
         if (candidate is null) throw new ArgumentException("no draw of sparsities meets the MACs budget within the floors");
 
+        // Each trial's move and acceptance draw come from generators seeded by (seed, trial), not from one shared stream, so
+        // a move drawn speculatively and discarded leaves the draws of the trials after it unchanged.
         (int[] Kept, double[] Sparsity, double Reward)? current = null;
         double temperature = options.StartTemperature;
-        for (int trial = 0; trial < options.MaxTrials && temperature >= options.StopTemperature; trial++)
+        int trial = 0;
+        while (trial < options.MaxTrials && temperature >= options.StopTemperature)
         {
-            var (kept, sparsity) = candidate.Value;
-            var score = scorer.Score(space.ById(kept));
-            double reward = PolicyReward.Of(options.Reward, score, space.MacsOf(kept));
-            log.Add(trial, kept, score.Score, reward);
-            bool accepted = current is null;
-            if (current is { } c)
+            var moves = new List<(int[] Kept, double[] Sparsity)>();
+            bool stuck = false;
+            if (current is null) moves.Add(candidate.Value);
+            else
             {
-                double probability = Math.Exp(-Math.Abs(reward - c.Reward) / temperature);
-                accepted = c.Reward < reward || random.NextDouble() < probability;
-                if (accepted) temperature *= options.CoolDownRate;
+                double magnitude = temperature / options.StartTemperature * options.PerturbationMagnitude;
+                for (int j = 0; j < options.Neighbours && trial + j < options.MaxTrials && !stuck; j++)
+                {
+                    var move = Move(space, bySize, current.Value.Sparsity, magnitude, TrialRandom(options.Seed, trial + j, 1));
+                    if (move is { } m) moves.Add(m);
+                    else stuck = true;
+                }
             }
-            if (accepted) current = (kept, sparsity, reward);
-            logger.LogInformation("SA trial {Trial}: reward {Reward:0.0000}, score {Score:0.0000}, MACs {Ratio:0.000}, {Verdict}, temperature {T:0.##}",
-                trial, reward, score.Score, (double)space.MacsOf(kept) / space.FullMacs, accepted ? "accepted" : "rejected", temperature);
-
-            double magnitude = temperature / options.StartTemperature * options.PerturbationMagnitude;
-            candidate = null;
-            for (int attempt = 0; candidate is null && attempt < 1000; attempt++)
+            var scores = moves.Count == 0 ? [] : scorer.ScoreAll(moves.Select(m => space.ById(m.Kept)).ToList());
+            bool accepted = false;
+            for (int j = 0; j < moves.Count && !accepted; j++, trial++)
             {
-                var moved = current!.Value.Sparsity.Select(s => Math.Max(0, s + (2 * random.NextDouble() - 1) * magnitude)).ToArray();
-                candidate = Rescale(space, bySize, moved);
+                var (kept, sparsity) = moves[j];
+                double reward = PolicyReward.Of(options.Reward, scores[j], space.MacsOf(kept));
+                log.Add(trial, kept, scores[j].Score, reward);
+                accepted = current is null;
+                if (current is { } c)
+                {
+                    double probability = Math.Exp(-Math.Abs(reward - c.Reward) / temperature);
+                    accepted = c.Reward < reward || TrialRandom(options.Seed, trial, 2).NextDouble() < probability;
+                    if (accepted) temperature *= options.CoolDownRate;
+                }
+                if (accepted) current = (kept, sparsity, reward);
+                logger.LogInformation("SA trial {Trial}: reward {Reward:0.0000}, score {Score:0.0000}, MACs {Ratio:0.000}, {Verdict}, temperature {T:0.##}",
+                    trial, reward, scores[j].Score, (double)space.MacsOf(kept) / space.FullMacs, accepted ? "accepted" : "rejected", temperature);
             }
-            if (candidate is null) break;
+            // No legal move from the current policy: the one-at-a-time search stops there too.
+            if (!accepted && stuck) break;
         }
         return log.Result();
+    }
+
+    /// <summary>A move from <paramref name="sparsity"/>: each sparsity perturbed by up to ±<paramref name="magnitude"/>, then
+    /// rescaled; null when 1000 draws give no legal policy.</summary>
+    private static (int[] Kept, double[] Sparsity)? Move(PolicySpace space, int[] bySize, double[] sparsity, double magnitude, Random random)
+    {
+        for (int attempt = 0; attempt < 1000; attempt++)
+        {
+            var moved = sparsity.Select(s => Math.Max(0, s + (2 * random.NextDouble() - 1) * magnitude)).ToArray();
+            if (Rescale(space, bySize, moved) is { } legal) return legal;
+        }
+        return null;
+    }
+
+    /// <summary>The generator of trial <paramref name="trial"/>'s draws of kind <paramref name="stream"/> (1 moves, 2
+    /// acceptance): SplitMix64 of the three, so it does not depend on the order trials are drawn in.</summary>
+    private static Random TrialRandom(int seed, int trial, int stream)
+    {
+        ulong z = unchecked(((ulong)(uint)seed << 32 | (uint)trial) + (ulong)stream * 0x9E3779B97F4A7C15UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return new Random((int)((z ^ (z >> 31)) & 0x7FFFFFFF));
     }
 
     /// <summary>Sorted sparsities given to the groups from smallest to largest, scaled by the smallest common factor that meets

@@ -1,4 +1,5 @@
 using Trainer.Abstractions;
+using Trainer.Abstractions.Compression;
 using Trainer.Core.Compression;
 using Trainer.Core.Pruning;
 using Trainer.Core.Tasks;
@@ -50,6 +51,16 @@ public sealed class TaskPolicyScorer : IPolicyScorer
     {
         ArgumentNullException.ThrowIfNull(keptChannels);
         using var copy = ModelCopy.Create(factory, inputShape, edits, model);
+        var summary = Shrink(copy, inputShape, keptChannels, roundTo).Cost;
+        double score = task.ScoreOf(copy, heldOut);
+        return new PolicyScore(task.Score.HigherIsBetter ? score : -score, summary.Params);
+    }
+
+    /// <summary>Shrinks <paramref name="copy"/> in place to the policy (L1-selected channels per group); returns its cost after
+    /// and the edits the shrink made (none when every group keeps all its channels).</summary>
+    internal static (ModelCost Cost, IReadOnlyList<ModelEdit> Edits) Shrink(nn.Module<Tensor, Tensor> copy, long[] inputShape,
+        IReadOnlyDictionary<string, int> keptChannels, int roundTo)
+    {
         var editor = new ModelEditor(copy, inputShape, new ShrinkOptions { RoundTo = roundTo });
         var groups = editor.ChannelGroups.ToDictionary(g => g.Id);
         var flags = new Dictionary<string, bool[]>();
@@ -59,8 +70,7 @@ public sealed class TaskPolicyScorer : IPolicyScorer
                 throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
             if (kept < group.Channels) flags[id] = GroupL1Selection.Select(copy, group, kept);
         }
-        var summary = flags.Count > 0 ? editor.ShrinkChannels(flags).After : editor.Cost;
-        double score = task.ScoreOf(copy, heldOut);
-        return new PolicyScore(task.Score.HigherIsBetter ? score : -score, summary.Params);
+        var cost = flags.Count > 0 ? editor.ShrinkChannels(flags).After : editor.Cost;
+        return (cost, editor.Edits.ToList());
     }
 }

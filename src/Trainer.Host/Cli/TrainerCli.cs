@@ -43,6 +43,8 @@ public static class TrainerCli
             return Ok;
         }
         var rest = args.Skip(1).ToList();
+        // A trial takes its configuration from its spec, not from appsettings.json and the command line.
+        if (verb == "trial") return TrialVerb.Run(rest, output, error);
         string? subCommand = null;
         if (verb == "analyze")
         {
@@ -90,7 +92,8 @@ public static class TrainerCli
             return BadInput;
         }
         catch (Exception e) when (e is DatasetNotFoundException or CheckpointException or NonFiniteLossException or InvalidDataException
-                                      or Core.Analysis.ModelAnalysisException or Core.Compression.ManifestMismatchException)
+                                      or Core.Analysis.ModelAnalysisException or Core.Compression.ManifestMismatchException
+                                      or Core.Search.Trials.TrialFailedException)
         {
             error.WriteLine($"error: {e.Message}");
             return JobFailed;
@@ -111,7 +114,7 @@ public static class TrainerCli
 
     /// <summary>Trainer:ConvKernels picks the convolution kernels; the outcome (oneDNN self-tested on this CPU, or not) is
     /// logged once, as a warning when oneDNN was found wrong here.</summary>
-    private static void ApplyConvKernels(IHost host)
+    internal static void ApplyConvKernels(IHost host)
     {
         var options = host.Services.GetRequiredService<IOptions<TrainerOptions>>().Value;
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Runtime");

@@ -18,21 +18,29 @@ public static class TrainerHost
     /// Creates the host for <paramref name="args"/> (everything after the verb). "--resume" and
     /// "--config FILE" are turned into configuration; the rest goes to the command-line provider.
     /// </summary>
-    public static IHost Build(IReadOnlyList<string> args)
+    /// <param name="args">Everything after the verb.</param>
+    /// <param name="configuration">When given, the whole configuration ("Section:Key" → value, e.g. a trial spec's) in place of
+    /// appsettings.json and the environment; <paramref name="args"/> still override it.</param>
+    public static IHost Build(IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? configuration = null)
     {
         var (rest, extraConfig) = Preprocess(args);
         var contentRoot = Directory.GetCurrentDirectory();
         // The defaults read appsettings.json from the content root when it is there; a damaged one is checked first.
         var appSettings = Path.Combine(contentRoot, "appsettings.json");
-        if (File.Exists(appSettings) || Directory.Exists(appSettings)) ConfigFile.Check(appSettings, "Configuration file");
+        if (configuration is null && (File.Exists(appSettings) || Directory.Exists(appSettings))) ConfigFile.Check(appSettings, "Configuration file");
         if (extraConfig is not null) ConfigFile.Check(extraConfig, "--config file");
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             ContentRootPath = contentRoot,
             DisableDefaults = false,
         });
+        if (configuration is not null)
+        {
+            builder.Configuration.Sources.Clear();
+            builder.Configuration.AddInMemoryCollection(configuration.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)));
+        }
         if (extraConfig is not null) builder.Configuration.AddJsonFile(Path.GetFullPath(extraConfig), optional: false, reloadOnChange: false);
-        builder.Configuration.AddEnvironmentVariables();
+        if (configuration is null) builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddCommandLine(rest.ToArray());
 
         builder.Logging.ClearProviders();

@@ -9,7 +9,8 @@ public static class Verbs
         ["run"] = "Run the pipeline of Pipeline:Stages in one run folder (default job: train, compress with finetuning, export, report).",
         ["compress"] = "Compress a trained model (Model:Checkpoint, Model:Manifest or Model:PyTorchWeights): compress → finetune iterations, manifest, report.",
         ["quantize"] = "Quantize a trained or compressed model with a quantizer plugin (Quantization:Quantizer), finetune if it trains, export int8.",
-        ["search"] = "Search per-layer keep ratios of a trained model under a MACs budget (Search:Method amc or genetic); compress applies the best with Compression:Allocation=searched.",
+        ["search"] = "Search per-layer keep ratios of a trained model under a MACs budget (Search:Method amc, genetic or annealing; Search:Runner in-process, local worker processes or slurm job arrays); compress applies the best with Compression:Allocation=searched.",
+        ["trial"] = "Run one search trial from its JSON spec: trainer trial <spec.json> --result <result.json>; trainer trial --worker serves trials from standard input (Search:Runner=local starts these).",
         ["export"] = "Export a trained or compressed model in inference form (BatchNorm folded, faster layout) as a manifest any verb reloads.",
         ["predict"] = "Run an exported ONNX model (Predict:Onnx, default the run's export) in ONNX Runtime: the task's score on its validation data (or each image's top class with Predict:Images), batch-1 and batch-N latency.",
         ["analyze"] = "Analyse a model: trainer analyze <" + string.Join("|", Jobs.AnalyzeJob.SubCommands.Keys) + "> [--json FILE].",
@@ -44,7 +45,7 @@ public static class Verbs
         RoundTo, LatencyCacheDir, MeasuredCandidates, RefineSteps, LatencyForm, AccuracySamples, Settings:{"{"}<compressor's keys>{"}"}, Compressors:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Quantization (Quantizer, FinetuneEpochs, FinetuneLearningRate,
         ReloadTolerance, Settings:{"{"}<quantizer's keys>{"}"}, Quantizers:{"{"}<name>:{"{"}<keys>{"}"}{"}"}), Pipeline (Stages), Export (Format, OnnxThreads, OnnxCheckSamples), Predict (Onnx, Images, Samples, BatchSize, Threads,
         LatencyRounds), Search (Method, TargetFlopsRatio, LayerFloor, RoundTo,
-        Reward, Episodes, WarmupEpisodes, Population, Generations, HeldOutSamples, Seed) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
+        Reward, Episodes, WarmupEpisodes, Population, Generations, HeldOutSamples, Seed, Runner, Workers, ThreadsPerWorker, MaxAttempts) and Analyze (CountMode, OutputDir, Masks, MaskConflictMode, Sensitivity:{"{"}Sparsities, EarlyStopMode,
         EarlyStopValue, Layers, ShardIndex, ShardCount, ValidationSamples, MergeFiles, MergeOutput{"}"}).
         """;
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -19,11 +18,11 @@ namespace Trainer.Host.Jobs;
 /// `trainer compress --Compression:Allocation=searched --Compression:Policy=...` applies), the trial journal that
 /// --resume continues from, TensorBoard scalars and a table.
 /// </summary>
-public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, IOptions<SearchOptions> searchOptions,
+public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration configuration, IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, IOptions<SearchOptions> searchOptions,
     Tasks.TaskProvider tasks, ILoggerFactory loggers)
 {
     /// <summary>File names in the search's checkpoint folder.</summary>
-    public const string ResultFileName = "search-result.json", JournalFileName = "trials.jsonl";
+    public const string ResultFileName = "search-result.json", JournalFileName = "trials.jsonl", TrialsFolderName = "trials";
 
     private readonly ILogger _logger = loggers.CreateLogger("Trainer.Search");
 
@@ -62,18 +61,28 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
             // Training samples (a seed of their own), never the validation set the compressed model is judged on.
             var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
             using var heldOut = loader as IDisposable;
-            var scorer = new JournaledPolicyScorer(
-                new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
-                journalPath, Fingerprint(model, task.Name, s), _logger);
+            if (s.Method.Equals("autocompress", StringComparison.OrdinalIgnoreCase)) return AutoCompress(model, task, loader, s, t, resultPath, stage);
+            var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
+            // NetAdapt's candidates are finetuned from the base its search adopted; they run in process (the validator
+            // refuses another runner for it).
+            using var finetuner = AutoPruneSearches.NetAdaptScorer(task, model, loader, s, t);
+            using var trials = SearchTrials.Create(configuration, s, fingerprint, Path.Combine(stage.CheckpointDir, TrialsFolderName),
+                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits), _logger);
+            var scorer = new JournaledPolicyScorer(trials.Scorer, journalPath, fingerprint, _logger);
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +
                                    "each trial scored on {Samples} held-out training samples.", s.Method, model.Name, s.TargetFlopsRatio, space.FullMacs, space.Count, loader.SampleCount);
             var result = s.Method.ToLowerInvariant() switch
             {
+                // A resumed NetAdapt takes its candidates' scores from the journal but finetunes each chosen one again (seeded,
+                // so to the same weights): the next iteration's candidates start from it.
+                "netadapt" => NetAdaptSearch.Run(space, scorer, new NetAdaptOptions { StepRatio = s.NetAdaptStep, Reward = reward }, finetuner!.Adopt, _logger),
                 "genetic" => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger),
-                "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed }, _logger),
+                "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed, Neighbours = Parallel(s) }, _logger),
                 _ => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger),
             };
+            _logger.LogInformation("{Ran} trial(s) run in {Batches} batch(es); {Reused} answered from trial results already in '{Folder}', {Replayed} from the journal.",
+                trials.Scorer.Ran, trials.Scorer.Batches, trials.Scorer.Reused, Path.Combine(stage.CheckpointDir, TrialsFolderName), scorer.Replayed);
             result.Save(resultPath);
             new SearchBoard(stage.LogDir).Log(result);
             return Report(result, resultPath, stage, scorer.Replayed);
@@ -84,28 +93,15 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }
     }
 
+    /// <summary>Trials that run at once: annealing scores this many neighbours per batch.</summary>
+    private static int Parallel(SearchOptions s) => s.Runner.Equals("local", StringComparison.OrdinalIgnoreCase) ? s.Workers : 1;
+
     private static RewardKind Reward(string name) => name.ToLowerInvariant() switch
     {
         "error-log-macs" => RewardKind.ErrorLogMacs,
         "error-log-params" => RewardKind.ErrorLogParams,
         _ => RewardKind.Accuracy,
     };
-
-    /// <summary>Everything a trial's score depends on: the weights, the task and data, the search's settings.</summary>
-    private static string Fingerprint(Core.Models.LoadedModel model, string task, SearchOptions s)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, tensor) in model.Network.state_dict())
-        {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
-            using var cpu = tensor.detach().cpu().contiguous();
-            hash.AppendData(cpu.bytes);
-        }
-        var weights = Convert.ToHexString(hash.GetHashAndReset())[..16];
-        return string.Create(CultureInfo.InvariantCulture,
-            $"{model.Name} weights {weights}; task {task}; {s.Method} seed {s.Seed}; target {s.TargetFlopsRatio} floor {s.LayerFloor} round {s.RoundTo}; " +
-            $"reward {s.Reward}; episodes {s.Episodes}/{s.WarmupEpisodes}; population {s.Population}x{s.Generations}; held-out {s.HeldOutSamples}");
-    }
 
     private SearchResult Report(SearchResult result, string resultPath, RunFolders stage, int replayed)
     {
@@ -132,5 +128,20 @@ public sealed class SearchJob(IOptions<ModelOptions> modelOptions, IOptions<Trai
         }, new JsonSerializerOptions { WriteIndented = true }));
         _logger.LogInformation("Search result in '{Path}'; apply it with --Compression:Allocation=searched --Compression:Policy={Path}.", resultPath, resultPath);
         return result;
+    }
+
+    /// <summary>AutoCompress: rounds of annealing (trials scored without finetuning) then ADMM training toward the chosen widths.
+    /// Its trials depend on the weights ADMM trained in earlier rounds, so it keeps no journal: --resume starts it again.</summary>
+    private SearchResult AutoCompress(Core.Models.LoadedModel model, Core.Tasks.TrainingTask task, Trainer.Abstractions.IBatchLoader heldOut,
+        SearchOptions s, TrainerOptions t, string resultPath, RunFolders stage)
+    {
+        _logger.LogInformation("AutoCompress of '{Model}' to {Target:0.###} of its MACs in {Rounds} rounds, trials scored on {Samples} held-out training samples.",
+            model.Name, s.TargetFlopsRatio, s.AutoCompressRounds, heldOut.SampleCount);
+        var outcome = AutoCompressSearch.Run(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0),
+            heldOut, s.TargetFlopsRatio, s.LayerFloor, s.RoundTo, AutoPruneSearches.AutoCompressOptions(s, Reward(s.Reward)), model.Manifest?.AllEdits, _logger);
+        outcome.Model.Dispose();
+        outcome.Result.Save(resultPath);
+        new SearchBoard(stage.LogDir).Log(outcome.Result);
+        return Report(outcome.Result, resultPath, stage, replayed: 0);
     }
 }

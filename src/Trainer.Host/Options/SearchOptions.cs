@@ -9,12 +9,17 @@ public sealed class SearchOptions
     public const string Section = "Search";
 
     /// <summary>Accepted values of <see cref="Method"/>.</summary>
-    public static readonly IReadOnlyList<string> Methods = ["amc", "genetic", "annealing"];
+    public static readonly IReadOnlyList<string> Methods = ["amc", "genetic", "annealing", "netadapt", "autocompress"];
+
+    /// <summary>Accepted values of <see cref="AdmmNorm"/>.</summary>
+    public static readonly IReadOnlyList<string> AdmmNorms = ["l1", "l2"];
 
     /// <summary>Accepted values of <see cref="Reward"/>.</summary>
     public static readonly IReadOnlyList<string> Rewards = ["accuracy", "error-log-macs", "error-log-params"];
 
-    /// <summary>"amc" (AMC's DDPG agent), "genetic" or "annealing" (NNI's simulated annealing, its default schedule).</summary>
+    /// <summary>"amc" (AMC's DDPG agent), "genetic", "annealing" (NNI's simulated annealing, its default schedule),
+    /// "netadapt" (NNI's NetAdaptPruner: one group narrowed per iteration, candidates finetuned briefly) or "autocompress"
+    /// (NNI's AutoCompressPruner: rounds of annealing then ADMM).</summary>
     public string Method { get; set; } = "amc";
 
     /// <summary>MACs the pruned model may keep, as a fraction of the model's, in (0, 1).</summary>
@@ -41,11 +46,62 @@ public sealed class SearchOptions
     /// <summary>Genetic: generations.</summary>
     public int Generations { get; set; } = 10;
 
+    /// <summary>NetAdapt: the MACs each iteration removes, as a fraction of the model's (NNI: 0.05).</summary>
+    public double NetAdaptStep { get; set; } = 0.05;
+
+    /// <summary>NetAdapt: training steps of each candidate's short-term finetuning (at Trainer:BatchSize).</summary>
+    public int FinetuneSteps { get; set; } = 20;
+
+    /// <summary>NetAdapt: learning rate of the short-term finetuning (plain SGD, as NNI's example finetuner).</summary>
+    public double FinetuneLearningRate { get; set; } = 0.01;
+
+    /// <summary>AutoCompress: rounds of annealing then ADMM (NNI's total_iteration; its example: 3).</summary>
+    public int AutoCompressRounds { get; set; } = 3;
+
+    /// <summary>AutoCompress: ADMM iterations per round (NNI's example: 10).</summary>
+    public int AdmmIterations { get; set; } = 10;
+
+    /// <summary>AutoCompress: training steps of each ADMM W-step; 0 = one whole epoch (NNI: training_epochs = 1).</summary>
+    public int AdmmSteps { get; set; }
+
+    /// <summary>AutoCompress: learning rate of the ADMM W-steps (plain SGD).</summary>
+    public double AdmmLearningRate { get; set; } = 0.01;
+
+    /// <summary>AutoCompress: ADMM's penalty ρ (NNI: 1e-4).</summary>
+    public double AdmmRho { get; set; } = 1e-4;
+
+    /// <summary>AutoCompress: how ADMM ranks a group's channels, "l1" (NNI's coarse-grained ADMM) or "l2".</summary>
+    public string AdmmNorm { get; set; } = "l1";
+
     /// <summary>Training samples each pruned copy is scored on (never the validation set).</summary>
     public int HeldOutSamples { get; set; } = 2000;
 
     /// <summary>Seed of the search (the same seed repeats the same search).</summary>
     public int Seed { get; set; }
+
+    /// <summary>Accepted values of <see cref="Runner"/>.</summary>
+    public static readonly IReadOnlyList<string> Runners = ["in-process", "local", "slurm"];
+
+    /// <summary>Where trials run: "in-process" (one after another in this process), "local" (a pool of
+    /// <see cref="Workers"/> worker processes on this machine) or "slurm" (Slurm job arrays, <see cref="Slurm"/>). The
+    /// results are the same.</summary>
+    public string Runner { get; set; } = "in-process";
+
+    /// <summary>Local runner: worker processes running trials at once.</summary>
+    public int Workers { get; set; } = 2;
+
+    /// <summary>Local runner: threads each worker computes with.</summary>
+    public int ThreadsPerWorker { get; set; } = 1;
+
+    /// <summary>Attempts per trial: a trial whose worker crashed or failed is tried again up to this many times.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>Slurm runner: partition, parallelism, CPUs, time limit, polling, the shared folder.</summary>
+    public SearchSlurmOptions Slurm { get; set; } = new();
+
+    /// <summary>Configuration keys of this section that say how trials run, not what they compute: left out of trial specs,
+    /// so a spec is the same whichever runner runs it.</summary>
+    public static readonly IReadOnlyList<string> RunnerKeys = ["Runner", "Workers", "ThreadsPerWorker", "MaxAttempts", "Slurm"];
 }
 
 /// <summary>Checks the Search section at start-up.</summary>
@@ -57,6 +113,7 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
         var errors = new List<string>();
         if (!SearchOptions.Methods.Contains(o.Method, StringComparer.OrdinalIgnoreCase))
             errors.Add($"Search:Method = '{o.Method}' is invalid; accepted: {string.Join(", ", SearchOptions.Methods)}.");
+        AutoPruneSettingsValidator.Check(o, errors);
         if (o.TargetFlopsRatio is <= 0 or >= 1 || double.IsNaN(o.TargetFlopsRatio))
             errors.Add($"Search:TargetFlopsRatio = {o.TargetFlopsRatio} is invalid; accepted: a fraction of the MACs in (0, 1), e.g. 0.5.");
         if (o.LayerFloor is <= 0 or > 1 || double.IsNaN(o.LayerFloor))
@@ -69,6 +126,16 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.Add($"Search:Episodes = {o.Episodes} with Search:WarmupEpisodes = {o.WarmupEpisodes} is invalid; accepted: 1 or more episodes, of which 0 to all warm up.");
         if (o.Population < 2 || o.Generations < 1)
             errors.Add($"Search:Population = {o.Population}, Search:Generations = {o.Generations} is invalid; accepted: a population of 2 or more and 1 or more generations.");
+        if (!SearchOptions.Runners.Contains(o.Runner, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Search:Runner = '{o.Runner}' is invalid; accepted: {string.Join(", ", SearchOptions.Runners)}.");
+        if (o.Workers < 1)
+            errors.Add($"Search:Workers = {o.Workers} is invalid; accepted: 1 or more worker processes, e.g. 2.");
+        if (o.ThreadsPerWorker < 1)
+            errors.Add($"Search:ThreadsPerWorker = {o.ThreadsPerWorker} is invalid; accepted: 1 or more threads, e.g. 1.");
+        if (o.MaxAttempts < 1)
+            errors.Add($"Search:MaxAttempts = {o.MaxAttempts} is invalid; accepted: 1 or more attempts per trial, e.g. 3.");
+        if (o.Runner.Equals("slurm", StringComparison.OrdinalIgnoreCase))
+            errors.AddRange(o.Slurm.Errors());
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -1,0 +1,150 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Trainer.Core.IO;
+
+namespace Trainer.Core.Search.Trials;
+
+/// <summary>
+/// What one trial needs, as a JSON file a fresh process can run: kind "policy-score" scores <see cref="Policy"/> (group id →
+/// kept count) on the model, task and held-out data that <see cref="Config"/> (the run's configuration values, flattened
+/// "Section:Key" → value) builds, and must refuse to run when what that configuration loads does not match
+/// <see cref="Fingerprint"/> (the search's fingerprint: weights hash, task, data, settings).
+/// </summary>
+/// <param name="Format">Always <see cref="FormatName"/>: says what the file is.</param>
+/// <param name="Version">Always <see cref="CurrentVersion"/>; a reader refuses others.</param>
+/// <param name="Kind">What the trial does; <see cref="PolicyScoreKind"/> is the one kind so far.</param>
+/// <param name="Fingerprint">The search's fingerprint, which the process that runs the trial recomputes and compares.</param>
+/// <param name="Config">The configuration values that rebuild the model, task and held-out data, sorted by key.</param>
+/// <param name="WorkingDirectory">The folder relative paths in <see cref="Config"/> are relative to, or null.</param>
+/// <param name="Policy">Group id → kept channels, sorted by id.</param>
+/// <param name="RoundTo">Channel multiple the model editor rounds kept counts to.</param>
+public sealed record TrialSpec(
+    string Format, int Version, string Kind, string Fingerprint, IReadOnlyDictionary<string, string> Config, string? WorkingDirectory,
+    IReadOnlyDictionary<string, int> Policy, int RoundTo)
+{
+    /// <summary>The <see cref="Format"/> of every trial spec.</summary>
+    public const string FormatName = "trainer-trial-spec";
+
+    /// <summary>The version this build writes and reads.</summary>
+    public const int CurrentVersion = 1;
+
+    /// <summary>The kind that scores a pruning policy.</summary>
+    public const string PolicyScoreKind = "policy-score";
+
+    /// <summary>A policy-score spec.</summary>
+    public static TrialSpec ForPolicy(string fingerprint, IReadOnlyDictionary<string, string> config, string? workingDirectory,
+        IReadOnlyDictionary<string, int> policy, int roundTo)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(fingerprint);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentOutOfRangeException.ThrowIfLessThan(roundTo, 1);
+        return new(FormatName, CurrentVersion, PolicyScoreKind, fingerprint, Sorted(config), workingDirectory, Sorted(policy), roundTo);
+    }
+
+    /// <summary>The spec as JSON; the same spec always gives the same text (keys in ordinal order).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this with { Config = Sorted(Config), Policy = Sorted(Policy) }, TrialJson.Options);
+
+    // A Dictionary filled in key order serialises in that order; ordinal, so no culture changes a spec's hash.
+    private static Dictionary<string, T> Sorted<T>(IReadOnlyDictionary<string, T> map) =>
+        map.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+
+    /// <summary>First 16 hex digits of the SHA-256 of <see cref="ToJson"/>: names the spec's files, so the same trial of a
+    /// resumed search finds the result an earlier run left.</summary>
+    public string Hash() => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(ToJson())))[..16].ToLowerInvariant();
+
+    /// <summary>Writes the spec to <paramref name="path"/> through a temp file.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
+
+    /// <summary>Reads and checks a spec.</summary>
+    /// <exception cref="InvalidTrialSpecException">The file is missing, not JSON, not a trial spec, of another version or kind, or incomplete.</exception>
+    public static TrialSpec Load(string path)
+    {
+        var spec = TrialJson.Read<TrialSpec>(path, "trial spec", message => new InvalidTrialSpecException(message));
+        if (spec.Format != FormatName)
+            throw new InvalidTrialSpecException($"'{path}' is not a trial spec (format '{spec.Format}', expected '{FormatName}').");
+        if (spec.Version != CurrentVersion)
+            throw new InvalidTrialSpecException($"The trial spec '{path}' has version {spec.Version}; this build reads version {CurrentVersion}. " +
+                                                "Write the spec again with this build.");
+        if (spec.Kind != PolicyScoreKind)
+            throw new InvalidTrialSpecException($"The trial spec '{path}' is of kind '{spec.Kind}'; this build runs '{PolicyScoreKind}'.");
+        if (string.IsNullOrEmpty(spec.Fingerprint) || spec.Config is null || spec.Policy is null || spec.Policy.Count == 0 || spec.RoundTo < 1)
+            throw new InvalidTrialSpecException($"The trial spec '{path}' is incomplete: it needs a fingerprint, a config, a policy of at least one group and roundTo ≥ 1.");
+        return spec;
+    }
+}
+
+/// <summary>What a trial produced, written by the process that ran it (a temp file renamed into place).</summary>
+/// <param name="Format">Always <see cref="FormatName"/>.</param>
+/// <param name="Version">Always <see cref="TrialSpec.CurrentVersion"/>.</param>
+/// <param name="SpecHash">The <see cref="TrialSpec.Hash"/> of the spec it answers, so a result is never read for another spec.</param>
+/// <param name="Score">The policy's score, higher is better (a lower-is-better task score negated), exact as a double.</param>
+/// <param name="Parameters">Parameters of the pruned copy.</param>
+/// <param name="Seconds">Wall time of the trial (model loading excluded when a worker had it cached).</param>
+/// <param name="Attempt">Which attempt produced it (1 = the first).</param>
+/// <param name="Worker">Host name and process id of the process that ran it.</param>
+public sealed record TrialResult(string Format, int Version, string SpecHash, double Score, long? Parameters, double Seconds, int Attempt, string Worker)
+{
+    /// <summary>The <see cref="Format"/> of every trial result.</summary>
+    public const string FormatName = "trainer-trial-result";
+
+    /// <summary>A result of this version.</summary>
+    public static TrialResult Of(TrialSpec spec, PolicyScore score, double seconds, int attempt) =>
+        new(FormatName, TrialSpec.CurrentVersion, spec.Hash(), score.Score, score.Parameters, seconds, attempt,
+            $"{Environment.MachineName}:{Environment.ProcessId}");
+
+    /// <summary>The score as the searches take it.</summary>
+    public PolicyScore ToPolicyScore() => new(Score, Parameters);
+
+    /// <summary>Writes the result to <paramref name="path"/> through a temp file: a result file that exists is whole.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, TrialJson.Options));
+
+    /// <summary>Reads a result and checks it answers <paramref name="spec"/>.</summary>
+    /// <exception cref="InvalidDataException">The file is not a result of this version, or answers another spec.</exception>
+    public static TrialResult Load(string path, TrialSpec spec)
+    {
+        var result = TrialJson.Read<TrialResult>(path, "trial result", message => new InvalidDataException(message));
+        if (result.Format != FormatName || result.Version != TrialSpec.CurrentVersion)
+            throw new InvalidDataException($"'{path}' is not a trial result of version {TrialSpec.CurrentVersion} (format '{result.Format}', version {result.Version}).");
+        if (result.SpecHash != spec.Hash())
+            throw new InvalidDataException($"The trial result '{path}' answers another spec (hash {result.SpecHash}, expected {spec.Hash()}).");
+        return result;
+    }
+}
+
+/// <summary>A spec that cannot run here: unreadable, of another version or kind, or made for another model, task or data.
+/// Retrying it does not help, so runners report it at once.</summary>
+public sealed class InvalidTrialSpecException(string message) : Exception(message);
+
+internal static class TrialJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public static T Read<T>(string path, string what, Func<string, Exception> error)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw error($"The {what} '{path}' cannot be read: {e.Message}");
+        }
+        try
+        {
+            return JsonSerializer.Deserialize<T>(text, Options) ?? throw error($"The {what} '{path}' is empty (null).");
+        }
+        catch (JsonException e)
+        {
+            throw error($"The {what} '{path}' is not valid JSON: {e.Message}");
+        }
+    }
+}

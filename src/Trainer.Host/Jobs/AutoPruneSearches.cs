@@ -1,0 +1,41 @@
+using System.Globalization;
+using Trainer.Abstractions;
+using Trainer.Core.Models;
+using Trainer.Core.Pruning.Admm;
+using Trainer.Core.Search;
+using Trainer.Core.Tasks;
+using Trainer.Host.Options;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>What `trainer search` builds for NNI's automatic pruners from the Search section: NetAdapt's finetuning scorer
+/// and the part of its journal fingerprint its finetuning adds, and AutoCompress's settings.</summary>
+internal static class AutoPruneSearches
+{
+    /// <summary>NetAdapt's scorer (each candidate finetuned briefly on the training set at Trainer:BatchSize, then scored on
+    /// <paramref name="heldOut"/>), or null for the other methods.</summary>
+    public static FinetuningPolicyScorer? NetAdaptScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t) =>
+        s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase)
+            ? new FinetuningPolicyScorer(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0), heldOut,
+                new ShortTrainingOptions { Steps = s.FinetuneSteps, LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, s.RoundTo, model.Manifest?.AllEdits)
+            : null;
+
+    /// <summary>NetAdapt's scores also depend on its step and finetuning: appended to the journal's fingerprint ("" otherwise).</summary>
+    public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase)
+        ? string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {t.BatchSize}")
+        : "";
+
+    /// <summary>AutoCompress's rounds, annealing (NNI's defaults) and ADMM from the Search section.</summary>
+    public static AutoCompressOptions AutoCompressOptions(SearchOptions s, RewardKind reward) => new()
+    {
+        Rounds = s.AutoCompressRounds,
+        Annealing = new AnnealingOptions { Reward = reward, Seed = s.Seed },
+        Admm = new AdmmOptions
+        {
+            Iterations = s.AdmmIterations,
+            Rho = s.AdmmRho,
+            Training = new ShortTrainingOptions { Steps = s.AdmmSteps, Epochs = 1, LearningRate = s.AdmmLearningRate, Seed = s.Seed },
+        },
+        Norm = s.AdmmNorm.Equals("l2", StringComparison.OrdinalIgnoreCase) ? ChannelNorm.L2 : ChannelNorm.L1,
+    };
+}

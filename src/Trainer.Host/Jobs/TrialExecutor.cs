@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Trainer.Core.Search;
+using Trainer.Core.Search.Trials;
+using Trainer.Host.Cli;
+using Trainer.Host.Options;
+using TorchSharp;
+
+namespace Trainer.Host.Jobs;
+
+/// <summary>
+/// Runs policy-score trial specs (<see cref="TrialSpec"/>): rebuilds the model, task and held-out data from the spec's
+/// configuration, checks that what it loaded has the spec's fingerprint, scores the spec's policy as `trainer search` does
+/// (<see cref="TaskPolicyScorer"/>) and writes the result file. What it loaded is kept for the next spec of the same
+/// configuration, so a persistent worker loads a model once, not per trial.
+/// </summary>
+public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
+{
+    private Loaded? loaded;
+
+    /// <summary>Takes <paramref name="scorer"/> (a search's own, of the model already loaded in this process) for the specs
+    /// made from <paramref name="template"/>, instead of loading the model again.</summary>
+    public void Adopt(TrialSpec template, IPolicyScorer scorer)
+    {
+        loaded?.Dispose();
+        loaded = new Loaded(KeyOf(template), template.Fingerprint, scorer, null);
+    }
+
+    /// <summary>Runs the trial of <paramref name="files"/>; the result is written (through a temp file) only when it succeeds.</summary>
+    /// <exception cref="InvalidTrialSpecException">The spec cannot be read, its configuration does not load here, its fingerprint
+    /// differs from what its configuration loads (a spec of another model) or its policy names a group the model lacks.</exception>
+    public TrialResult Run(TrialFiles files, int attempt)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        var spec = TrialSpec.Load(files.SpecPath);
+        var state = StateFor(spec, files.SpecPath);
+        if (state.Fingerprint != spec.Fingerprint)
+            throw new InvalidTrialSpecException($"The trial spec '{files.SpecPath}' is of another model or search: " +
+                                                $"{SearchFingerprint.Difference(spec.Fingerprint, state.Fingerprint)}. Write the spec again " +
+                                                "(run the search again) for this model, or restore the weights the spec was made for.");
+        var watch = Stopwatch.StartNew();
+        PolicyScore score;
+        using (torch.NewDisposeScope())
+        {
+            try
+            {
+                score = state.Scorer.Score(spec.Policy);
+            }
+            catch (ArgumentException e) when (e.ParamName == "keptChannels")
+            {
+                throw new InvalidTrialSpecException($"The trial spec '{files.SpecPath}' does not fit the model its configuration loads: " +
+                                                    $"{e.Message.Replace(" (Parameter 'keptChannels')", "")}.");
+            }
+        }
+        var result = TrialResult.Of(spec, score, watch.Elapsed.TotalSeconds, attempt);
+        result.Save(files.ResultPath);
+        return result;
+    }
+
+    /// <summary>Everything of a spec but its policy: specs with the same key share a loaded model.</summary>
+    private static string KeyOf(TrialSpec spec) => (spec with { Policy = new Dictionary<string, int>() }).Hash();
+
+    private Loaded StateFor(TrialSpec spec, string path)
+    {
+        var key = KeyOf(spec);
+        if (loaded?.Key == key) return loaded;
+        loaded?.Dispose();
+        loaded = null;
+        loaded = Load(spec, key, path);
+        return loaded;
+    }
+
+    private Loaded Load(TrialSpec spec, string key, string path)
+    {
+        // Relative paths in the configuration (data, checkpoints) are relative to the folder the search ran in.
+        if (spec.WorkingDirectory is { Length: > 0 } folder && Directory.Exists(folder)) Directory.SetCurrentDirectory(folder);
+        var config = spec.Config.ToDictionary();
+        if (threads > 0) config["Trainer:Threads"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var host = TrainerHost.Build([], config);
+        try
+        {
+            host.Services.GetRequiredService<IStartupValidator>().Validate();
+            var t = host.Services.GetRequiredService<IOptions<TrainerOptions>>().Value;
+            var s = host.Services.GetRequiredService<IOptions<SearchOptions>>().Value;
+            if (t.Threads > 0) torch.set_num_threads(t.Threads);
+            TrainerCli.ApplyConvKernels(host);
+            var task = host.Services.GetRequiredService<Tasks.TaskProvider>().Task;
+            torch.manual_seed(s.Seed);
+            var model = ModelLoader.LoadTrained(host.Services.GetRequiredService<IOptions<ModelOptions>>().Value, logger, "trial", task);
+            model.Network.eval();
+            var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
+            var scorer = new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, spec.RoundTo, model.Manifest?.AllEdits);
+            var fingerprint = SearchFingerprint.Of(model, task.Name, s);
+            logger.LogInformation("Trial worker loaded '{Model}' for {Fingerprint}.", model.Name, fingerprint);
+            return new Loaded(key, fingerprint, scorer, () =>
+            {
+                (loader as IDisposable)?.Dispose();
+                model.Network.Dispose();
+                host.Dispose();
+            });
+        }
+        catch (Exception e) when (e is OptionsValidationException or JobException)
+        {
+            host.Dispose();
+            var why = e is OptionsValidationException v ? string.Join(" ", v.Failures) : e.Message;
+            throw new InvalidTrialSpecException($"The trial spec '{path}' does not load here: {why}");
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Releases the loaded model, task and data.</summary>
+    public void Dispose()
+    {
+        loaded?.Dispose();
+        loaded = null;
+    }
+
+    private sealed class Loaded(string key, string fingerprint, IPolicyScorer scorer, Action? release) : IDisposable
+    {
+        public string Key => key;
+        public string Fingerprint => fingerprint;
+        public IPolicyScorer Scorer => scorer;
+        public void Dispose() => release?.Invoke();
+    }
+}
