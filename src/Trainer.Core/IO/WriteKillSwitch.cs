@@ -11,6 +11,8 @@ namespace Trainer.Core.IO;
 /// name such as <c>quantized.trnq</c> or a tail such as <c>compress/manifest.json</c>). The kill comes after the temporary
 /// file was written and cut to half its length (what a kill in the middle of writing leaves), before the rename: the
 /// destination keeps its previous content and a stale temporary file is left, as after a real crash at that moment.
+/// Appends to a journal (<see cref="DuringAppend"/>, the search's trials.jsonl) count as writes too: the kill comes after
+/// half of the appended line reached the disk, leaving a torn last line.
 /// Unset (always, outside crash tests) it costs one string comparison per write.
 /// </summary>
 internal static class WriteKillSwitch
@@ -39,6 +41,19 @@ internal static class WriteKillSwitch
         if (Interlocked.Increment(ref _matches) != s.Count) return;
         if (File.Exists(temp))
             using (var file = new FileStream(temp, FileMode.Open, FileAccess.Write)) file.SetLength(file.Length / 2);
+        KillSelf();
+    }
+
+    /// <summary>Called before appending <paramref name="bytes"/> to <paramref name="destination"/> through
+    /// <paramref name="stream"/>: when this is the configured write, appends the first half of them, flushes it to the disk and
+    /// kills the process.</summary>
+    public static void DuringAppend(string destination, Stream stream, byte[] bytes)
+    {
+        if (Setting is not { } s || !destination.Contains(s.Match, StringComparison.Ordinal)) return;
+        if (Interlocked.Increment(ref _matches) != s.Count) return;
+        stream.Write(bytes, 0, bytes.Length / 2);
+        if (stream is FileStream file) file.Flush(flushToDisk: true);
+        else stream.Flush();
         KillSelf();
     }
 

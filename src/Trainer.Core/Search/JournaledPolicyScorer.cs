@@ -82,7 +82,9 @@ public sealed class JournaledPolicyScorer : IPolicyScorer
         Scored++;
         // One line per trial, flushed to the disk before the search goes on: a kill loses at most the trials being scored.
         using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        stream.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Entry(key, score.Score, score.Parameters), Json) + "\n"));
+        var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Entry(key, score.Score, score.Parameters), Json) + "\n");
+        IO.WriteKillSwitch.DuringAppend(path, stream, line);
+        stream.Write(line);
         stream.Flush(flushToDisk: true);
     }
 

@@ -58,6 +58,7 @@ public static class TrialVerb
         using var executor = new TrialExecutor(loggers.CreateLogger("Trainer.Trial"), threads);
         if (worker)
         {
+            ParentWatch.Start();
             TrialWorkerProtocol.Serve(Console.In, output, (files, a) => executor.Run(files, a));
             return TrainerCli.Ok;
         }

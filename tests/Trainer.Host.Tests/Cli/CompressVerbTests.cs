@@ -28,18 +28,19 @@ public class CompressVerbTests : IDisposable
 
     internal (int Code, string Out, string Err) Cli(string verb, params string[] extra)
     {
-        string[] verbs = verb.Split(' ');
         var output = new StringWriter();
         var error = new StringWriter();
-        string[] args =
-        [
-            .. verbs, $"--Data:Path={_data.Directory}", $"--Trainer:LogDir={_work}/runs", $"--Trainer:CheckpointDir={_work}/ckpt",
-            "--Trainer:RunName=r", "--Trainer:BatchSize=32", "--Trainer:EvalBatchSize=64", "--Trainer:LearningRate=0.05",
-            "--Trainer:Epochs=1", $"--Compression:PluginsDir={PluginsBin}", .. extra,
-        ];
-        var code = TrainerCli.Run(args, output, error);
+        var code = TrainerCli.Run(Args(verb, extra), output, error);
         return (code, output.ToString(), error.ToString());
     }
+
+    /// <summary>The command line <see cref="Cli"/> runs (also for a `trainer` child process on this instance's data and folders).</summary>
+    internal string[] Args(string verb, params string[] extra) =>
+    [
+        .. verb.Split(' '), $"--Data:Path={_data.Directory}", $"--Trainer:LogDir={_work}/runs", $"--Trainer:CheckpointDir={_work}/ckpt",
+        "--Trainer:RunName=r", "--Trainer:BatchSize=32", "--Trainer:EvalBatchSize=64", "--Trainer:LearningRate=0.05",
+        "--Trainer:Epochs=1", $"--Compression:PluginsDir={PluginsBin}", .. extra,
+    ];
 
     private (int Code, string Out, string Err) RunRounding(params string[] extra) => Cli("run",
         ["--Pipeline:Stages:0=train", "--Pipeline:Stages:1=compress", "--Compression:Plugins:0=CustomCompressor",

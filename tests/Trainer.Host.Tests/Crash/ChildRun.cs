@@ -19,6 +19,9 @@ internal sealed record ChildOutcome(int ExitCode, bool KilledByHarness, TimeSpan
 
     /// <summary>The process died of SIGKILL.</summary>
     public bool Killed => ExitCode == SigKillExitCode;
+
+    /// <summary>The child's process id (with <see cref="ChildRun.Run"/>'s ownProcessGroup, also its process group's id).</summary>
+    public int ProcessId { get; init; }
 }
 
 /// <summary>Runs the `trainer` apphost beside the test assembly as a child process that may be killed with SIGKILL.</summary>
@@ -32,13 +35,21 @@ internal static class ChildRun
     /// that much time has passed since its start, unless it has exited. <paramref name="watch"/> lists files whose first
     /// appearance is timed (polled every 25 ms), <paramref name="startMarker"/> text whose first output line is timed.
     /// </summary>
+    /// <remarks>With <paramref name="killWhen"/> the process is killed as soon as that condition (given its process id) holds,
+    /// polled every 25 ms.
+    /// With <paramref name="ownProcessGroup"/> it starts in a session and process group of its own (through setsid, which execs
+    /// it under the same process id), so that <paramref name="killGroup"/> can SIGKILL it together with every process it
+    /// started; without <paramref name="killGroup"/> a kill reaches the `trainer` process alone and its children are orphaned.</remarks>
     public static ChildOutcome Run(string workingDirectory, string[] args, IReadOnlyDictionary<string, string>? environment = null,
-        TimeSpan? killAfter = null, IReadOnlyCollection<string>? watch = null, string? startMarker = null)
+        TimeSpan? killAfter = null, IReadOnlyCollection<string>? watch = null, string? startMarker = null,
+        Func<int, bool>? killWhen = null, bool ownProcessGroup = false, bool killGroup = false)
     {
-        var start = new ProcessStartInfo(HostProcess.Executable)
+        if (killGroup && !ownProcessGroup) throw new ArgumentException("a group kill needs the child in its own process group", nameof(killGroup));
+        var start = new ProcessStartInfo(ownProcessGroup ? "setsid" : HostProcess.Executable)
         {
             WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        if (ownProcessGroup) start.ArgumentList.Add(HostProcess.Executable);
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment["CI"] = "true";
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) start.Environment[k] = v;
@@ -67,11 +78,12 @@ internal static class ChildRun
         {
             foreach (var file in watch ?? [])
                 if (!firstSeen.ContainsKey(file) && File.Exists(file)) firstSeen[file] = clock.Elapsed;
-            if (killAfter is { } delay && clock.Elapsed >= delay)
+            if ((killAfter is { } delay && clock.Elapsed >= delay) || (killWhen is not null && killWhen(process.Id)))
             {
                 try
                 {
-                    process.Kill();
+                    if (killGroup) ProcessGroups.Kill(process.Id);
+                    else process.Kill();
                     killed = true;
                 }
                 catch (InvalidOperationException)
@@ -88,6 +100,6 @@ internal static class ChildRun
             if (!firstSeen.ContainsKey(file) && File.Exists(file)) firstSeen[file] = elapsed;
         lock (output)
             return new ChildOutcome(process.ExitCode, killed && process.ExitCode == ChildOutcome.SigKillExitCode, elapsed, firstSeen,
-                output.ToString(), started);
+                output.ToString(), started) { ProcessId = process.Id };
     }
 }
