@@ -34,12 +34,6 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
         var stage = RunFolders.Resolve(t, stage: "search").Stage("search");
         var resultPath = Path.Combine(stage.CheckpointDir, ResultFileName);
         var journalPath = Path.Combine(stage.CheckpointDir, JournalFileName);
-        if (File.Exists(resultPath) && !t.Resume)
-            throw new JobException($"The run '{stage.RunName}' already has a search result in '{resultPath}'. Pass --resume to keep it, or choose another --Trainer:RunName.");
-        if (File.Exists(resultPath)) return Report(SearchResult.Load(resultPath), resultPath, stage, replayed: 0);
-        if (File.Exists(journalPath) && !t.Resume)
-            throw new JobException($"The run '{stage.RunName}' has an interrupted search ('{journalPath}'). Pass --resume to continue it from its last finished trial, " +
-                                   "or choose another --Trainer:RunName.");
         if (t.Threads > 0) torch.set_num_threads(t.Threads);
 
         var task = tasks.Task;
@@ -58,6 +52,14 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             {
                 throw new JobException($"Search:TargetFlopsRatio / Search:LayerFloor: {e.Message}");
             }
+            // The settings are checked against the model before an earlier search in the folder is kept or continued: bad input
+            // is refused as such, whatever the folder holds.
+            if (File.Exists(resultPath) && !t.Resume)
+                throw new JobException($"The run '{stage.RunName}' already has a search result in '{resultPath}'. Pass --resume to keep it, or choose another --Trainer:RunName.");
+            if (File.Exists(resultPath)) return Report(SearchResult.Load(resultPath), resultPath, stage, replayed: 0);
+            if (File.Exists(journalPath) && !t.Resume)
+                throw new JobException($"The run '{stage.RunName}' has an interrupted search ('{journalPath}'). Pass --resume to continue it from its last finished trial, " +
+                                       "or choose another --Trainer:RunName.");
             // Training samples (a seed of their own), never the validation set the compressed model is judged on.
             var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
             using var heldOut = loader as IDisposable;
