@@ -85,7 +85,8 @@ public sealed class OnnxRuntimeRunner : IDisposable
     public (float[] Values, long[] Shape) RunAndRead() => session.RunAndRead(input);
 
     /// <summary>Median milliseconds per forward pass of each model in ONNX Runtime: every model exported once, loaded with
-    /// <paramref name="threads"/> intra-op threads, and all of them run in alternating rounds (<see cref="AlternatingTimer"/>).</summary>
+    /// <paramref name="threads"/> intra-op threads, and all of them timed in alternating rounds by
+    /// <see cref="OnnxRuntimeLatency.MedianMs"/> (the one ONNX Runtime timer of the project).</summary>
     /// <param name="models">The models (exportable by <see cref="OnnxExporter"/>).</param>
     /// <param name="inputShape">Input shape, batch included; the models are exported at batch 1.</param>
     /// <param name="threads">Intra-op threads.</param>
@@ -97,16 +98,17 @@ public sealed class OnnxRuntimeRunner : IDisposable
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(inputShape);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         long[] exportShape = [1, .. inputShape.Skip(1)];
-        var runners = new List<OnnxRuntimeRunner>();
+        var sessions = new List<OnnxRuntimeSession>();
         try
         {
-            foreach (var model in models) runners.Add(new OnnxRuntimeRunner(ExportBytes(model, exportShape), inputShape, threads));
-            return AlternatingTimer.MedianMs(runners.Select(r => (Action)r.Run).ToList(), rounds, warmupRounds, callsPerRound);
+            foreach (var model in models) sessions.Add(OnnxRuntimeSession.Load(ExportBytes(model, exportShape), threads));
+            return OnnxRuntimeLatency.MedianMs(sessions, inputShape, model: null, rounds, callsPerRound, warmupRounds);
         }
         finally
         {
-            foreach (var runner in runners) runner.Dispose();
+            foreach (var session in sessions) session.Dispose();
         }
     }
 

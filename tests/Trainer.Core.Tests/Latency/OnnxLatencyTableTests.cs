@@ -95,6 +95,23 @@ public sealed class OnnxLatencyTableTests : IDisposable
     }
 
     [Fact]
+    public void TheOnnxForwardTimerTimesEveryCandidateInOrderAtTheGivenBatchAndLeavesTheGlobalGeneratorAsItWas()
+    {
+        using var model = SmallNet();
+        using var other = SmallNet();
+        torch.manual_seed(3);
+        using var before = torch.random.get_rng_state();
+        // Exported at batch 1 (the batch is dynamic) and timed at batch 4, both in the alternating rounds of the one ONNX
+        // Runtime timer (OnnxRuntimeLatency.MedianMs).
+        var ms = OnnxRuntimeRunner.ForwardTimer([4, 3, 16, 16], threads: 1, rounds: 2)([model, other]);
+        using var after = torch.random.get_rng_state();
+        Assert.Equal(2, ms.Length);
+        Assert.All(ms, m => Assert.True(m > 0 && double.IsFinite(m), $"{m} ms"));
+        Assert.Equal(before.data<byte>().ToArray(), after.data<byte>().ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => OnnxRuntimeRunner.ForwardMs([model], [1, 3, 16, 16], threads: 0, rounds: 1));
+    }
+
+    [Fact]
     public void AModelTheExporterCannotWriteIsRefusedByNameBeforeAnyPieceIsTimed()
     {
         // TinyResNet's residual block adds functionally after its last module call: no ONNX rule covers it.

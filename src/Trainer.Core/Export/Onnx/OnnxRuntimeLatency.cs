@@ -33,12 +33,33 @@ public static class OnnxRuntimeLatency
     {
         ArgumentNullException.ThrowIfNull(ort);
         ArgumentNullException.ThrowIfNull(inputShape);
-        if (!ort.Accepts(inputShape))
-            throw new OnnxRuntimeSessionException($"'{ort.Path}' takes an input of shape [{string.Join(",", ort.InputDimensions)}], not [{string.Join(",", inputShape)}]");
+        var ms = MedianMs([ort], inputShape, model, rounds, callsPerRound);
+        return new OnnxLatency(inputShape[0], ms[0], model is null ? null : ms[1]);
+    }
+
+    /// <summary>Median milliseconds per forward pass of each session in <paramref name="sessions"/>, then of
+    /// <paramref name="model"/> when given, all timed in alternating rounds on one seeded random input of
+    /// <paramref name="inputShape"/> (from a generator of its own: torch's global one is left as it was).</summary>
+    /// <param name="sessions">The ONNX Runtime sessions; each must accept <paramref name="inputShape"/>.</param>
+    /// <param name="inputShape">Input shape, batch included.</param>
+    /// <param name="model">A TorchSharp model to time beside them (eval mode, inference mode), or null.</param>
+    /// <param name="rounds">Timed rounds.</param>
+    /// <param name="callsPerRound">Forward passes of each per round.</param>
+    /// <param name="warmupRounds">Untimed rounds first.</param>
+    /// <returns>One median per session, in order, then the model's when given.</returns>
+    /// <exception cref="OnnxRuntimeSessionException">A session does not accept inputs of <paramref name="inputShape"/>.</exception>
+    public static double[] MedianMs(IReadOnlyList<OnnxRuntimeSession> sessions, long[] inputShape, nn.Module<Tensor, Tensor>? model = null,
+        int rounds = 20, int callsPerRound = 3, int warmupRounds = 2)
+    {
+        ArgumentNullException.ThrowIfNull(sessions);
+        ArgumentNullException.ThrowIfNull(inputShape);
+        foreach (var ort in sessions)
+            if (!ort.Accepts(inputShape))
+                throw new OnnxRuntimeSessionException($"'{ort.Path}' takes an input of shape [{string.Join(",", ort.InputDimensions)}], not [{string.Join(",", inputShape)}]");
         using var generator = new Generator(0);
         using var input = randn(inputShape, generator: generator);
         using var ortInput = OrtValue.CreateTensorValueFromMemory(input.data<float>().ToArray(), inputShape);
-        var actions = new List<Action> { () => ort.Run(ortInput) };
+        var actions = sessions.Select(ort => (Action)(() => ort.Run(ortInput))).ToList();
         EvalModeScope? mode = null;
         Tensor? moved = null;
         if (model is not null)
@@ -55,8 +76,7 @@ public static class OnnxRuntimeLatency
         }
         try
         {
-            var ms = AlternatingTimer.MedianMs(actions, rounds, warmupRounds: 2, callsPerRound: callsPerRound);
-            return new OnnxLatency(inputShape[0], ms[0], model is null ? null : ms[1]);
+            return AlternatingTimer.MedianMs(actions, rounds, warmupRounds, callsPerRound);
         }
         finally
         {
