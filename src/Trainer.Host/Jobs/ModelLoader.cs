@@ -27,19 +27,17 @@ public static class ModelLoader
         long[]? defaultShape = null;
         try
         {
+            Func<torch.nn.Module<torch.Tensor, torch.Tensor>> build;
             if (options.Type.Length > 0)
             {
                 if (options.Assembly.Length == 0) throw new JobException("Model:Type needs Model:Assembly, the path of the assembly that holds it.");
-                create = GroupNormDefaults.Wrap(() => ModelCatalog.CreateFromAssembly(options.Assembly, options.Type));
-                network = create();
+                build = () => ModelCatalog.CreateFromAssembly(options.Assembly, options.Type);
                 name = options.Type.Split('.')[^1];
-                defaultShape = options.ParseInputShape() is null && task is not null ? task().ExampleInputShape : null;
             }
             else if (options.Name.Length > 0)
             {
                 var entry = ModelCatalog.Get(options.Name);
-                create = GroupNormDefaults.Wrap(entry.Create);
-                network = create();
+                build = entry.Create;
                 name = entry.Name;
                 defaultShape = entry.DefaultInputShape;
             }
@@ -48,13 +46,15 @@ public static class ModelLoader
                 var owner = task?.Invoke() ?? throw new JobException(
                     "Model:Name is empty, which means the task's own model, but this command has no task; set Model:Name to a catalog model " +
                     "or Model:Assembly and Model:Type to a class of yours.");
-                create = GroupNormDefaults.Wrap(() => owner.CreateModel() ?? throw new JobException(
+                build = () => owner.CreateModel() ?? throw new JobException(
                     $"Model:Name is empty, which means the task's own model, but the task '{owner.Name}' has none; set Model:Name to a " +
-                    $"catalog model ({string.Join(", ", ModelCatalog.Names.Take(4))}, ...) or Model:Assembly and Model:Type to a class of yours."));
-                network = create();
+                    $"catalog model ({string.Join(", ", ModelCatalog.Names.Take(4))}, ...) or Model:Assembly and Model:Type to a class of yours.");
                 name = owner.ModelName;
                 defaultShape = owner.ExampleInputShape;
             }
+            create = Fresh(build);
+            network = create();
+            if (options.Type.Length > 0) defaultShape = options.ParseInputShape() is null && task is not null ? task().ExampleInputShape : null;
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or BadImageFormatException)
         {
@@ -175,18 +175,27 @@ public static class ModelLoader
     /// cannot build is an <see cref="InvalidDataException"/> naming <paramref name="source"/>, the file it was read from. A task's
     /// own model is built by <paramref name="task"/>, asked only then.
     /// </summary>
-    public static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Creator(ModelIdentity identity, string source, Func<TrainingTask>? task = null)
+    public static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Creator(ModelIdentity identity, string source, Func<TrainingTask>? task = null) =>
+        Fresh(Build(identity, source, task));
+
+    /// <summary>The architecture's own constructor for <see cref="Creator"/>.</summary>
+    private static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Build(ModelIdentity identity, string source, Func<TrainingTask>? task)
     {
-        if (identity.Type.Length > 0) return GroupNormDefaults.Wrap(() => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type));
-        if (ModelCatalog.Names.Contains(identity.Name, StringComparer.OrdinalIgnoreCase)) return GroupNormDefaults.Wrap(ModelCatalog.Get(identity.Name).Create);
+        if (identity.Type.Length > 0) return () => ModelCatalog.CreateFromAssembly(identity.Assembly, identity.Type);
+        if (ModelCatalog.Names.Contains(identity.Name, StringComparer.OrdinalIgnoreCase)) return ModelCatalog.Get(identity.Name).Create;
         var owner = task?.Invoke();
         if (owner is not null && owner.ModelName == identity.Name && owner.CreateModel() is { } probe)
         {
             probe.Dispose();
-            return GroupNormDefaults.Wrap(() => owner.CreateModel()!);
+            return () => owner.CreateModel()!;
         }
         throw new InvalidDataException($"'{source}' names the model '{identity.Name}', which is no catalog model" +
                                        (owner is null ? "" : $" and not the task '{owner.Name}''s own ('{owner.ModelName}')") +
                                        "; configure the task that made it (Task:Name, or Task:Assembly and Task:Type, with its Task:Settings).");
     }
+
+    /// <summary>The factory of every model this loader builds (<see cref="Load"/>, <see cref="Creator"/>): the architecture's
+    /// own constructor, then PyTorch's GroupNorm initialisation, which TorchSharp 0.107 leaves out (<see cref="GroupNormDefaults"/>).</summary>
+    private static Func<torch.nn.Module<torch.Tensor, torch.Tensor>> Fresh(Func<torch.nn.Module<torch.Tensor, torch.Tensor>> build) =>
+        GroupNormDefaults.Wrap(build);
 }
