@@ -89,7 +89,9 @@ public abstract class BaseTrainer
     /// </summary>
     private Runtime.ConvKernelScope ChooseConvKernels()
     {
-        if (Device.type != DeviceType.CPU || Runtime.ConvKernels.UsesOneDnn)
+        // Not checking (oneDNN is the process default, or another device): no scope. On the CPU, another training's scope
+        // having turned oneDNN on is no reason to skip the check: this model's shapes may be the ones it gets wrong.
+        if (Device.type != DeviceType.CPU || !Runtime.ConvKernels.ChecksModels)
             return Runtime.ConvKernels.ForModel(Network, [], []);
         var loaders = new[] { Setup.TrainLoader, Setup.ValLoader }.OfType<IBatchLoader>().Where(l => l.BatchCount > 0).ToList();
         long[]? inputShape = null;
