@@ -28,8 +28,10 @@ public sealed class SearchTrials : IDisposable
     public TrialPolicyScorer Scorer { get; }
 
     /// <summary>The trials of a search whose fingerprint is <paramref name="fingerprint"/>, with files in <paramref name="folder"/>;
-    /// <paramref name="inProcess"/> is the search's own scorer (used by the in-process runner).</summary>
-    public static SearchTrials Create(IConfiguration configuration, SearchOptions s, string fingerprint, string folder, IPolicyScorer inProcess, ILogger logger)
+    /// <paramref name="inProcess"/> is the search's own scorer (used by the in-process runner). NetAdapt's candidates name the
+    /// base of <paramref name="bases"/> and run in process on <paramref name="finetuned"/>.</summary>
+    public static SearchTrials Create(IConfiguration configuration, SearchOptions s, string fingerprint, string folder, IPolicyScorer inProcess, ILogger logger,
+        AdoptedBaseFiles? bases = null, FinetunedTrialScorer? finetuned = null)
     {
         var template = TrialSpec.ForPolicy(fingerprint, SpecConfig(configuration), Directory.GetCurrentDirectory(), new Dictionary<string, int>(), s.RoundTo);
         ITrialRunner runner;
@@ -54,10 +56,11 @@ public sealed class SearchTrials : IDisposable
         else
         {
             var executor = new TrialExecutor(logger);
-            executor.Adopt(template, inProcess);
+            executor.Adopt(template, inProcess, finetuned);
             (runner, owned) = (new InProcessTrialRunner((files, attempt) => executor.Run(files, attempt), s.MaxAttempts), executor);
         }
-        return new SearchTrials(new TrialPolicyScorer(runner, folder, policy => template with { Policy = policy }, logger), owned);
+        return new SearchTrials(new TrialPolicyScorer(runner, folder,
+            policy => bases is null ? template with { Policy = policy } : bases.SpecOf(template, policy), logger), owned);
     }
 
     /// <summary>The configuration values of <see cref="SpecSections"/>, without those that say how or where to run rather than
