@@ -134,8 +134,12 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             trials = result.History.Count,
             trials_from_journal = replayed,
             kept = best.Groups.ToDictionary(g => g.Id, g => g.Kept),
+            model = result.Model is null ? null : Path.Combine(stage.CheckpointDir, result.Model.Weights),
         }, new JsonSerializerOptions { WriteIndented = true }));
         _logger.LogInformation("Search result in '{Path}'; apply it with --Compression:Allocation=searched --Compression:Policy={Path}.", resultPath, resultPath);
+        if (result.Model is not null)
+            _logger.LogInformation("The model the search trained ({Edits} edit(s) on the architecture) is in '{Weights}', named by the result.",
+                result.Model.Edits.Count, Path.Combine(stage.CheckpointDir, result.Model.Weights));
         return result;
     }
 
