@@ -15,12 +15,14 @@ namespace Trainer.Host.Jobs;
 /// Runs trial specs (<see cref="TrialSpec"/>): rebuilds the model, task and held-out data from the spec's configuration,
 /// checks that what it loaded has the spec's fingerprint, scores the spec's policy as `trainer search` does
 /// (<see cref="TaskPolicyScorer"/>; a NetAdapt candidate, which names its base, with <see cref="FinetunedTrialScorer"/>) and
-/// writes the result file. What it loaded is kept for the next spec of the same configuration, so a persistent worker loads a
+/// writes the result file; a sensitivity shard goes to <see cref="SensitivityTrialExecutor"/>. What it loaded is kept for
+/// the next spec of the same configuration, so a persistent worker loads a
 /// model once, not per trial.
 /// </summary>
 public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
 {
     private Loaded? loaded;
+    private SensitivityTrialExecutor? sensitivity;
 
     /// <summary>Takes <paramref name="scorer"/> and <paramref name="finetuned"/> (a search's own, of the model already loaded in
     /// this process) for the specs made from <paramref name="template"/>, instead of loading the model again.</summary>
@@ -37,6 +39,7 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
     {
         ArgumentNullException.ThrowIfNull(files);
         var spec = TrialSpec.Load(files.SpecPath);
+        if (spec.Kind == TrialSpec.SensitivityShardKind) return (sensitivity ??= new SensitivityTrialExecutor(logger, threads)).Run(spec, files, attempt);
         var state = StateFor(spec, files.SpecPath);
         if (state.Fingerprint != spec.Fingerprint)
             throw new InvalidTrialSpecException($"The trial spec '{files.SpecPath}' is of another model or search: " +
@@ -122,6 +125,8 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
     {
         loaded?.Dispose();
         loaded = null;
+        sensitivity?.Dispose();
+        sensitivity = null;
     }
 
     private sealed class Loaded(string key, string fingerprint, IPolicyScorer scorer, FinetunedTrialScorer? finetuned, Action? release) : IDisposable

@@ -156,7 +156,7 @@ public sealed class NetAdaptTrialTests(ITestOutputHelper output) : IDisposable
             Assert.Contains(expected, Assert.Throws<InvalidTrialSpecException>(() => TrialSpec.Load(path)).Message);
         }
         Refused(n => n["version"] = 3, "reads versions 1 to 2");
-        Refused(n => n["version"] = 1, "'finetuned-policy-score' (version 2 on)");
+        Refused(n => n["version"] = 1, "'finetuned-policy-score' and 'sensitivity-shard' (version 2 on)");
         Refused(n => n.AsObject().Remove("base"), "names no base");
         Refused(n => n["kind"] = "policy-score", "names a base");
         Refused(n => n["base"]!["weightsHash"] = null, "incomplete base");
