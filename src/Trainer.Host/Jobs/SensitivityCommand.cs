@@ -20,7 +20,7 @@ namespace Trainer.Host.Jobs;
 /// the same figures.
 /// </summary>
 public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory loggers, Microsoft.Extensions.Configuration.IConfiguration configuration,
-    IOptions<SearchOptions> searchOptions)
+    IOptions<SearchOptions> searchOptions, IOptions<TrainerOptions> trainerOptions)
 {
     /// <summary>The configuration sections a shard needs to load the model and task as `trainer analyze` does.</summary>
     public static readonly IReadOnlyList<string> SpecSections = [TrainerOptions.Section, DataOptions.Section, TaskOptions.Section, ModelOptions.Section, AnalyzeOptions.Section];
@@ -31,6 +31,8 @@ public sealed class SensitivityCommand(Tasks.TaskProvider tasks, ILoggerFactory 
     public string Run(LoadedModel model, AnalyzeOptions options)
     {
         var s = options.Sensitivity;
+        // Trainer:Threads as in every job (a worker running a shard applies it too, so the figures compare to the bit).
+        if (trainerOptions.Value.Threads > 0) torch.set_num_threads(trainerOptions.Value.Threads);
         var task = tasks.Task;
         ModelLoader.CheckTakes(model, task);
         var layers = s.ParseLayers() ?? SensitivityAnalysis.PrunableLayers(model.Network);
