@@ -74,9 +74,20 @@ public sealed class AutoPruneSearchVerbTests : IDisposable
         Assert.Equal(pool.History.Count, workers.Count);
         Assert.Equal(2, workers.Distinct().Count());
         Assert.DoesNotContain($"{Environment.MachineName}:{Environment.ProcessId}", workers);
-        var spec = TrialSpec.Load(Directory.GetFiles(trials, "trial-*.json").First(f => !f.EndsWith(".result.json")));
+        var specPath = Directory.GetFiles(trials, "trial-*.json").First(f => !f.EndsWith(".result.json"));
+        var spec = TrialSpec.Load(specPath);
         Assert.Equal(TrialSpec.FinetunedPolicyScoreKind, spec.Kind);
         Assert.Equal(trials, Path.GetDirectoryName(spec.Base!.Weights));
+
+        // `trainer trial` on a candidate whose base file is gone: one error naming the file, exit code 2, no result.
+        var gone = Path.Combine(verbs.Work, "gone.json");
+        (spec with { Base = spec.Base with { Weights = Path.Combine(verbs.Work, "base-gone.bin") } }).Save(gone);
+        var refused = Path.Combine(verbs.Work, "gone.result.json");
+        var (trialCode, _, trialErr) = HostProcess.Run(verbs.Work, new Dictionary<string, string> { ["Trainer__Threads"] = "1" }, "trial", gone, "--result", refused);
+        Assert.Equal(2, trialCode);
+        Assert.Single(trialErr.Split('\n'), l => l.StartsWith("error:"));
+        Assert.Contains($"'{Path.Combine(verbs.Work, "base-gone.bin")}', which do not exist", trialErr);
+        Assert.False(File.Exists(refused));
 
         // The final adopted base beside the result: the same bits from either runner (the last base file of the trials), and
         // it rebuilds to the chosen widths.
