@@ -34,6 +34,8 @@ public sealed class SensitivityTrials(ITrialRunner runner, string folder, ILogge
         {
             var outcomes = runner.Run(pending.Select(i => files[i]).ToList(), cancellation);
             Ran += pending.Count;
+            if (outcomes.Count != pending.Count)
+                throw new InvalidOperationException($"the trial runner returned {outcomes.Count} outcomes for {pending.Count} shards");
             var failed = outcomes.Where(o => !o.Succeeded).ToList();
             if (failed.Count > 0)
                 throw new TrialFailedException(failed.Select(o => (o with { Index = pending[o.Index] }, files[pending[o.Index]].SpecPath)).ToList());
