@@ -50,7 +50,10 @@ public sealed record TrialRecord(int Index, int Round, double Reward, double Sco
 /// <summary>The outcome of a ratio search: the best policy and every trial.</summary>
 /// <param name="Best">The policy with the highest reward (the first one on a tie).</param>
 /// <param name="History">Every trial in order.</param>
-public sealed record SearchResult(RatioPolicy Best, IReadOnlyList<TrialRecord> History)
+/// <param name="Model">The model the search trained on its way (NetAdapt's last adopted base, AutoCompress's model) beside the
+/// result, or null (searches that train nothing; absent from the JSON).</param>
+public sealed record SearchResult(RatioPolicy Best, IReadOnlyList<TrialRecord> History,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SearchedModel? Model = null)
 {
     private static readonly JsonSerializerOptions Json = new()
     {

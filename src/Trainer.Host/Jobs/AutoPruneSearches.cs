@@ -3,6 +3,7 @@ using Trainer.Abstractions;
 using Trainer.Core.Models;
 using Trainer.Core.Pruning.Admm;
 using Trainer.Core.Search;
+using Trainer.Core.Search.Trials;
 using Trainer.Core.Tasks;
 using Trainer.Host.Options;
 
@@ -14,14 +15,24 @@ internal static class AutoPruneSearches
 {
     /// <summary>NetAdapt's scorer (each candidate finetuned briefly on the training set at Trainer:BatchSize, then scored on
     /// <paramref name="heldOut"/>), or null for the other methods.</summary>
-    public static FinetuningPolicyScorer? NetAdaptScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t) =>
-        s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase)
-            ? new FinetuningPolicyScorer(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0), heldOut,
-                new ShortTrainingOptions { Steps = s.FinetuneSteps, LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, s.RoundTo, model.Manifest?.AllEdits)
-            : null;
+    public static FinetuningPolicyScorer? NetAdaptScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t)
+    {
+        if (!IsNetAdapt(s)) return null;
+        var finetune = NetAdaptFinetune(s, t);
+        return new FinetuningPolicyScorer(task, model.Create, model.Network, model.InputShape, task.TrainLoader(finetune.BatchSize, finetune.LoaderSeed, 1.0),
+            heldOut, finetune.Training, s.RoundTo, model.Manifest?.AllEdits);
+    }
+
+    /// <summary>NetAdapt's short-term finetuning of each candidate, as its trial specs carry it: Search:FinetuneSteps of SGD at
+    /// Search:FinetuneLearningRate seeded with Search:Seed, on training batches of Trainer:BatchSize shuffled with Search:Seed + 2.</summary>
+    public static TrialFinetune NetAdaptFinetune(SearchOptions s, TrainerOptions t) =>
+        TrialFinetune.Of(new ShortTrainingOptions { Steps = s.FinetuneSteps, LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, t.BatchSize, s.Seed + 2);
+
+    /// <summary>Whether the search is NetAdapt.</summary>
+    public static bool IsNetAdapt(SearchOptions s) => s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>NetAdapt's scores also depend on its step and finetuning: appended to the journal's fingerprint ("" otherwise).</summary>
-    public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase)
+    public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => IsNetAdapt(s)
         ? string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {t.BatchSize}")
         : "";
 

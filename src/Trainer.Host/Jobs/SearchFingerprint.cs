@@ -25,7 +25,7 @@ public static class SearchFingerprint
     }
 
     /// <summary>First 16 hex digits of the SHA-256 over the state dict's names and bytes.</summary>
-    private static string WeightsHash(LoadedModel model)
+    public static string WeightsHash(LoadedModel model)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var (name, tensor) in model.Network.state_dict())

@@ -6,6 +6,7 @@ using Spectre.Console;
 using Trainer.Core.Graph;
 using Trainer.Core.IO;
 using Trainer.Core.Search;
+using Trainer.Core.Search.Trials;
 using Trainer.Host.Options;
 using TorchSharp;
 
@@ -15,7 +16,8 @@ namespace Trainer.Host.Jobs;
 /// `trainer search`: searches per-group keep ratios of a trained model under a MACs budget with AMC's agent, the genetic
 /// algorithm or simulated annealing (Core's <see cref="AmcSearch"/>, <see cref="GeneticSearch"/>, <see cref="SimulatedAnnealingSearch"/>), each trial an L1-pruned copy scored by the task
 /// on held-out training samples without finetuning. Writes search-result.json (the best policy, which
-/// `trainer compress --Compression:Allocation=searched --Compression:Policy=...` applies), the trial journal that
+/// `trainer compress --Compression:Allocation=searched --Compression:Policy=...` applies; for NetAdapt and AutoCompress also the
+/// model they trained, in searched-model.bin beside it), the trial journal that
 /// --resume continues from, TensorBoard scalars and a table.
 /// </summary>
 public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration configuration, IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, IOptions<SearchOptions> searchOptions,
@@ -65,11 +67,16 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             using var heldOut = loader as IDisposable;
             if (s.Method.Equals("autocompress", StringComparison.OrdinalIgnoreCase)) return AutoCompress(model, task, loader, s, t, resultPath, stage);
             var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
-            // NetAdapt's candidates are finetuned from the base its search adopted; they run in process (the validator
-            // refuses another runner for it).
+            // NetAdapt's candidates are finetuned from the base its search adopted: each spec names that base's weights file
+            // in the trials folder, which a trial rebuilds (in this process too, so every runner scores alike).
+            var trialsFolder = Path.Combine(stage.CheckpointDir, TrialsFolderName);
             using var finetuner = AutoPruneSearches.NetAdaptScorer(task, model, loader, s, t);
-            using var trials = SearchTrials.Create(configuration, s, fingerprint, Path.Combine(stage.CheckpointDir, TrialsFolderName),
-                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits), _logger);
+            var bases = finetuner is null ? null : new AdoptedBaseFiles(finetuner, trialsFolder, AutoPruneSearches.NetAdaptFinetune(s, t));
+            using var candidates = finetuner is null ? null
+                : new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+            using var trials = SearchTrials.Create(configuration, s, fingerprint, trialsFolder,
+                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
+                _logger, bases, candidates);
             var scorer = new JournaledPolicyScorer(trials.Scorer, journalPath, fingerprint, _logger);
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +
@@ -78,13 +85,15 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             {
                 // A resumed NetAdapt takes its candidates' scores from the journal but finetunes each chosen one again (seeded,
                 // so to the same weights): the next iteration's candidates start from it.
-                "netadapt" => NetAdaptSearch.Run(space, scorer, new NetAdaptOptions { StepRatio = s.NetAdaptStep, Reward = reward }, finetuner!.Adopt, _logger),
+                "netadapt" => NetAdaptSearch.Run(space, scorer, new NetAdaptOptions { StepRatio = s.NetAdaptStep, Reward = reward }, bases!.Adopt, _logger),
                 "genetic" => GeneticSearch.Run(space, scorer, new GeneticOptions { PopulationSize = s.Population, Generations = s.Generations, Reward = reward, Seed = s.Seed }, _logger),
                 "annealing" => SimulatedAnnealingSearch.Run(space, scorer, new AnnealingOptions { Reward = reward, Seed = s.Seed, Neighbours = Parallel(s) }, _logger),
                 _ => AmcSearch.Run(space, scorer, new DdpgOptions { Episodes = s.Episodes, WarmupEpisodes = s.WarmupEpisodes, Reward = reward, Seed = s.Seed }, _logger),
             };
             _logger.LogInformation("{Ran} trial(s) run in {Batches} batch(es); {Reused} answered from trial results already in '{Folder}', {Replayed} from the journal.",
                 trials.Scorer.Ran, trials.Scorer.Batches, trials.Scorer.Reused, Path.Combine(stage.CheckpointDir, TrialsFolderName), scorer.Replayed);
+            // NetAdapt's product is its last adopted base, finetuned (what NNI's NetAdaptPruner returns): kept beside the result.
+            if (finetuner is not null) result = result with { Model = SearchedModel.Write(stage.CheckpointDir, finetuner.Base, finetuner.BaseEdits) };
             result.Save(resultPath);
             new SearchBoard(stage.LogDir).Log(result);
             return Report(result, resultPath, stage, scorer.Replayed);
@@ -127,8 +136,12 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             trials = result.History.Count,
             trials_from_journal = replayed,
             kept = best.Groups.ToDictionary(g => g.Id, g => g.Kept),
+            model = result.Model is null ? null : Path.Combine(stage.CheckpointDir, result.Model.Weights),
         }, new JsonSerializerOptions { WriteIndented = true }));
         _logger.LogInformation("Search result in '{Path}'; apply it with --Compression:Allocation=searched --Compression:Policy={Path}.", resultPath, resultPath);
+        if (result.Model is not null)
+            _logger.LogInformation("The model the search trained ({Edits} edit(s) on the architecture) is in '{Weights}', named by the result.",
+                result.Model.Edits.Count, Path.Combine(stage.CheckpointDir, result.Model.Weights));
         return result;
     }
 
@@ -141,9 +154,10 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             model.Name, s.TargetFlopsRatio, s.AutoCompressRounds, heldOut.SampleCount);
         var outcome = AutoCompressSearch.Run(task, model.Create, model.Network, model.InputShape, task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0),
             heldOut, s.TargetFlopsRatio, s.LayerFloor, s.RoundTo, AutoPruneSearches.AutoCompressOptions(s, Reward(s.Reward)), model.Manifest?.AllEdits, _logger);
-        outcome.Model.Dispose();
-        outcome.Result.Save(resultPath);
-        new SearchBoard(stage.LogDir).Log(outcome.Result);
-        return Report(outcome.Result, resultPath, stage, replayed: 0);
+        SearchResult result;
+        using (outcome.Model) result = outcome.Result with { Model = SearchedModel.Write(stage.CheckpointDir, outcome.Model, outcome.Edits) };
+        result.Save(resultPath);
+        new SearchBoard(stage.LogDir).Log(result);
+        return Report(result, resultPath, stage, replayed: 0);
     }
 }

@@ -28,10 +28,29 @@ public sealed class SearchTrials : IDisposable
     public TrialPolicyScorer Scorer { get; }
 
     /// <summary>The trials of a search whose fingerprint is <paramref name="fingerprint"/>, with files in <paramref name="folder"/>;
-    /// <paramref name="inProcess"/> is the search's own scorer (used by the in-process runner).</summary>
-    public static SearchTrials Create(IConfiguration configuration, SearchOptions s, string fingerprint, string folder, IPolicyScorer inProcess, ILogger logger)
+    /// <paramref name="inProcess"/> is the search's own scorer (used by the in-process runner). NetAdapt's candidates name the
+    /// base of <paramref name="bases"/> and run in process on <paramref name="finetuned"/>.</summary>
+    public static SearchTrials Create(IConfiguration configuration, SearchOptions s, string fingerprint, string folder, IPolicyScorer inProcess, ILogger logger,
+        AdoptedBaseFiles? bases = null, FinetunedTrialScorer? finetuned = null)
     {
         var template = TrialSpec.ForPolicy(fingerprint, SpecConfig(configuration), Directory.GetCurrentDirectory(), new Dictionary<string, int>(), s.RoundTo);
+        var (runner, owned) = OutOfProcessRunner(s, folder, logger) ?? InProcess(template, inProcess, finetuned, s, logger);
+        return new SearchTrials(new TrialPolicyScorer(runner, folder,
+            policy => bases is null ? template with { Policy = policy } : bases.SpecOf(template, policy), logger), owned);
+    }
+
+    private static (ITrialRunner, IDisposable?) InProcess(TrialSpec template, IPolicyScorer inProcess, FinetunedTrialScorer? finetuned, SearchOptions s,
+        ILogger logger)
+    {
+        var executor = new TrialExecutor(logger);
+        executor.Adopt(template, inProcess, finetuned);
+        return (new InProcessTrialRunner((files, attempt) => executor.Run(files, attempt), s.MaxAttempts), executor);
+    }
+
+    /// <summary>The runner Search:Runner configures when trials run outside this process (a local pool, Slurm job arrays) and
+    /// what to dispose after (the pool's workers), or null for in-process.</summary>
+    public static (ITrialRunner Runner, IDisposable? Owned)? OutOfProcessRunner(SearchOptions s, string folder, ILogger logger)
+    {
         ITrialRunner runner;
         IDisposable? owned;
         if (s.Runner.Equals("local", StringComparison.OrdinalIgnoreCase))
@@ -51,23 +70,21 @@ public sealed class SearchTrials : IDisposable
             owned = null;
             logger.LogInformation("Trials run as Slurm job arrays ({Cpus} CPU(s) each, batches in {Folder}).", options.CpusPerTask, options.SharedFolder);
         }
-        else
-        {
-            var executor = new TrialExecutor(logger);
-            executor.Adopt(template, inProcess);
-            (runner, owned) = (new InProcessTrialRunner((files, attempt) => executor.Run(files, attempt), s.MaxAttempts), executor);
-        }
-        return new SearchTrials(new TrialPolicyScorer(runner, folder, policy => template with { Policy = policy }, logger), owned);
+        else return null;
+        return (runner, owned);
     }
 
     /// <summary>The configuration values of <see cref="SpecSections"/>, without those that say how or where to run rather than
     /// what to compute (threads, resume, the run's name and folders, the runner's settings): the same trial has the same spec
     /// whoever runs it, in whichever run.</summary>
-    public static IReadOnlyDictionary<string, string> SpecConfig(IConfiguration configuration)
+    public static IReadOnlyDictionary<string, string> SpecConfig(IConfiguration configuration) => SpecConfig(configuration, SpecSections);
+
+    /// <summary>The configuration values of <paramref name="sections"/> without those that say how or where to run.</summary>
+    public static IReadOnlyDictionary<string, string> SpecConfig(IConfiguration configuration, IReadOnlyList<string> sections)
     {
         string[] excluded = ["Trainer:Threads", "Trainer:Resume", "Trainer:RunName", "Trainer:LogDir", "Trainer:CheckpointDir",
             .. SearchOptions.RunnerKeys.Select(k => $"{SearchOptions.Section}:{k}")];
-        return SpecSections.SelectMany(section => configuration.GetSection(section).AsEnumerable())
+        return sections.SelectMany(section => configuration.GetSection(section).AsEnumerable())
             .Where(kv => kv.Value is not null && !excluded.Any(key => kv.Key.Equals(key, StringComparison.OrdinalIgnoreCase) ||
                                                                      kv.Key.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)))
             .ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.OrdinalIgnoreCase);

@@ -12,21 +12,24 @@ using TorchSharp;
 namespace Trainer.Host.Jobs;
 
 /// <summary>
-/// Runs policy-score trial specs (<see cref="TrialSpec"/>): rebuilds the model, task and held-out data from the spec's
-/// configuration, checks that what it loaded has the spec's fingerprint, scores the spec's policy as `trainer search` does
-/// (<see cref="TaskPolicyScorer"/>) and writes the result file. What it loaded is kept for the next spec of the same
-/// configuration, so a persistent worker loads a model once, not per trial.
+/// Runs trial specs (<see cref="TrialSpec"/>): rebuilds the model, task and held-out data from the spec's configuration,
+/// checks that what it loaded has the spec's fingerprint, scores the spec's policy as `trainer search` does
+/// (<see cref="TaskPolicyScorer"/>; a NetAdapt candidate, which names its base, with <see cref="FinetunedTrialScorer"/>) and
+/// writes the result file; a sensitivity shard goes to <see cref="SensitivityTrialExecutor"/>. What it loaded is kept for
+/// the next spec of the same configuration, so a persistent worker loads a
+/// model once, not per trial.
 /// </summary>
 public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
 {
     private Loaded? loaded;
+    private SensitivityTrialExecutor? sensitivity;
 
-    /// <summary>Takes <paramref name="scorer"/> (a search's own, of the model already loaded in this process) for the specs
-    /// made from <paramref name="template"/>, instead of loading the model again.</summary>
-    public void Adopt(TrialSpec template, IPolicyScorer scorer)
+    /// <summary>Takes <paramref name="scorer"/> and <paramref name="finetuned"/> (a search's own, of the model already loaded in
+    /// this process) for the specs made from <paramref name="template"/>, instead of loading the model again.</summary>
+    public void Adopt(TrialSpec template, IPolicyScorer scorer, FinetunedTrialScorer? finetuned = null)
     {
         loaded?.Dispose();
-        loaded = new Loaded(KeyOf(template), template.Fingerprint, scorer, null);
+        loaded = new Loaded(template.LoadKey(), template.Fingerprint, scorer, finetuned, null);
     }
 
     /// <summary>Runs the trial of <paramref name="files"/>; the result is written (through a temp file) only when it succeeds.</summary>
@@ -36,6 +39,7 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
     {
         ArgumentNullException.ThrowIfNull(files);
         var spec = TrialSpec.Load(files.SpecPath);
+        if (spec.Kind == TrialSpec.SensitivityShardKind) return (sensitivity ??= new SensitivityTrialExecutor(logger, threads)).Run(spec, files, attempt);
         var state = StateFor(spec, files.SpecPath);
         if (state.Fingerprint != spec.Fingerprint)
             throw new InvalidTrialSpecException($"The trial spec '{files.SpecPath}' is of another model or search: " +
@@ -47,7 +51,9 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
         {
             try
             {
-                score = state.Scorer.Score(spec.Policy);
+                score = spec.Base is null ? state.Scorer.Score(spec.Policy)
+                    : (state.Finetuned ?? throw new InvalidTrialSpecException($"The trial spec '{files.SpecPath}' names a base to finetune candidates " +
+                                                                            "from, which this search's trials do not do.")).Score(spec, files.SpecPath);
             }
             catch (ArgumentException e) when (e.ParamName == "keptChannels")
             {
@@ -60,12 +66,9 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
         return result;
     }
 
-    /// <summary>Everything of a spec but its policy: specs with the same key share a loaded model.</summary>
-    private static string KeyOf(TrialSpec spec) => (spec with { Policy = new Dictionary<string, int>() }).Hash();
-
     private Loaded StateFor(TrialSpec spec, string path)
     {
-        var key = KeyOf(spec);
+        var key = spec.LoadKey();
         if (loaded?.Key == key) return loaded;
         loaded?.Dispose();
         loaded = null;
@@ -93,10 +96,12 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
             model.Network.eval();
             var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
             var scorer = new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, spec.RoundTo, model.Manifest?.AllEdits);
-            var fingerprint = SearchFingerprint.Of(model, task.Name, s);
+            var finetuned = new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+            var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
             logger.LogInformation("Trial worker loaded '{Model}' for {Fingerprint}.", model.Name, fingerprint);
-            return new Loaded(key, fingerprint, scorer, () =>
+            return new Loaded(key, fingerprint, scorer, finetuned, () =>
             {
+                finetuned.Dispose();
                 (loader as IDisposable)?.Dispose();
                 model.Network.Dispose();
                 host.Dispose();
@@ -120,13 +125,16 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
     {
         loaded?.Dispose();
         loaded = null;
+        sensitivity?.Dispose();
+        sensitivity = null;
     }
 
-    private sealed class Loaded(string key, string fingerprint, IPolicyScorer scorer, Action? release) : IDisposable
+    private sealed class Loaded(string key, string fingerprint, IPolicyScorer scorer, FinetunedTrialScorer? finetuned, Action? release) : IDisposable
     {
         public string Key => key;
         public string Fingerprint => fingerprint;
         public IPolicyScorer Scorer => scorer;
+        public FinetunedTrialScorer? Finetuned => finetuned;
         public void Dispose() => release?.Invoke();
     }
 }

@@ -12,9 +12,6 @@ internal static class AutoPruneSettingsValidator
             errors.Add($"Search:FinetuneSteps = {o.FinetuneSteps} is invalid; accepted: 1 or more training steps per NetAdapt candidate.");
         if (!(o.FinetuneLearningRate > 0) || !double.IsFinite(o.FinetuneLearningRate))
             errors.Add($"Search:FinetuneLearningRate = {o.FinetuneLearningRate} is invalid; accepted: a positive learning rate, e.g. 0.01.");
-        if (o.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase) && !o.Runner.Equals("in-process", StringComparison.OrdinalIgnoreCase))
-            errors.Add($"Search:Runner = '{o.Runner}' is invalid with Search:Method = netadapt; accepted: in-process (NetAdapt finetunes each " +
-                       "candidate from the base its search adopted, which a trial spec does not carry yet).");
         if (o.AutoCompressRounds < 1)
             errors.Add($"Search:AutoCompressRounds = {o.AutoCompressRounds} is invalid; accepted: 1 or more rounds, e.g. 3.");
         if (o.AdmmIterations < 1)

@@ -66,6 +66,34 @@ public class AnalyzeVerbTests : IDisposable
     }
 
     [Fact]
+    public void Sensitivity_on_a_local_pool_of_two_workers_gives_the_in_process_figures_exactly()
+    {
+        var error = new StringWriter();
+        var trained = TrainerCli.Run(["train", $"--Data:Path={_data.Directory}", $"--Trainer:LogDir={_work}/runs", $"--Trainer:CheckpointDir={_work}/ckpt",
+            "--Trainer:RunName=base", "--Trainer:Epochs=1", "--Trainer:BatchSize=32"], new StringWriter(), error);
+        Assert.True(trained == 0, error.ToString());
+        string[] common = ["sensitivity", $"--Model:Checkpoint={_work}/ckpt/base/best.ckpt", "--Analyze:Sensitivity:Sparsities=0.25,0.5,0.75",
+            "--Analyze:Sensitivity:ValidationSamples=48", "--Trainer:Threads=1"];
+        var inProcess = Path.Combine(_work, "in-process.json");
+        var pool = Path.Combine(_work, "pool.json");
+        var (code, err) = Analyze([.. common, "--json", inProcess]);
+        Assert.True(code == 0, err);
+        (code, err) = Analyze([.. common, "--Search:Runner=local", "--Search:Workers=2", "--Search:ThreadsPerWorker=1", "--json", pool]);
+        Assert.True(code == 0, err);
+
+        // The same baseline and metrics, to the bit (the JSON writes doubles round-trip).
+        var figures = JsonDocument.Parse(File.ReadAllText(inProcess)).RootElement;
+        Assert.Equal(["conv1", "conv2", "conv3"], figures.GetProperty("layers").EnumerateObject().Select(l => l.Name));
+        Assert.Equal(File.ReadAllText(inProcess), File.ReadAllText(pool));
+        // One shard per layer, run by two worker processes, not this one.
+        var workers = Directory.GetFiles(Path.Combine(_work, "reports", "fashion-cnn-sensitivity-trials"), "shard-*.result.json")
+            .Select(f => JsonDocument.Parse(File.ReadAllText(f)).RootElement.GetProperty("worker").GetString()!).ToList();
+        Assert.Equal(3, workers.Count);
+        Assert.Equal(2, workers.Distinct().Count());
+        Assert.DoesNotContain($"{Environment.MachineName}:{Environment.ProcessId}", workers);
+    }
+
+    [Fact]
     public void Deps_on_resnet18_gives_NNIs_13_sets_as_csv_and_json()
     {
         var json = Path.Combine(_work, "deps.json");

@@ -14,7 +14,7 @@ namespace Trainer.Core.Analysis.Sensitivity;
 /// </summary>
 /// <remarks>
 /// The validation function must not change the model (evaluate in eval mode, under no_grad): only the
-/// pruned layer's weight and bias are saved and put back. After <see cref="Analyze"/> every parameter is
+/// pruned layer's weight and bias are saved and put back. After <see cref="Analyze()"/> every parameter is
 /// bit for bit what it was before, also when the validation function throws.
 /// </remarks>
 public sealed class SensitivityAnalysis
@@ -79,7 +79,7 @@ public sealed class SensitivityAnalysis
     /// <summary>The sparsities tested, ascending, rounded to 2 decimals.</summary>
     public IReadOnlyList<double> Sparsities { get; }
 
-    /// <summary>Names of the layers that <see cref="Analyze"/> sweeps, in model order.</summary>
+    /// <summary>Names of the layers that <see cref="Analyze()"/> sweeps, in model order.</summary>
     public IReadOnlyList<string> Layers => _targets.Select(t => t.Name).ToList();
 
     /// <summary>
@@ -119,9 +119,12 @@ public sealed class SensitivityAnalysis
     };
 
     /// <summary>Runs the analysis (see the class remarks) and returns the metrics.</summary>
-    public SensitivityResult Analyze()
+    public SensitivityResult Analyze() => Analyze(_validate(_model));
+
+    /// <summary>Runs the analysis with the unpruned model's metric already measured (a shard of an analysis gets it from the
+    /// analysis, which measured it once) and returns the metrics.</summary>
+    public SensitivityResult Analyze(double baseline)
     {
-        var baseline = _validate(_model);
         _logger.LogInformation("Sensitivity analysis: baseline metric {Baseline:0.0000}, {Layers} layers, {Count} sparsities.",
             baseline, _targets.Count, Sparsities.Count);
         var metrics = new OrderedDictionary<string, IReadOnlyDictionary<double, double>>();

@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using Microsoft.Extensions.Logging;
 using Trainer.Core.Tasks;
 using static TorchSharp.torch;
@@ -30,9 +31,56 @@ public static class TaskSensitivity
     {
         ArgumentNullException.ThrowIfNull(task);
         ExampleInputCheck.Ensure(model, modelName, inputShape, task);
-        var scoreLoader = task.ScoreLoader(validationSamples > 0 ? validationSamples : int.MaxValue, 500);
+        var scoreLoader = ScoreLoader(task, validationSamples);
         using var lease = scoreLoader as IDisposable;
         return new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), pruner, sparsities: sparsities, earlyStopMode: earlyStopMode,
             earlyStopValue: earlyStopValue, layers: layers, logger: logger).Analyze();
     }
+
+    /// <summary>The analysis <see cref="Analyze"/> would run, split into one shard per layer (model order) to run as trials: the
+    /// settings checked and resolved as the analysis resolves them, the baseline measured once here. The parameters are
+    /// <see cref="Analyze"/>'s but the pruner, given by name (<see cref="SensitivityPruners.Create"/>).</summary>
+    /// <exception cref="ArgumentException">The model does not take the task's input, or a setting is invalid.</exception>
+    public static IReadOnlyList<SensitivityShard> Shards(TrainingTask task, nn.Module<Tensor, Tensor> model, string modelName, long[] inputShape,
+        int validationSamples = 0, IEnumerable<double>? sparsities = null, EarlyStopMode earlyStopMode = EarlyStopMode.None,
+        double? earlyStopValue = null, IEnumerable<string>? layers = null, string pruner = "l1", ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ExampleInputCheck.Ensure(model, modelName, inputShape, task);
+        var scoreLoader = ScoreLoader(task, validationSamples);
+        using var lease = scoreLoader as IDisposable;
+        var analysis = new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), SensitivityPruners.Create(pruner), sparsities: sparsities,
+            earlyStopMode: earlyStopMode, earlyStopValue: earlyStopValue, layers: layers, logger: logger);
+        double baseline = task.ScoreOf(model, scoreLoader);
+        logger?.LogInformation("Sensitivity analysis as trials: baseline metric {Baseline:0.0000}, {Layers} layer shards, {Count} sparsities.",
+            baseline, analysis.Layers.Count, analysis.Sparsities.Count);
+        return analysis.Layers.Select(layer => new SensitivityShard([layer], analysis.Sparsities, pruner, earlyStopMode,
+            earlyStopMode == EarlyStopMode.None ? null : earlyStopValue, baseline, validationSamples)).ToList();
+    }
+
+    /// <summary>Runs <paramref name="shard"/>'s sweeps on <paramref name="model"/> with the shard's baseline: its metrics are
+    /// those the unsharded analysis measures for these layers.</summary>
+    public static IReadOnlyList<SensitivityPoint> AnalyzeShard(TrainingTask task, nn.Module<Tensor, Tensor> model, SensitivityShard shard, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(shard);
+        var scoreLoader = ScoreLoader(task, shard.ValidationSamples);
+        using var lease = scoreLoader as IDisposable;
+        var result = new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), SensitivityPruners.Create(shard.Pruner), shard.Sparsities,
+            shard.EarlyStopMode, shard.EarlyStopValue, shard.Layers, logger: logger).Analyze(shard.Baseline);
+        return result.Metrics.SelectMany(layer => layer.Value.Select(m => new SensitivityPoint(layer.Key, m.Key, m.Value))).ToList();
+    }
+
+    /// <summary>The analysis' result from its shards' metrics, in shard order (each layer's sparsities ascending).</summary>
+    public static SensitivityResult Assemble(double baseline, IReadOnlyList<double> sparsities, IEnumerable<SensitivityPoint> points)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        var metrics = new OrderedDictionary<string, IReadOnlyDictionary<double, double>>();
+        foreach (var layer in points.GroupBy(p => p.Layer))
+            metrics[layer.Key] = new ReadOnlyDictionary<double, double>(new OrderedDictionary<double, double>(layer.Select(p => KeyValuePair.Create(p.Sparsity, p.Metric))));
+        return new SensitivityResult(baseline, sparsities, new ReadOnlyDictionary<string, IReadOnlyDictionary<double, double>>(metrics));
+    }
+
+    private static Abstractions.IBatchLoader ScoreLoader(TrainingTask task, int validationSamples) =>
+        task.ScoreLoader(validationSamples > 0 ? validationSamples : int.MaxValue, 500);
 }
