@@ -38,6 +38,9 @@ internal static class ResultTable
         return means;
     }
 
+    // JSON has no NaN or infinity: a figure that cannot be measured (no training when loaded, no search time) is null.
+    private static double? Finite(double value, int digits) => double.IsFinite(value) ? Math.Round(value, digits) : null;
+
     public static void Print(BenchOptions o, IReadOnlyList<ModelSummary> models, IReadOnlyList<BenchRow> rows)
     {
         var means = Means(rows);
@@ -65,19 +68,19 @@ internal static class ResultTable
             models = models.Select(s => new
             {
                 model = s.Model, unpruned_test_accuracy = Math.Round(s.UnprunedTest, 4), groups = s.Groups,
-                train_seconds_per_epoch = Math.Round(s.TrainSecondsPerEpoch, 1), uniform_trial_seconds = Math.Round(s.TrialSeconds, 2),
+                train_seconds_per_epoch = double.IsFinite(s.TrainSecondsPerEpoch) ? Math.Round(s.TrainSecondsPerEpoch, 1) : (double?)null, uniform_trial_seconds = Math.Round(s.TrialSeconds, 2),
             }),
             rows = rows.Select(r => new
             {
                 model = r.Model, seed = r.Seed, method = r.Method, macs_ratio = Math.Round(r.Policy.MacsRatio, 4), held_out_accuracy = Math.Round(r.Policy.Score, 4),
                 test_accuracy_before_finetune = Math.Round(r.TestBefore, 4), test_accuracy_after_finetune = r.TestAfter is { } a ? Math.Round(a, 4) : (double?)null,
-                trials = r.Trials, search_seconds = Math.Round(r.Seconds, 1), trials_per_minute = Math.Round(r.TrialsPerMinute, 1), kept = r.Policy.KeptChannels,
+                trials = r.Trials, search_seconds = Math.Round(r.Seconds, 1), trials_per_minute = Finite(r.TrialsPerMinute, 1), kept = r.Policy.KeptChannels,
             }),
             means = means.Select(m => new
             {
                 model = m.Model, method = m.Method, seeds = m.Seeds, macs_ratio = Math.Round(m.MacsRatio, 4), held_out_accuracy = Math.Round(m.HeldOut, 4),
                 test_accuracy_before_finetune = Math.Round(m.TestBefore, 4), test_accuracy_after_finetune = m.TestAfter is { } a ? Math.Round(a, 4) : (double?)null,
-                trials = m.Trials, search_seconds = Math.Round(m.Seconds, 1), trials_per_minute = Math.Round(m.TrialsPerMinute, 1),
+                trials = m.Trials, search_seconds = Math.Round(m.Seconds, 1), trials_per_minute = Finite(m.TrialsPerMinute, 1),
                 delta_before_points = Math.Round(m.DeltaBefore, 2), delta_after_points = m.DeltaAfter is { } d ? Math.Round(d, 2) : (double?)null,
             }),
         }));
