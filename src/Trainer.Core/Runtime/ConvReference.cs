@@ -46,7 +46,8 @@ public static class ConvReference
         // NaN is a wrong result: it must not vanish in max().
         if (diff.isnan().any().item<bool>()) return (double.NaN, double.PositiveInfinity);
         // The smallest normal double keeps an all-zero bound (a dead input) from dividing by zero.
-        var bound = magnitude.mul(2 * Gamma(k)).clamp_min(2.2250738585072014e-308);
+        // In float64: the floor underflows to 0 in a float32 magnitude, and 0/0 is NaN.
+        var bound = magnitude.to(float64).mul(2 * Gamma(k)).clamp_min(2.2250738585072014e-308);
         return (diff.max().item<double>(), (diff / bound).max().item<double>());
     }
 }

@@ -59,6 +59,20 @@ public sealed class ConvKernelsTests
     }
 
     [Fact]
+    public void An_exact_result_over_an_all_zero_float32_magnitude_is_within_the_bound_not_NaN()
+    {
+        // A dead input gradient (a strided 1x1 conv's skipped pixels): result, exact value and magnitude all zero, the
+        // magnitude in float32 as the gradient checks pass it.
+        using var scope = NewDisposeScope();
+        var zero = zeros([2, 4, 3, 3]);
+        var (diff, excess) = ConvReference.Excess(zero, zeros([2, 4, 3, 3], float64), zero, k: 9);
+        Assert.Equal(0.0, diff);
+        Assert.Equal(0.0, excess);
+        // A non-zero difference over that zero bound is still wrong.
+        Assert.True(ConvReference.Excess(ones([2, 4, 3, 3]), zeros([2, 4, 3, 3], float64), zero, k: 9).Excess > 1);
+    }
+
+    [Fact]
     public void The_policy_comes_from_the_environment_variable_and_a_bad_value_names_it()
     {
         var saved = Environment.GetEnvironmentVariable(ConvKernels.PolicyVariable);
