@@ -46,23 +46,7 @@ public sealed record SearchedModel(string Weights, string WeightsHash, IReadOnly
             throw new InvalidDataException($"The searched model's weights '{path}' (named by '{resultPath}') do not exist; keep the file beside the result.");
         if (Trials.TrialBase.HashOf(path) != WeightsHash)
             throw new InvalidDataException($"The searched model's weights '{path}' are not the ones '{resultPath}' names (hash {WeightsHash}): the file was replaced.");
-        var model = factory();
-        try
-        {
-            EditReplay.Apply(model, inputShape, Edits);
-            CheckpointFile.LoadWeights(path, model);
-            model.eval();
-            return model;
-        }
-        catch (Exception e) when (e is ManifestMismatchException or CheckpointException)
-        {
-            model.Dispose();
-            throw new InvalidDataException($"The searched model's weights '{path}' do not fit the model the factory builds with {Edits.Count} edit(s): {e.Message}");
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return Trials.TrialBase.RebuildFrom(path, factory, inputShape, Edits, why => new InvalidDataException(
+            $"The searched model's weights '{path}' do not fit the model the factory builds with {Edits.Count} edit(s): {why}"));
     }
 }

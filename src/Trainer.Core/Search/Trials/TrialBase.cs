@@ -89,19 +89,27 @@ public sealed record TrialBase(string Weights, string WeightsHash, IReadOnlyList
         if (hash != WeightsHash)
             throw new InvalidTrialSpecException($"The base weights '{Weights}' of the trial spec '{specPath}' have hash {hash}, not the spec's {WeightsHash}: " +
                                                 "the file was replaced. Run the search again to write both anew.");
+        return RebuildFrom(Weights, factory, inputShape, Edits, why => new InvalidTrialSpecException(
+            $"The base weights '{Weights}' of the trial spec '{specPath}' do not fit the model its configuration builds with the spec's {Edits.Count} edit(s): {why}"));
+    }
+
+    /// <summary>The factory's model with <paramref name="edits"/> replayed and the weights at <paramref name="weightsPath"/> loaded
+    /// (eval mode); disposed, and <paramref name="misfit"/>'s exception thrown, when the edits or weights do not fit it.</summary>
+    internal static nn.Module<Tensor, Tensor> RebuildFrom(string weightsPath, Func<nn.Module<Tensor, Tensor>> factory, long[] inputShape,
+        IReadOnlyList<ModelEdit> edits, Func<string, Exception> misfit)
+    {
         var model = factory();
         try
         {
-            EditReplay.Apply(model, inputShape, Edits);
-            CheckpointFile.LoadWeights(Weights, model);
+            EditReplay.Apply(model, inputShape, edits);
+            CheckpointFile.LoadWeights(weightsPath, model);
             model.eval();
             return model;
         }
         catch (Exception e) when (e is ManifestMismatchException or CheckpointException)
         {
             model.Dispose();
-            throw new InvalidTrialSpecException($"The base weights '{Weights}' of the trial spec '{specPath}' do not fit the model its configuration " +
-                                                $"builds with the spec's {Edits.Count} edit(s): {e.Message}");
+            throw misfit(e.Message);
         }
         catch
         {
