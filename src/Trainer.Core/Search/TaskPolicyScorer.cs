@@ -23,6 +23,7 @@ public sealed class TaskPolicyScorer : IPolicyScorer
     private readonly long[] inputShape;
     private readonly IBatchLoader heldOut;
     private readonly int roundTo;
+    private readonly BatchNormRecalibration? recalibration;
 
     /// <summary>A scorer of policies for <paramref name="model"/>.</summary>
     /// <param name="task">Scores each pruned copy; a lower-is-better score is negated (searches maximise), so only the
@@ -33,9 +34,12 @@ public sealed class TaskPolicyScorer : IPolicyScorer
     /// <param name="heldOut">The batches each copy is scored on: a held-out part of the training set.</param>
     /// <param name="roundTo">Channel multiple the editor rounds kept counts to (use the search space's).</param>
     /// <param name="edits">Edits that made <paramref name="model"/> from the factory's architecture (none by default).</param>
+    /// <param name="recalibration">Re-estimates each pruned copy's BatchNorm statistics before it is scored (none by default,
+    /// as AMC and NNI score).</param>
     public TaskPolicyScorer(TrainingTask task, Func<nn.Module<Tensor, Tensor>> factory, nn.Module<Tensor, Tensor> model, long[] inputShape,
-        IBatchLoader heldOut, int roundTo = 1, IReadOnlyList<ModelEdit>? edits = null)
+        IBatchLoader heldOut, int roundTo = 1, IReadOnlyList<ModelEdit>? edits = null, BatchNormRecalibration? recalibration = null)
     {
+        this.recalibration = recalibration;
         this.task = task ?? throw new ArgumentNullException(nameof(task));
         this.factory = factory ?? throw new ArgumentNullException(nameof(factory));
         this.model = model ?? throw new ArgumentNullException(nameof(model));
@@ -52,6 +56,7 @@ public sealed class TaskPolicyScorer : IPolicyScorer
         ArgumentNullException.ThrowIfNull(keptChannels);
         using var copy = ModelCopy.Create(factory, inputShape, edits, model);
         var summary = Shrink(copy, inputShape, keptChannels, roundTo).Cost;
+        recalibration?.Apply(copy);
         double score = task.ScoreOf(copy, heldOut);
         return new PolicyScore(task.Score.HigherIsBetter ? score : -score, summary.Params);
     }

@@ -32,9 +32,14 @@ internal static class AutoPruneSearches
     public static bool IsNetAdapt(SearchOptions s) => s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>NetAdapt's scores also depend on its step and finetuning: appended to the journal's fingerprint ("" otherwise).</summary>
-    public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => IsNetAdapt(s)
+    public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => (IsNetAdapt(s)
         ? string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {t.BatchSize}")
-        : "";
+        : "") + (s.BatchNormBatches > 0 ? string.Create(CultureInfo.InvariantCulture, $"; batchnorm {s.BatchNormBatches} x {t.BatchSize}") : "");
+
+    /// <summary>The re-estimation of each pruned copy's BatchNorm statistics Search:BatchNormBatches asks for (null: off), on
+    /// training batches of Trainer:BatchSize in an order of the search's seed; dispose its loader with the search.</summary>
+    public static BatchNormRecalibration? Recalibration(TrainingTask task, SearchOptions s, TrainerOptions t) =>
+        s.BatchNormBatches > 0 ? new BatchNormRecalibration(task.TrainLoader(t.BatchSize, s.Seed + 2, 1.0), s.BatchNormBatches) : null;
 
     /// <summary>AutoCompress's rounds, annealing (NNI's defaults) and ADMM from the Search section.</summary>
     public static AutoCompressOptions AutoCompressOptions(SearchOptions s, RewardKind reward) => new()

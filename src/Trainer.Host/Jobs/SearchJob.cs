@@ -70,13 +70,15 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             // NetAdapt's candidates are finetuned from the base its search adopted: each spec names that base's weights file
             // in the trials folder, which a trial rebuilds (in this process too, so every runner scores alike).
             var trialsFolder = Path.Combine(stage.CheckpointDir, TrialsFolderName);
+            var recalibration = AutoPruneSearches.Recalibration(task, s, t);
+            using var recalibrationLoader = recalibration?.Loader as IDisposable;
             using var finetuner = AutoPruneSearches.NetAdaptScorer(task, model, loader, s, t);
             var bases = finetuner is null ? null : new AdoptedBaseFiles(finetuner, trialsFolder, AutoPruneSearches.NetAdaptFinetune(s, t));
             using var candidates = finetuner is null ? null
                 : new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
             using var trials = SearchTrials.Create(configuration, s, fingerprint, trialsFolder,
-                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits),
-                _logger, bases, candidates);
+                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits,
+                    recalibration), _logger, bases, candidates);
             var scorer = new JournaledPolicyScorer(trials.Scorer, journalPath, fingerprint, _logger);
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +

@@ -76,6 +76,10 @@ public sealed class SearchOptions
     /// <summary>Training samples each pruned copy is scored on (never the validation set).</summary>
     public int HeldOutSamples { get; set; } = 2000;
 
+    /// <summary>Training batches (of Trainer:BatchSize) each pruned copy's BatchNorm statistics are re-estimated on before it
+    /// is scored (EagleEye's adaptive BatchNorm); 0, the default, scores it with the statistics it had, as AMC and NNI do.</summary>
+    public int BatchNormBatches { get; set; }
+
     /// <summary>Seed of the search (the same seed repeats the same search).</summary>
     public int Seed { get; set; }
 
@@ -136,6 +140,11 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.Add($"Search:MaxAttempts = {o.MaxAttempts} is invalid; accepted: 1 or more attempts per trial, e.g. 3.");
         if (o.Runner.Equals("slurm", StringComparison.OrdinalIgnoreCase))
             errors.AddRange(o.Slurm.Errors());
+        if (o.BatchNormBatches < 0)
+            errors.Add($"Search:BatchNormBatches = {o.BatchNormBatches} is invalid; accepted: 0 (off) or a number of training batches.");
+        else if (o.BatchNormBatches > 0 && o.Method is { } m && (m.Equals("netadapt", StringComparison.OrdinalIgnoreCase) || m.Equals("autocompress", StringComparison.OrdinalIgnoreCase)))
+            errors.Add($"Search:BatchNormBatches = {o.BatchNormBatches} does not apply to Search:Method = '{m}', which trains its candidates (their " +
+                       "BatchNorm statistics follow); set it to 0, or use amc, genetic or annealing.");
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

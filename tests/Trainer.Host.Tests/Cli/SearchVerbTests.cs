@@ -67,6 +67,27 @@ public sealed class SearchVerbTests : IDisposable
     }
 
     [Fact]
+    public void A_search_with_BatchNorm_recalibration_keeps_its_own_journal_and_the_setting_is_refused_where_it_does_not_apply()
+    {
+        var checkpoint = Checkpoint();
+        var (code, _, err) = Search(checkpoint, "--Trainer:RunName=bn", "--Search:BatchNormBatches=2");
+        Assert.True(code == 0, err);
+        var result = SearchResult.Load(Path.Combine(SearchDir("bn"), "search-result.json"));
+        Assert.True(result.Best.Macs <= result.Best.Budget);
+        // The journal of a search without it is of other settings: its scores were of copies with stale statistics.
+        var journal = File.ReadAllText(Path.Combine(SearchDir("bn"), "trials.jsonl"));
+        Assert.Contains("batchnorm 2 x", journal);
+
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=bn2", "--Search:BatchNormBatches=-1");
+        Assert.Equal(2, code);
+        Assert.Contains("Search:BatchNormBatches = -1 is invalid", err);
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=bn3", "--Search:BatchNormBatches=2", "--Search:Method=netadapt");
+        Assert.Equal(2, code);
+        Assert.Contains("does not apply to Search:Method = 'netadapt'", err);
+        Assert.False(Directory.Exists(SearchDir("bn3")) && Directory.EnumerateFiles(SearchDir("bn3")).Any());
+    }
+
+    [Fact]
     public void A_budget_below_the_reachable_minimum_and_a_floor_above_one_are_refused_by_key()
     {
         var checkpoint = Checkpoint();
