@@ -27,6 +27,7 @@ internal sealed record BenchOptions
     public double NetAdaptStep { get; init; }
     public int NetAdaptFinetuneSteps { get; init; }
     public double NetAdaptFinetuneLr { get; init; }
+    public int BatchNormBatches { get; init; }
     public string? Checkpoint { get; init; }
     public string? SaveDir { get; init; }
 
@@ -44,7 +45,8 @@ internal sealed record BenchOptions
             o[args[i][2..]] = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : "";
         }
         string[] known = ["model", "seeds", "seed", "methods", "target", "episodes", "warmup", "population", "generations", "held-out", "epochs",
-            "finetune-epochs", "train-limit", "threads", "netadapt-step", "finetune-steps", "finetune-lr", "checkpoint", "save-dir", "residual-width"];
+            "finetune-epochs", "train-limit", "threads", "netadapt-step", "finetune-steps", "finetune-lr", "checkpoint", "save-dir", "residual-width",
+            "bn-batches"];
         foreach (var key in o.Keys)
             if (!known.Contains(key)) throw new ArgumentException($"unknown option --{key}; known: --{string.Join(", --", known)}");
         var c = CultureInfo.InvariantCulture;
@@ -73,7 +75,7 @@ internal sealed record BenchOptions
             Population = Int("population", "12"), Generations = Int("generations", "10"), HeldOut = Int("held-out", "2000"),
             Epochs = Int("epochs", "1"), FinetuneEpochs = Int("finetune-epochs", "1"), TrainLimit = Int("train-limit", "0"),
             Threads = Int("threads", "2"), ResidualWidth = Int("residual-width", ResidualFashionNet.DefaultWidth.ToString(c)), NetAdaptStep = Real("netadapt-step", "0.05"), NetAdaptFinetuneSteps = Int("finetune-steps", "20"),
-            NetAdaptFinetuneLr = Real("finetune-lr", "0.01"),
+            NetAdaptFinetuneLr = Real("finetune-lr", "0.01"), BatchNormBatches = Int("bn-batches", "0"),
             Checkpoint = checkpoint is { Length: > 0 } ? checkpoint : null, SaveDir = o.GetValueOrDefault("save-dir") is { Length: > 0 } d ? d : null,
         };
     }

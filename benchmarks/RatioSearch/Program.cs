@@ -77,7 +77,10 @@ foreach (var name in o.Models)
     var uniform = space.Uniform();
     logger.LogInformation("{Model}: {Groups} groups ({Channels} channels); uniform keeps {Kept} = {Macs:P1} of the MACs",
         name, space.Count, string.Join(",", space.Groups.Select(g => $"{g.Id}:{g.Channels}")), string.Join(",", uniform), space.MacsOf(uniform) / (double)space.FullMacs);
-    var scorer = new TaskPolicyScorer(task, factory, model, shape, heldOut);
+    // --bn-batches: every pruned copy's BatchNorm statistics re-estimated on training batches (never the held-out ones) first.
+    using var recalibrationLoader = o.BatchNormBatches > 0 ? TrainLoader(1000) : null;
+    var recalibration = recalibrationLoader is null ? null : new BatchNormRecalibration(recalibrationLoader, o.BatchNormBatches);
+    var scorer = new TaskPolicyScorer(task, factory, model, shape, heldOut, recalibration: recalibration);
     var trialClock = Stopwatch.StartNew();
     scorer.Score(space.ById(uniform));
     double trialSeconds = trialClock.Elapsed.TotalSeconds;
@@ -86,7 +89,7 @@ foreach (var name in o.Models)
     logger.LogInformation("{Model}: unpruned test accuracy {Accuracy:P2} ({TestSeconds:0.0} s for the 10 000 test images); one trial (copy, L1 prune, score {HeldOut} images) {Seconds:0.00} s",
         name, unprunedTest, trialClock.Elapsed.TotalSeconds, o.HeldOut, trialSeconds);
     summaries.Add(new ModelSummary(name, unprunedTest, space.Count, epochSeconds, trialSeconds));
-    var setup = new ModelSetup(name, model, factory, shape, space, task, scorer, new PrunedFinetune(task, factory, model, shape, test), TrainLoader, heldOut);
+    var setup = new ModelSetup(name, model, factory, shape, space, task, scorer, new PrunedFinetune(task, factory, model, shape, test, recalibration), TrainLoader, heldOut);
     foreach (var seed in o.Seeds) rows.AddRange(SeedRunner.Run(setup, seed, o, logger));
 }
 ResultTable.Print(o, summaries, rows);

@@ -11,10 +11,11 @@ namespace Benchmarks.RatioSearch;
 /// Test accuracy of a policy before and after finetuning: L1-prunes a copy of the trained model to the kept counts (the
 /// selection and shrink the search scorers use), scores it on the test set, trains it whole epochs on the training images
 /// (SGD with the training's lr and momentum, the loader seeded with the run's seed, so every row of a seed sees the same
-/// batches) and scores it again. The trained model is not changed.
+/// batches) and scores it again. The trained model is not changed. With a recalibration, the copy's BatchNorm statistics are
+/// re-estimated before the first score, as the search's trials were.
 /// </summary>
 internal sealed class PrunedFinetune(HeldOutTask task, Func<nn.Module<Tensor, Tensor>> factory, nn.Module<Tensor, Tensor> model,
-    long[] inputShape, IBatchLoader test)
+    long[] inputShape, IBatchLoader test, BatchNormRecalibration? recalibration = null)
 {
     /// <summary>Test accuracy of the pruned copy before finetuning, and after <paramref name="epochs"/> epochs on
     /// <paramref name="train"/> (null when <paramref name="epochs"/> is 0).</summary>
@@ -23,6 +24,8 @@ internal sealed class PrunedFinetune(HeldOutTask task, Func<nn.Module<Tensor, Te
         using var copy = ModelCopy.Create(factory, inputShape, [], model);
         copy.eval();
         Shrink(copy, kept);
+        // Scored as the searches scored it: with --bn-batches, its BatchNorm statistics re-estimated first.
+        recalibration?.Apply(copy);
         double before = ClassificationAccuracy.Of(copy, test);
         if (epochs == 0) return (before, null);
         ShortTraining.Run(task, copy, train, new ShortTrainingOptions

@@ -48,7 +48,7 @@ internal static class ResultTable
         foreach (var s in models)
         {
             Console.WriteLine();
-            Console.WriteLine(string.Create(C, $"{o.Title(s.Model)} at {o.Target:0.###} of the MACs (floor 0.2, {s.Groups} groups), L1-pruned; held-out {o.HeldOut} training images; unpruned test accuracy {s.UnprunedTest:P2}; finetuning {o.FinetuneEpochs} epoch(s); oneDNN {ConvKernels.UsesOneDnn}"));
+            Console.WriteLine(string.Create(C, $"{o.Title(s.Model)} at {o.Target:0.###} of the MACs (floor 0.2, {s.Groups} groups), L1-pruned; held-out {o.HeldOut} training images; unpruned test accuracy {s.UnprunedTest:P2}; finetuning {o.FinetuneEpochs} epoch(s); BatchNorm re-estimated on {o.BatchNormBatches} batches; oneDNN {ConvKernels.UsesOneDnn}"));
             Console.WriteLine($"| {"seed",4} | {"method",-9} | {"MACs %",7} | {"held-out acc",12} | {"test before ft",14} | {"test after ft",13} | {"trials",6} | {"search s",8} | {"trials/min",10} |");
             Console.WriteLine("|-----:|-----------|--------:|-------------:|---------------:|--------------:|-------:|---------:|-----------:|");
             foreach (var r in rows.Where(r => r.Model == s.Model))
@@ -64,7 +64,7 @@ internal static class ResultTable
             benchmark = "ratio-search", target = o.Target, floor = 0.2, seeds = o.Seeds, episodes = o.Episodes, warmup = o.Warmup, population = o.Population,
             generations = o.Generations, held_out = o.HeldOut, epochs = o.Epochs, finetune_epochs = o.FinetuneEpochs, train_limit = o.TrainLimit,
             net_adapt_step = o.NetAdaptStep, net_adapt_finetune_steps = o.NetAdaptFinetuneSteps, net_adapt_finetune_lr = o.NetAdaptFinetuneLr,
-            onednn = ConvKernels.UsesOneDnn,
+            batchnorm_batches = o.BatchNormBatches, onednn = ConvKernels.UsesOneDnn,
             models = models.Select(s => new
             {
                 model = s.Model, unpruned_test_accuracy = Math.Round(s.UnprunedTest, 4), groups = s.Groups,
