@@ -9,6 +9,7 @@ internal sealed record BenchOptions
 {
     public static readonly string[] AllMethods = ["amc", "genetic", "annealing", "netadapt"];
     public static readonly string[] AllModels = ["fashion-cnn", "residual"];
+    public static readonly string[] AllPruners = ["l1", "lasso"];
 
     public required IReadOnlyList<string> Models { get; init; }
     public required IReadOnlyList<int> Seeds { get; init; }
@@ -28,6 +29,9 @@ internal sealed record BenchOptions
     public int NetAdaptFinetuneSteps { get; init; }
     public double NetAdaptFinetuneLr { get; init; }
     public int BatchNormBatches { get; init; }
+    public string Pruner { get; init; } = "l1";
+    public bool CosineFinetune { get; init; }
+    public string? PoliciesDir { get; init; }
     public string? Checkpoint { get; init; }
     public string? SaveDir { get; init; }
 
@@ -46,7 +50,7 @@ internal sealed record BenchOptions
         }
         string[] known = ["model", "seeds", "seed", "methods", "target", "episodes", "warmup", "population", "generations", "held-out", "epochs",
             "finetune-epochs", "train-limit", "threads", "netadapt-step", "finetune-steps", "finetune-lr", "checkpoint", "save-dir", "residual-width",
-            "bn-batches"];
+            "bn-batches", "pruner", "finetune-schedule", "policies"];
         foreach (var key in o.Keys)
             if (!known.Contains(key)) throw new ArgumentException($"unknown option --{key}; known: --{string.Join(", --", known)}");
         var c = CultureInfo.InvariantCulture;
@@ -63,6 +67,10 @@ internal sealed record BenchOptions
         var methods = List("methods", string.Join(',', AllMethods)).ToHashSet();
         foreach (var m in methods)
             if (!AllMethods.Contains(m)) throw new ArgumentException($"--methods {m}: unknown; use some of {string.Join(",", AllMethods)}");
+        var pruner = Opt("pruner", "l1");
+        if (!AllPruners.Contains(pruner)) throw new ArgumentException($"--pruner {pruner}: unknown; use {string.Join(" or ", AllPruners)}");
+        var schedule = Opt("finetune-schedule", "constant");
+        if (schedule is not ("constant" or "cosine")) throw new ArgumentException($"--finetune-schedule {schedule}: unknown; use constant or cosine");
         var seeds = List("seeds", Opt("seed", "0")).Select(s => int.TryParse(s, NumberStyles.Integer, c, out var v) ? v
             : throw new ArgumentException($"--seeds {s}: need comma-separated whole numbers, e.g. 0,1,2")).ToList();
         var checkpoint = o.GetValueOrDefault("checkpoint");
@@ -75,7 +83,8 @@ internal sealed record BenchOptions
             Population = Int("population", "12"), Generations = Int("generations", "10"), HeldOut = Int("held-out", "2000"),
             Epochs = Int("epochs", "1"), FinetuneEpochs = Int("finetune-epochs", "1"), TrainLimit = Int("train-limit", "0"),
             Threads = Int("threads", "2"), ResidualWidth = Int("residual-width", ResidualFashionNet.DefaultWidth.ToString(c)), NetAdaptStep = Real("netadapt-step", "0.05"), NetAdaptFinetuneSteps = Int("finetune-steps", "20"),
-            NetAdaptFinetuneLr = Real("finetune-lr", "0.01"), BatchNormBatches = Int("bn-batches", "0"),
+            NetAdaptFinetuneLr = Real("finetune-lr", "0.01"), BatchNormBatches = Int("bn-batches", "0"), Pruner = pruner, CosineFinetune = schedule == "cosine",
+            PoliciesDir = o.GetValueOrDefault("policies") is { Length: > 0 } pd ? pd : null,
             Checkpoint = checkpoint is { Length: > 0 } ? checkpoint : null, SaveDir = o.GetValueOrDefault("save-dir") is { Length: > 0 } d ? d : null,
         };
     }

@@ -80,7 +80,15 @@ foreach (var name in o.Models)
     // --bn-batches: every pruned copy's BatchNorm statistics re-estimated on training batches (never the held-out ones) first.
     using var recalibrationLoader = o.BatchNormBatches > 0 ? TrainLoader(1000) : null;
     var recalibration = recalibrationLoader is null ? null : new BatchNormRecalibration(recalibrationLoader, o.BatchNormBatches);
-    var scorer = new TaskPolicyScorer(task, factory, model, shape, heldOut, recalibration: recalibration);
+    // --pruner: how each trial (and each row's test copy) is pruned: the built-in L1 selection, or channel-pruning's LASSO
+    // selection with least-squares reconstruction (He et al. 2017; AMC's environment reconstructs each pruned layer too),
+    // sampling its layers on training batches.
+    using var pruneSamples = o.Pruner == "lasso" ? TrainLoader(2000) : null;
+    IPolicyScorer scorer = pruneSamples is null
+        ? new TaskPolicyScorer(task, factory, model, shape, heldOut, recalibration: recalibration)
+        : new CompressorPolicyScorer(task, new Plugins.ChannelPruning.ChannelPruningCompressor(),
+            new Dictionary<string, string> { ["method"] = "lasso", ["reconstruct"] = "true" }, factory, model, shape, pruneSamples, heldOut,
+            recalibration: recalibration);
     var trialClock = Stopwatch.StartNew();
     scorer.Score(space.ById(uniform));
     double trialSeconds = trialClock.Elapsed.TotalSeconds;
@@ -89,7 +97,7 @@ foreach (var name in o.Models)
     logger.LogInformation("{Model}: unpruned test accuracy {Accuracy:P2} ({TestSeconds:0.0} s for the 10 000 test images); one trial (copy, L1 prune, score {HeldOut} images) {Seconds:0.00} s",
         name, unprunedTest, trialClock.Elapsed.TotalSeconds, o.HeldOut, trialSeconds);
     summaries.Add(new ModelSummary(name, unprunedTest, space.Count, epochSeconds, trialSeconds));
-    var setup = new ModelSetup(name, model, factory, shape, space, task, scorer, new PrunedFinetune(task, factory, model, shape, test, recalibration), TrainLoader, heldOut);
+    var setup = new ModelSetup(name, model, factory, shape, space, task, scorer, new PrunedFinetune(task, (IPolicyPruner)scorer, test, recalibration, o.CosineFinetune), TrainLoader, heldOut);
     foreach (var seed in o.Seeds) rows.AddRange(SeedRunner.Run(setup, seed, o, logger));
 }
 ResultTable.Print(o, summaries, rows);

@@ -1,6 +1,4 @@
 using Trainer.Abstractions;
-using Trainer.Core.Compression;
-using Trainer.Core.Pruning;
 using Trainer.Core.Search;
 using Trainer.Core.Training;
 using static TorchSharp.torch;
@@ -8,26 +6,30 @@ using static TorchSharp.torch;
 namespace Benchmarks.RatioSearch;
 
 /// <summary>
-/// Test accuracy of a policy before and after finetuning: L1-prunes a copy of the trained model to the kept counts (the
-/// selection and shrink the search scorers use), scores it on the test set, trains it whole epochs on the training images
-/// (SGD with the training's lr and momentum, the loader seeded with the run's seed, so every row of a seed sees the same
-/// batches) and scores it again. The trained model is not changed. With a recalibration, the copy's BatchNorm statistics are
-/// re-estimated before the first score, as the search's trials were.
+/// Test accuracy of a policy before and after finetuning: prunes a copy of the trained model to the kept counts with the
+/// pruner the searches' trials used (<see cref="IPolicyPruner"/>: L1 selection, or channel-pruning's LASSO and
+/// reconstruction), scores it on the test set, trains it whole epochs on the training images (SGD with the training's lr
+/// and momentum, the loader seeded with the run's seed, so every row of a seed sees the same batches) and scores it again.
+/// The trained model is not changed. With a recalibration, the copy's BatchNorm statistics are re-estimated before the
+/// first score, as the search's trials were.
 /// </summary>
-internal sealed class PrunedFinetune(HeldOutTask task, Func<nn.Module<Tensor, Tensor>> factory, nn.Module<Tensor, Tensor> model,
-    long[] inputShape, IBatchLoader test, BatchNormRecalibration? recalibration = null)
+internal sealed class PrunedFinetune(HeldOutTask task, IPolicyPruner pruner, IBatchLoader test, BatchNormRecalibration? recalibration = null,
+    bool cosine = false)
 {
     /// <summary>Test accuracy of the pruned copy before finetuning, and after <paramref name="epochs"/> epochs on
     /// <paramref name="train"/> (null when <paramref name="epochs"/> is 0).</summary>
     public (double Before, double? After) Run(IReadOnlyDictionary<string, int> kept, IBatchLoader train, int epochs, int seed)
     {
-        using var copy = ModelCopy.Create(factory, inputShape, [], model);
-        copy.eval();
-        Shrink(copy, kept);
+        using var copy = pruner.PrunedCopy(kept);
         // Scored as the searches scored it: with --bn-batches, its BatchNorm statistics re-estimated first.
         recalibration?.Apply(copy);
         double before = ClassificationAccuracy.Of(copy, test);
         if (epochs == 0) return (before, null);
+        if (cosine)
+        {
+            CosineFinetune(copy, train, epochs, seed);
+            return (before, ClassificationAccuracy.Of(copy, test));
+        }
         ShortTraining.Run(task, copy, train, new ShortTrainingOptions
         {
             Steps = 0, Epochs = epochs, LearningRate = BenchOptions.LearningRate, Momentum = BenchOptions.Momentum, Seed = seed,
@@ -35,17 +37,32 @@ internal sealed class PrunedFinetune(HeldOutTask task, Func<nn.Module<Tensor, Te
         return (before, ClassificationAccuracy.Of(copy, test));
     }
 
-    // TaskPolicyScorer's shrink (internal to Core): per group, the kept channels of largest L1 norm summed over its producers.
-    private void Shrink(nn.Module<Tensor, Tensor> copy, IReadOnlyDictionary<string, int> kept)
+    /// <summary>--finetune-schedule cosine: the same SGD and batches, the learning rate annealed per step from the training's to
+    /// 0 over the finetuning (PyTorch's CosineAnnealingLR stepped per batch), so the score is the end of a schedule rather than
+    /// one constant-rate step's snapshot.</summary>
+    private static void CosineFinetune(nn.Module<Tensor, Tensor> model, IBatchLoader train, int epochs, int seed)
     {
-        var editor = new ModelEditor(copy, inputShape, new ShrinkOptions { RoundTo = 1 });
-        var groups = editor.ChannelGroups.ToDictionary(g => g.Id);
-        var flags = new Dictionary<string, bool[]>();
-        foreach (var (id, count) in kept)
+        manual_seed(seed);
+        var optimizer = optim.SGD(model.parameters(), BenchOptions.LearningRate, BenchOptions.Momentum);
+        long steps = (long)epochs * train.BatchCount, step = 0;
+        model.train();
+        for (int epoch = 0; epoch < epochs; epoch++)
         {
-            if (!groups.TryGetValue(id, out var group)) throw new ArgumentException($"the policy names group '{id}', which the model does not have");
-            if (count < group.Channels) flags[id] = GroupL1Selection.Select(copy, group, count);
+            using var batches = train.GetBatches(epoch).GetEnumerator();
+            while (true)
+            {
+                // The scope opens before the batch is read, so its tensors go with the step's (as in the trainer's loop).
+                using var scope = NewDisposeScope();
+                if (!batches.MoveNext()) break;
+                foreach (var group in optimizer.ParamGroups)
+                    group.LearningRate = BenchOptions.LearningRate * (1 + Math.Cos(Math.PI * step / steps)) / 2;
+                optimizer.zero_grad();
+                var loss = nn.functional.cross_entropy(model.call(batches.Current.Inputs), batches.Current.Targets);
+                loss.backward();
+                optimizer.step();
+                step++;
+            }
         }
-        if (flags.Count > 0) editor.ShrinkChannels(flags);
+        model.eval();
     }
 }

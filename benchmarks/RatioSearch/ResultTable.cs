@@ -48,7 +48,7 @@ internal static class ResultTable
         foreach (var s in models)
         {
             Console.WriteLine();
-            Console.WriteLine(string.Create(C, $"{o.Title(s.Model)} at {o.Target:0.###} of the MACs (floor 0.2, {s.Groups} groups), L1-pruned; held-out {o.HeldOut} training images; unpruned test accuracy {s.UnprunedTest:P2}; finetuning {o.FinetuneEpochs} epoch(s); BatchNorm re-estimated on {o.BatchNormBatches} batches; oneDNN {ConvKernels.UsesOneDnn}"));
+            Console.WriteLine(string.Create(C, $"{o.Title(s.Model)} at {o.Target:0.###} of the MACs (floor 0.2, {s.Groups} groups), {(o.Pruner == "lasso" ? "LASSO-pruned with reconstruction" : "L1-pruned")}; held-out {o.HeldOut} training images; unpruned test accuracy {s.UnprunedTest:P2}; finetuning {o.FinetuneEpochs} epoch(s){(o.CosineFinetune ? " (cosine lr)" : "")}{(o.PoliciesDir is null ? "" : " of the policies saved in " + o.PoliciesDir)}; BatchNorm re-estimated on {o.BatchNormBatches} batches; oneDNN {ConvKernels.UsesOneDnn}"));
             Console.WriteLine($"| {"seed",4} | {"method",-9} | {"MACs %",7} | {"held-out acc",12} | {"test before ft",14} | {"test after ft",13} | {"trials",6} | {"search s",8} | {"trials/min",10} |");
             Console.WriteLine("|-----:|-----------|--------:|-------------:|---------------:|--------------:|-------:|---------:|-----------:|");
             foreach (var r in rows.Where(r => r.Model == s.Model))
@@ -64,7 +64,8 @@ internal static class ResultTable
             benchmark = "ratio-search", target = o.Target, floor = 0.2, seeds = o.Seeds, episodes = o.Episodes, warmup = o.Warmup, population = o.Population,
             generations = o.Generations, held_out = o.HeldOut, epochs = o.Epochs, finetune_epochs = o.FinetuneEpochs, train_limit = o.TrainLimit,
             net_adapt_step = o.NetAdaptStep, net_adapt_finetune_steps = o.NetAdaptFinetuneSteps, net_adapt_finetune_lr = o.NetAdaptFinetuneLr,
-            batchnorm_batches = o.BatchNormBatches, onednn = ConvKernels.UsesOneDnn,
+            batchnorm_batches = o.BatchNormBatches, pruner = o.Pruner, finetune_schedule = o.CosineFinetune ? "cosine" : "constant", policies = o.PoliciesDir,
+            onednn = ConvKernels.UsesOneDnn,
             models = models.Select(s => new
             {
                 model = s.Model, unpruned_test_accuracy = Math.Round(s.UnprunedTest, 4), groups = s.Groups,
@@ -74,13 +75,13 @@ internal static class ResultTable
             {
                 model = r.Model, seed = r.Seed, method = r.Method, macs_ratio = Math.Round(r.Policy.MacsRatio, 4), held_out_accuracy = Math.Round(r.Policy.Score, 4),
                 test_accuracy_before_finetune = Math.Round(r.TestBefore, 4), test_accuracy_after_finetune = r.TestAfter is { } a ? Math.Round(a, 4) : (double?)null,
-                trials = r.Trials, search_seconds = Math.Round(r.Seconds, 1), trials_per_minute = Finite(r.TrialsPerMinute, 1), kept = r.Policy.KeptChannels,
+                trials = r.Trials, search_seconds = Finite(r.Seconds, 1), trials_per_minute = Finite(r.TrialsPerMinute, 1), kept = r.Policy.KeptChannels,
             }),
             means = means.Select(m => new
             {
                 model = m.Model, method = m.Method, seeds = m.Seeds, macs_ratio = Math.Round(m.MacsRatio, 4), held_out_accuracy = Math.Round(m.HeldOut, 4),
                 test_accuracy_before_finetune = Math.Round(m.TestBefore, 4), test_accuracy_after_finetune = m.TestAfter is { } a ? Math.Round(a, 4) : (double?)null,
-                trials = m.Trials, search_seconds = Math.Round(m.Seconds, 1), trials_per_minute = Finite(m.TrialsPerMinute, 1),
+                trials = m.Trials, search_seconds = Finite(m.Seconds, 1), trials_per_minute = Finite(m.TrialsPerMinute, 1),
                 delta_before_points = Math.Round(m.DeltaBefore, 2), delta_after_points = m.DeltaAfter is { } d ? Math.Round(d, 2) : (double?)null,
             }),
         }));

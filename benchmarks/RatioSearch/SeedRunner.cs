@@ -32,6 +32,15 @@ internal static class SeedRunner
         void Search(string method, Func<SearchResult> run)
         {
             if (!o.Methods.Contains(method)) return;
+            if (o.PoliciesDir is { } saved)
+            {
+                // --policies: the best policy an earlier run saved (--save-dir), finetuned again; its search figures are not re-measured.
+                var earlier = SearchResult.Load(Path.Combine(saved, $"{m.Name}-seed{seed}-{method}.json"));
+                found.Add((method, earlier.Best, earlier.History.Count, double.NaN));
+                logger.LogInformation("{Model} seed {Seed}: {Method} policy loaded from {Dir}: kept {Kept}", m.Name, seed, method, saved,
+                    string.Join(",", earlier.Best.KeptChannels.Values));
+                return;
+            }
             logger.LogInformation("{Model} seed {Seed}: {Method} search", m.Name, seed, method);
             clock.Restart();
             var result = run();

@@ -24,6 +24,15 @@ public interface IPolicyScorer
     }
 }
 
+/// <summary>Prunes copies of a model to a policy: the pruning a scorer scores, for whoever needs the pruned model itself (a
+/// benchmark's test column, a finetuning).</summary>
+public interface IPolicyPruner
+{
+    /// <summary>A copy of the model pruned to <paramref name="keptChannels"/> (group id → kept count), in eval mode; the caller
+    /// disposes it. The model itself is not changed.</summary>
+    TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> PrunedCopy(IReadOnlyDictionary<string, int> keptChannels);
+}
+
 /// <summary>A scorer from a function (synthetic objectives, tests, a user's own evaluation).</summary>
 public sealed class FuncPolicyScorer : IPolicyScorer
 {

@@ -14,7 +14,7 @@ namespace Trainer.Core.Search;
 /// </summary>
 /// <remarks>Give it a held-out part of the training set (AMC holds out a few thousand training images), never the
 /// validation set the final model is judged on.</remarks>
-public sealed class TaskPolicyScorer : IPolicyScorer
+public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
 {
     private readonly TrainingTask task;
     private readonly Func<nn.Module<Tensor, Tensor>> factory;
@@ -53,12 +53,28 @@ public sealed class TaskPolicyScorer : IPolicyScorer
     /// <inheritdoc />
     public PolicyScore Score(IReadOnlyDictionary<string, int> keptChannels)
     {
-        ArgumentNullException.ThrowIfNull(keptChannels);
-        using var copy = ModelCopy.Create(factory, inputShape, edits, model);
-        var summary = Shrink(copy, inputShape, keptChannels, roundTo).Cost;
+        using var copy = PrunedCopy(keptChannels);
         recalibration?.Apply(copy);
         double score = task.ScoreOf(copy, heldOut);
-        return new PolicyScore(task.Score.HigherIsBetter ? score : -score, summary.Params);
+        return new PolicyScore(task.Score.HigherIsBetter ? score : -score, copy.parameters().Sum(p => p.numel()));
+    }
+
+    /// <inheritdoc />
+    public nn.Module<Tensor, Tensor> PrunedCopy(IReadOnlyDictionary<string, int> keptChannels)
+    {
+        ArgumentNullException.ThrowIfNull(keptChannels);
+        var copy = ModelCopy.Create(factory, inputShape, edits, model);
+        try
+        {
+            Shrink(copy, inputShape, keptChannels, roundTo);
+            copy.eval();
+            return copy;
+        }
+        catch
+        {
+            copy.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Shrinks <paramref name="copy"/> in place to the policy (L1-selected channels per group); returns its cost after

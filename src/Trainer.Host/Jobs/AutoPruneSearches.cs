@@ -34,7 +34,36 @@ internal static class AutoPruneSearches
     /// <summary>NetAdapt's scores also depend on its step and finetuning: appended to the journal's fingerprint ("" otherwise).</summary>
     public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => (IsNetAdapt(s)
         ? string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {t.BatchSize}")
-        : "") + (s.BatchNormBatches > 0 ? string.Create(CultureInfo.InvariantCulture, $"; batchnorm {s.BatchNormBatches} x {t.BatchSize}") : "");
+        : "") + (s.BatchNormBatches > 0 ? string.Create(CultureInfo.InvariantCulture, $"; batchnorm {s.BatchNormBatches} x {t.BatchSize}") : "")
+        + (s.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) ? ""
+            : $"; pruner {s.Pruner.ToLowerInvariant()} {{{string.Join(", ", s.PrunerSettings.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => $"{p.Key.ToLowerInvariant()}={p.Value}"))}}}");
+
+    /// <summary>The scorer of AMC's, the GA's and SA's trials: a copy pruned by Search:Pruner (the built-in L1 selection, or a
+    /// loaded compressor given the policy as keep ratios, sampling layers on training batches of Trainer:BatchSize shuffled
+    /// with Search:Seed + 3), scored on <paramref name="heldOut"/>. Dispose the returned sampling loader with the search.</summary>
+    /// <exception cref="JobException">Search:Pruner names no loaded compressor, one that sizes its layers itself, or
+    /// Search:PrunerSettings it refuses.</exception>
+    public static (IPolicyScorer Scorer, IDisposable? Samples) PolicyScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut,
+        SearchOptions s, TrainerOptions t, int roundTo, BatchNormRecalibration? recalibration, Plugins.PluginLoader plugins)
+    {
+        if (s.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase))
+            return (new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, heldOut, roundTo, model.Manifest?.AllEdits, recalibration), null);
+        var compressor = plugins.Compressors.FirstOrDefault(c => c.Name.Equals(s.Pruner, StringComparison.OrdinalIgnoreCase))
+            ?? throw new JobException($"Search:Pruner = '{s.Pruner}' is neither l1 (built in) nor a loaded compressor; " +
+                                      (plugins.Compressors.Count == 0 ? "no plugin is loaded" : $"loaded: {string.Join(", ", plugins.Compressors.Select(c => c.Name))}") +
+                                      ". Add the plugin that provides it to Compression:Plugins, or use l1.");
+        var samples = task.TrainLoader(t.BatchSize, s.Seed + 3, 1.0);
+        try
+        {
+            return (new CompressorPolicyScorer(task, compressor, s.PrunerSettings, model.Create, model.Network, model.InputShape, samples, heldOut,
+                roundTo, model.Manifest?.AllEdits, recalibration), samples as IDisposable);
+        }
+        catch (ArgumentException e)
+        {
+            (samples as IDisposable)?.Dispose();
+            throw new JobException($"Search:Pruner = '{s.Pruner}' / Search:PrunerSettings: {e.Message}");
+        }
+    }
 
     /// <summary>The re-estimation of each pruned copy's BatchNorm statistics Search:BatchNormBatches asks for (null: off), on
     /// training batches of Trainer:BatchSize in an order of the search's seed; dispose its loader with the search.</summary>

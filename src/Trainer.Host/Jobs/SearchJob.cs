@@ -14,14 +14,14 @@ namespace Trainer.Host.Jobs;
 
 /// <summary>
 /// `trainer search`: searches per-group keep ratios of a trained model under a MACs budget with AMC's agent, the genetic
-/// algorithm or simulated annealing (Core's <see cref="AmcSearch"/>, <see cref="GeneticSearch"/>, <see cref="SimulatedAnnealingSearch"/>), each trial an L1-pruned copy scored by the task
+/// algorithm or simulated annealing (Core's <see cref="AmcSearch"/>, <see cref="GeneticSearch"/>, <see cref="SimulatedAnnealingSearch"/>), each trial a copy pruned by Search:Pruner (L1 by default) and scored by the task
 /// on held-out training samples without finetuning. Writes search-result.json (the best policy, which
 /// `trainer compress --Compression:Allocation=searched --Compression:Policy=...` applies; for NetAdapt and AutoCompress also the
 /// model they trained, in searched-model.bin beside it), the trial journal that
 /// --resume continues from, TensorBoard scalars and a table.
 /// </summary>
 public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration configuration, IOptions<ModelOptions> modelOptions, IOptions<TrainerOptions> trainerOptions, IOptions<SearchOptions> searchOptions,
-    Tasks.TaskProvider tasks, ILoggerFactory loggers)
+    Tasks.TaskProvider tasks, Plugins.PluginLoader plugins, ILoggerFactory loggers)
 {
     /// <summary>File names in the search's checkpoint folder.</summary>
     public const string ResultFileName = "search-result.json", JournalFileName = "trials.jsonl", TrialsFolderName = "trials";
@@ -74,11 +74,12 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             using var recalibrationLoader = recalibration?.Loader as IDisposable;
             using var finetuner = AutoPruneSearches.NetAdaptScorer(task, model, loader, s, t);
             var bases = finetuner is null ? null : new AdoptedBaseFiles(finetuner, trialsFolder, AutoPruneSearches.NetAdaptFinetune(s, t));
+            var (policyScorer, pruneSamples) = finetuner is null ? AutoPruneSearches.PolicyScorer(task, model, loader, s, t, s.RoundTo, recalibration, plugins) : (null, null);
+            using var _ = pruneSamples;
             using var candidates = finetuner is null ? null
                 : new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
             using var trials = SearchTrials.Create(configuration, s, fingerprint, trialsFolder,
-                (IPolicyScorer?)finetuner ?? new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, s.RoundTo, model.Manifest?.AllEdits,
-                    recalibration), _logger, bases, candidates);
+                (IPolicyScorer?)finetuner ?? policyScorer!, _logger, bases, candidates);
             var scorer = new JournaledPolicyScorer(trials.Scorer, journalPath, fingerprint, _logger);
             var reward = Reward(s.Reward);
             _logger.LogInformation("Searching {Method} keep ratios of '{Model}' at {Target:0.###} of its {Macs} MACs over {Groups} groups, " +

@@ -96,8 +96,8 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
             model.Network.eval();
             var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
             var recalibration = AutoPruneSearches.Recalibration(task, s, t);
-            var scorer = new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, loader, spec.RoundTo, model.Manifest?.AllEdits,
-                recalibration);
+            var (scorer, pruneSamples) = AutoPruneSearches.PolicyScorer(task, model, loader, s, t, spec.RoundTo, recalibration,
+                host.Services.GetRequiredService<Plugins.PluginLoader>());
             var finetuned = new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
             var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
             logger.LogInformation("Trial worker loaded '{Model}' for {Fingerprint}.", model.Name, fingerprint);
@@ -106,6 +106,7 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
                 finetuned.Dispose();
                 (loader as IDisposable)?.Dispose();
                 (recalibration?.Loader as IDisposable)?.Dispose();
+                pruneSamples?.Dispose();
                 model.Network.Dispose();
                 host.Dispose();
             });

@@ -80,6 +80,16 @@ public sealed class SearchOptions
     /// is scored (EagleEye's adaptive BatchNorm); 0, the default, scores it with the statistics it had, as AMC and NNI do.</summary>
     public int BatchNormBatches { get; set; }
 
+    /// <summary>How each trial prunes its copy: "l1" (built in: each group keeps the channels whose filters have the largest L1
+    /// norm, nothing refitted) or a loaded compressor that takes per-group keep ratios, e.g. "channel-pruning" (LASSO
+    /// selection and least-squares reconstruction; AMC's environment also reconstructs each pruned layer). AMC, genetic and
+    /// annealing only: NetAdapt and AutoCompress train their candidates.</summary>
+    public string Pruner { get; set; } = "l1";
+
+    /// <summary>Settings of a compressor <see cref="Pruner"/>, as its Compression:Settings (e.g. method = lasso,
+    /// trainset_ratio = 0.01); the compressor checks them at the start of the search.</summary>
+    public Dictionary<string, string> PrunerSettings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Seed of the search (the same seed repeats the same search).</summary>
     public int Seed { get; set; }
 
@@ -145,6 +155,12 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
         else if (o.BatchNormBatches > 0 && o.Method is { } m && (m.Equals("netadapt", StringComparison.OrdinalIgnoreCase) || m.Equals("autocompress", StringComparison.OrdinalIgnoreCase)))
             errors.Add($"Search:BatchNormBatches = {o.BatchNormBatches} does not apply to Search:Method = '{m}', which trains its candidates (their " +
                        "BatchNorm statistics follow); set it to 0, or use amc, genetic or annealing.");
+        if (string.IsNullOrWhiteSpace(o.Pruner))
+            errors.Add("Search:Pruner is empty; accepted: l1 (built in) or the name of a loaded compressor that takes per-group keep ratios, e.g. channel-pruning.");
+        else if (!o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) && o.Method is { } pm
+                 && (pm.Equals("netadapt", StringComparison.OrdinalIgnoreCase) || pm.Equals("autocompress", StringComparison.OrdinalIgnoreCase)))
+            errors.Add($"Search:Pruner = '{o.Pruner}' does not apply to Search:Method = '{pm}', which prunes and trains its candidates itself; " +
+                       "set it to l1, or use amc, genetic or annealing.");
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -84,17 +84,4 @@ public sealed class TaskPolicyScorerTests
             folder.Delete(recursive: true);
         }
     }
-
-    /// <summary>Accuracy on whatever loader it is given; nothing to train.</summary>
-    private sealed class LabelledTask : TrainingTask
-    {
-        public override string Name => "labelled";
-        public override TaskScore Score => TaskScore.Accuracy;
-        public override long[] ExampleInputShape => SearchFixtures.FashionShape;
-        public override void Configure(TaskContext context) { }
-        public override IBatchLoader TrainLoader(int batchSize, long seed, double subsetRatio) => throw new NotSupportedException();
-        public override IBatchLoader ValidationLoader(int batchSize) => throw new NotSupportedException();
-        public override BaseTrainer CreateTrainer(TrainerSetup setup) => new ClassificationTrainer(setup);
-        protected override double Evaluate(nn.Module<Tensor, Tensor> model, IBatchLoader data) => ClassificationAccuracy.Of(model, data);
-    }
 }

@@ -100,4 +100,36 @@ public sealed class SearchVerbTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("Search:LayerFloor = 1.5 is invalid", err);
     }
+
+    [Fact]
+    public void A_search_prunes_its_trials_with_the_configured_compressor_and_refuses_a_pruner_it_cannot_use()
+    {
+        var checkpoint = Checkpoint();
+        string[] channelPruning = ["--Compression:Plugins:0=ChannelPruning", "--Search:Pruner=channel-pruning", "--Search:PrunerSettings:trainset_ratio=0.5"];
+        var (code, _, err) = Search(checkpoint, ["--Trainer:RunName=cp", "--Search:Generations=1", .. channelPruning]);
+        Assert.True(code == 0, err);
+        var result = SearchResult.Load(Path.Combine(SearchDir("cp"), "search-result.json"));
+        Assert.True(result.Best.Macs <= result.Best.Budget);
+        var journal = File.ReadAllLines(Path.Combine(SearchDir("cp"), "trials.jsonl"));
+        // Its scores are of other copies than L1's: the pruner is part of the journal's fingerprint.
+        Assert.Contains("pruner channel-pruning {trainset_ratio=0.5}", journal[0]);
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=l1", "--Search:Generations=1");
+        Assert.True(code == 0, err);
+        var l1 = SearchResult.Load(Path.Combine(SearchDir("l1"), "search-result.json"));
+        // The same seed proposes the same first generation; LASSO with reconstruction scores those policies differently.
+        Assert.Equal(l1.History[0].Kept, result.History[0].Kept);
+        Assert.NotEqual(l1.History.Select(h => h.Score), result.History.Select(h => h.Score));
+
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=cp2", "--Search:Pruner=nope");
+        Assert.Equal(2, code);
+        Assert.Contains("Search:Pruner = 'nope' is neither l1 (built in) nor a loaded compressor", err);
+        Assert.False(Directory.Exists(SearchDir("cp2")) && Directory.EnumerateFiles(SearchDir("cp2")).Any());
+        (code, _, err) = Search(checkpoint, ["--Trainer:RunName=cp3", .. channelPruning, "--Search:PrunerSettings:method=magic"]);
+        Assert.Equal(2, code);
+        Assert.Contains("Search:PrunerSettings", err);
+        Assert.Contains("method", err);
+        (code, _, err) = Search(checkpoint, ["--Trainer:RunName=cp4", .. channelPruning, "--Search:Method=netadapt"]);
+        Assert.Equal(2, code);
+        Assert.Contains("Search:Pruner = 'channel-pruning' does not apply to Search:Method = 'netadapt'", err);
+    }
 }
