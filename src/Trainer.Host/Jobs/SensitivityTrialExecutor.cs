@@ -7,7 +7,6 @@ using Microsoft.Extensions.Options;
 using Trainer.Core.Analysis.Sensitivity;
 using Trainer.Core.Models;
 using Trainer.Core.Search.Trials;
-using Trainer.Host.Cli;
 using Trainer.Host.Options;
 using TorchSharp;
 
@@ -62,36 +61,16 @@ public sealed class SensitivityTrialExecutor(ILogger logger, int threads = 0) : 
         var key = spec.LoadKey();
         if (loaded is { } state && state.Key == key) return state;
         Dispose();
-        if (spec.WorkingDirectory is { Length: > 0 } folder && Directory.Exists(folder)) Directory.SetCurrentDirectory(folder);
-        var config = spec.Config.ToDictionary();
-        if (threads > 0) config["Trainer:Threads"] = threads.ToString(CultureInfo.InvariantCulture);
-        var host = TrainerHost.Build([], config);
-        try
+        loaded = TrialHost.Open(spec, path, threads, (host, _, task) =>
         {
-            host.Services.GetRequiredService<IStartupValidator>().Validate();
-            var t = host.Services.GetRequiredService<IOptions<TrainerOptions>>().Value;
-            if (t.Threads > 0) torch.set_num_threads(t.Threads);
-            TrainerCli.ApplyConvKernels(host);
-            var task = host.Services.GetRequiredService<Tasks.TaskProvider>().Task;
             var model = ModelLoader.Load(host.Services.GetRequiredService<IOptions<ModelOptions>>().Value, logger, () => task);
             ModelLoader.CheckTakes(model, task);
             model.Network.eval();
             var fingerprint = Fingerprint(model, task.Name, spec.Shard!.ValidationSamples);
             logger.LogInformation("Trial worker loaded '{Model}' for {Fingerprint}.", model.Name, fingerprint);
-            loaded = (key, fingerprint, model, task, host);
-            return loaded.Value;
-        }
-        catch (Exception e) when (e is OptionsValidationException or JobException)
-        {
-            host.Dispose();
-            var why = e is OptionsValidationException v ? string.Join(" ", v.Failures) : e.Message;
-            throw new InvalidTrialSpecException($"The trial spec '{path}' does not load here: {why}");
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
+            return (key, fingerprint, model, task, host);
+        });
+        return loaded.Value;
     }
 
     /// <summary>Releases the loaded model and task.</summary>

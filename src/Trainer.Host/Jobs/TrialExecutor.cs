@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Trainer.Core.Search;
 using Trainer.Core.Search.Trials;
-using Trainer.Host.Cli;
 using Trainer.Host.Options;
 using TorchSharp;
 
@@ -76,53 +74,29 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
         return loaded;
     }
 
-    private Loaded Load(TrialSpec spec, string key, string path)
+    private Loaded Load(TrialSpec spec, string key, string path) => TrialHost.Open(spec, path, threads, (host, t, task) =>
     {
-        // Relative paths in the configuration (data, checkpoints) are relative to the folder the search ran in.
-        if (spec.WorkingDirectory is { Length: > 0 } folder && Directory.Exists(folder)) Directory.SetCurrentDirectory(folder);
-        var config = spec.Config.ToDictionary();
-        if (threads > 0) config["Trainer:Threads"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var host = TrainerHost.Build([], config);
-        try
+        var s = host.Services.GetRequiredService<IOptions<SearchOptions>>().Value;
+        torch.manual_seed(s.Seed);
+        var model = ModelLoader.LoadTrained(host.Services.GetRequiredService<IOptions<ModelOptions>>().Value, logger, "trial", task);
+        model.Network.eval();
+        var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
+        var recalibration = AutoPruneSearches.Recalibration(task, s, t);
+        var (scorer, pruneSamples) = AutoPruneSearches.PolicyScorer(task, model, loader, s, t, spec.RoundTo, recalibration,
+            host.Services.GetRequiredService<Plugins.PluginLoader>());
+        var finetuned = new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+        var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
+        logger.LogInformation("Trial worker loaded '{Model}' for {Fingerprint}.", model.Name, fingerprint);
+        return new Loaded(key, fingerprint, scorer, finetuned, () =>
         {
-            host.Services.GetRequiredService<IStartupValidator>().Validate();
-            var t = host.Services.GetRequiredService<IOptions<TrainerOptions>>().Value;
-            var s = host.Services.GetRequiredService<IOptions<SearchOptions>>().Value;
-            if (t.Threads > 0) torch.set_num_threads(t.Threads);
-            TrainerCli.ApplyConvKernels(host);
-            var task = host.Services.GetRequiredService<Tasks.TaskProvider>().Task;
-            torch.manual_seed(s.Seed);
-            var model = ModelLoader.LoadTrained(host.Services.GetRequiredService<IOptions<ModelOptions>>().Value, logger, "trial", task);
-            model.Network.eval();
-            var loader = task.CalibrationLoader(s.HeldOutSamples, t.EvalBatchSize, s.Seed + 1);
-            var recalibration = AutoPruneSearches.Recalibration(task, s, t);
-            var (scorer, pruneSamples) = AutoPruneSearches.PolicyScorer(task, model, loader, s, t, spec.RoundTo, recalibration,
-                host.Services.GetRequiredService<Plugins.PluginLoader>());
-            var finetuned = new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
-            var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
-            logger.LogInformation("Trial worker loaded '{Model}' for {Fingerprint}.", model.Name, fingerprint);
-            return new Loaded(key, fingerprint, scorer, finetuned, () =>
-            {
-                finetuned.Dispose();
-                (loader as IDisposable)?.Dispose();
-                (recalibration?.Loader as IDisposable)?.Dispose();
-                pruneSamples?.Dispose();
-                model.Network.Dispose();
-                host.Dispose();
-            });
-        }
-        catch (Exception e) when (e is OptionsValidationException or JobException)
-        {
+            finetuned.Dispose();
+            (loader as IDisposable)?.Dispose();
+            (recalibration?.Loader as IDisposable)?.Dispose();
+            pruneSamples?.Dispose();
+            model.Network.Dispose();
             host.Dispose();
-            var why = e is OptionsValidationException v ? string.Join(" ", v.Failures) : e.Message;
-            throw new InvalidTrialSpecException($"The trial spec '{path}' does not load here: {why}");
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
-    }
+        });
+    });
 
     /// <summary>Releases the loaded model, task and data.</summary>
     public void Dispose()

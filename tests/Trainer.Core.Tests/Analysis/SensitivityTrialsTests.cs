@@ -1,8 +1,6 @@
 using Trainer.Core.Analysis.Sensitivity;
 using Trainer.Core.Search.Trials;
-using Trainer.Core.Tasks;
 using Trainer.Core.Tests.Pruning;
-using Trainer.Tests.Shared;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -22,11 +20,8 @@ public sealed class SensitivityTrialsTests(ITestOutputHelper output) : IDisposab
     public void ShardsRunAsTrialsGiveTheUnshardedFiguresExactlyAndResultsInPlaceAreReused()
     {
         using var scope = NewDisposeScope();
-        manual_seed(5);
-        using var task = new TinyTask();
-        task.Configure(TaskContext.Empty);
-        var model = AdmmPruningTests.TinyConvNet();
-        model.eval();
+        using var fixture = TinyTaskModel.Create(seed: 5);
+        var (task, model) = fixture;
         double[] sparsities = [0.25, 0.5, 0.75];
         // Raised by 0: a layer's sweep stops at its first sparsity that raises the error above the baseline.
         var direct = TaskSensitivity.Analyze(task, model, "tiny", Shape, 64, sparsities, EarlyStopMode.Raised, 0.0);
@@ -74,9 +69,8 @@ public sealed class SensitivityTrialsTests(ITestOutputHelper output) : IDisposab
     public void AShardOfAnUnknownLayerOrWithoutLayersIsRefused()
     {
         using var scope = NewDisposeScope();
-        using var task = new TinyTask();
-        task.Configure(TaskContext.Empty);
-        var model = AdmmPruningTests.TinyConvNet();
+        using var fixture = TinyTaskModel.Create();
+        var (task, model) = fixture;
         var shard = new SensitivityShard(["conv9"], [0.5], "l1", EarlyStopMode.None, null, 0.5, 64);
         Assert.Contains("conv9", Assert.Throws<ArgumentException>(() => TaskSensitivity.AnalyzeShard(task, model, shard)).Message);
 

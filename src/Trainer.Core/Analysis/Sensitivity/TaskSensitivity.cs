@@ -33,8 +33,7 @@ public static class TaskSensitivity
         ExampleInputCheck.Ensure(model, modelName, inputShape, task);
         var scoreLoader = ScoreLoader(task, validationSamples);
         using var lease = scoreLoader as IDisposable;
-        return new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), pruner, sparsities: sparsities, earlyStopMode: earlyStopMode,
-            earlyStopValue: earlyStopValue, layers: layers, logger: logger).Analyze();
+        return AnalysisOf(task, model, scoreLoader, pruner, sparsities, earlyStopMode, earlyStopValue, layers, logger).Analyze();
     }
 
     /// <summary>The analysis <see cref="Analyze"/> would run, split into one shard per layer (model order) to run as trials: the
@@ -49,8 +48,7 @@ public static class TaskSensitivity
         ExampleInputCheck.Ensure(model, modelName, inputShape, task);
         var scoreLoader = ScoreLoader(task, validationSamples);
         using var lease = scoreLoader as IDisposable;
-        var analysis = new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), SensitivityPruners.Create(pruner), sparsities: sparsities,
-            earlyStopMode: earlyStopMode, earlyStopValue: earlyStopValue, layers: layers, logger: logger);
+        var analysis = AnalysisOf(task, model, scoreLoader, SensitivityPruners.Create(pruner), sparsities, earlyStopMode, earlyStopValue, layers, logger);
         double baseline = task.ScoreOf(model, scoreLoader);
         logger?.LogInformation("Sensitivity analysis as trials: baseline metric {Baseline:0.0000}, {Layers} layer shards, {Count} sparsities.",
             baseline, analysis.Layers.Count, analysis.Sparsities.Count);
@@ -66,8 +64,8 @@ public static class TaskSensitivity
         ArgumentNullException.ThrowIfNull(shard);
         var scoreLoader = ScoreLoader(task, shard.ValidationSamples);
         using var lease = scoreLoader as IDisposable;
-        var result = new SensitivityAnalysis(model, net => task.ScoreOf(net, scoreLoader), SensitivityPruners.Create(shard.Pruner), shard.Sparsities,
-            shard.EarlyStopMode, shard.EarlyStopValue, shard.Layers, logger: logger).Analyze(shard.Baseline);
+        var result = AnalysisOf(task, model, scoreLoader, SensitivityPruners.Create(shard.Pruner), shard.Sparsities, shard.EarlyStopMode,
+            shard.EarlyStopValue, shard.Layers, logger).Analyze(shard.Baseline);
         return result.Metrics.SelectMany(layer => layer.Value.Select(m => new SensitivityPoint(layer.Key, m.Key, m.Value))).ToList();
     }
 
@@ -80,6 +78,13 @@ public static class TaskSensitivity
             metrics[layer.Key] = new ReadOnlyDictionary<double, double>(new OrderedDictionary<double, double>(layer.Select(p => KeyValuePair.Create(p.Sparsity, p.Metric))));
         return new SensitivityResult(baseline, sparsities, new ReadOnlyDictionary<string, IReadOnlyDictionary<double, double>>(metrics));
     }
+
+    /// <summary>The analysis of <paramref name="model"/> scored by <paramref name="task"/> on <paramref name="scoreLoader"/>:
+    /// one construction, so the whole analysis, its shards and each shard's run measure alike.</summary>
+    private static SensitivityAnalysis AnalysisOf(TrainingTask task, nn.Module<Tensor, Tensor> model, Abstractions.IBatchLoader scoreLoader,
+        ILayerPruner? pruner, IEnumerable<double>? sparsities, EarlyStopMode earlyStopMode, double? earlyStopValue, IEnumerable<string>? layers,
+        ILogger? logger) =>
+        new(model, net => task.ScoreOf(net, scoreLoader), pruner, sparsities, earlyStopMode, earlyStopValue, layers, logger: logger);
 
     private static Abstractions.IBatchLoader ScoreLoader(TrainingTask task, int validationSamples) =>
         task.ScoreLoader(validationSamples > 0 ? validationSamples : int.MaxValue, 500);

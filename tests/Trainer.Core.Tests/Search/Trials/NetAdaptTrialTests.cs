@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using Trainer.Core.Graph;
 using Trainer.Core.Search;
 using Trainer.Core.Search.Trials;
-using Trainer.Core.Tasks;
 using Trainer.Core.Tests.Pruning;
 using Trainer.Tests.Shared;
 using Xunit.Abstractions;
@@ -40,11 +39,8 @@ public sealed class NetAdaptTrialTests(ITestOutputHelper output) : IDisposable
     public void CandidatesRunAsTrialsFromTheBaseFileChooseTheSamePoliciesWithTheSameScoresAndTheFinalBaseReloads()
     {
         using var scope = NewDisposeScope();
-        manual_seed(7);
-        using var task = new TinyTask();
-        task.Configure(TaskContext.Empty);
-        var model = AdmmPruningTests.TinyConvNet();
-        model.eval();
+        using var fixture = TinyTaskModel.Create(seed: 7);
+        var (task, model) = fixture;
         var heldOut = task.CalibrationLoader(64, 32, 2);
         var space = PolicySpace.Build(model, ModelGraph.Build(model, Shape), 0.5, 0.25);
         var options = new NetAdaptOptions { StepRatio = 0.15 };
@@ -95,11 +91,8 @@ public sealed class NetAdaptTrialTests(ITestOutputHelper output) : IDisposable
     public void ABaseFileThatIsMissingReplacedOrDoesNotFitIsOneErrorNamingTheFile()
     {
         using var scope = NewDisposeScope();
-        manual_seed(7);
-        using var task = new TinyTask();
-        task.Configure(TaskContext.Empty);
-        var model = AdmmPruningTests.TinyConvNet();
-        model.eval();
+        using var fixture = TinyTaskModel.Create(seed: 7);
+        var (task, model) = fixture;
         var heldOut = task.CalibrationLoader(64, 32, 2);
         using var finetuner = Finetuner(task, model, heldOut);
         var bases = new AdoptedBaseFiles(finetuner, folder.FullName, Finetune);
