@@ -12,7 +12,7 @@ namespace Trainer.Host.Jobs;
 /// <summary>
 /// Runs trial specs (<see cref="TrialSpec"/>): rebuilds the model, task and held-out data from the spec's configuration,
 /// checks that what it loaded has the spec's fingerprint, scores the spec's policy as `trainer search` does
-/// (<see cref="TaskPolicyScorer"/>; a NetAdapt candidate, which names its base, with <see cref="FinetunedTrialScorer"/>) and
+/// (Search:Pruner: <see cref="TaskPolicyScorer"/> or <see cref="CompressorPolicyScorer"/>; a NetAdapt candidate, which names its base, with <see cref="FinetunedTrialScorer"/>) and
 /// writes the result file; a sensitivity shard goes to <see cref="SensitivityTrialExecutor"/>. What it loaded is kept for
 /// the next spec of the same configuration, so a persistent worker loads a
 /// model once, not per trial.
