@@ -167,7 +167,7 @@ public sealed class SlicedAndLayerTypeTests(ITestOutputHelper output)
             for (int o = 0; o < 16; o++) up2.weight!.narrow(1, o, 1).fill_((o + 1) / 100f);
         var group = fixture.Editor.ChannelGroups.Single(g => g.Id == "up2");
 
-        var scores = Trainer.Core.Search.GroupL1Selection.Scores(fixture.Model, group);
+        var scores = Trainer.Core.Search.GroupChannelSelection.Scores(fixture.Model, group);
 
         Assert.Equal(Enumerable.Range(0, 16).Select(o => 16 * 4 * (o + 1) / 100.0), scores, new ToleranceComparer(1e-5));
         var result = new ChannelPruningCompressor().Compress(fixture.Request(new() { ["method"] = "l1", ["ratios"] = "up2=0.25" }));

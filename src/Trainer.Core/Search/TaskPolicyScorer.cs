@@ -1,5 +1,6 @@
 using Trainer.Abstractions;
 using Trainer.Abstractions.Compression;
+using Trainer.Core.Analysis.Sensitivity;
 using Trainer.Core.Compression;
 using Trainer.Core.Pruning;
 using Trainer.Core.Tasks;
@@ -9,7 +10,7 @@ namespace Trainer.Core.Search;
 
 /// <summary>
 /// The real scorer of a policy: copies the model (<see cref="ModelCopy"/>), keeps in each group the channels whose producer
-/// filters have the largest L1 norm summed over the group's producers (<see cref="GroupL1Selection"/>), shrinks the copy with
+/// filters have the largest L1 norm (or another filter score: L2, FPGM) summed over the group's producers (<see cref="GroupChannelSelection"/>), shrinks the copy with
 /// the model editor and scores it with the task on held-out data, without finetuning. The model is not changed.
 /// </summary>
 /// <remarks>Give it a held-out part of the training set (AMC holds out a few thousand training images), never the
@@ -24,6 +25,7 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
     private readonly IBatchLoader heldOut;
     private readonly int roundTo;
     private readonly BatchNormRecalibration? recalibration;
+    private readonly Func<Tensor, double[]>? filterScore;
 
     /// <summary>A scorer of policies for <paramref name="model"/>.</summary>
     /// <param name="task">Scores each pruned copy; a lower-is-better score is negated (searches maximise), so only the
@@ -36,9 +38,12 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
     /// <param name="edits">Edits that made <paramref name="model"/> from the factory's architecture (none by default).</param>
     /// <param name="recalibration">Re-estimates each pruned copy's BatchNorm statistics before it is scored (none by default,
     /// as AMC and NNI score).</param>
+    /// <param name="filterScore">Ranks each producer's filters (<see cref="FilterScores"/>: L2, FPGM); null: L1.</param>
     public TaskPolicyScorer(TrainingTask task, Func<nn.Module<Tensor, Tensor>> factory, nn.Module<Tensor, Tensor> model, long[] inputShape,
-        IBatchLoader heldOut, int roundTo = 1, IReadOnlyList<ModelEdit>? edits = null, BatchNormRecalibration? recalibration = null)
+        IBatchLoader heldOut, int roundTo = 1, IReadOnlyList<ModelEdit>? edits = null, BatchNormRecalibration? recalibration = null,
+        Func<Tensor, double[]>? filterScore = null)
     {
+        this.filterScore = filterScore;
         this.recalibration = recalibration;
         this.task = task ?? throw new ArgumentNullException(nameof(task));
         this.factory = factory ?? throw new ArgumentNullException(nameof(factory));
@@ -66,7 +71,7 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
         var copy = ModelCopy.Create(factory, inputShape, edits, model);
         try
         {
-            Shrink(copy, inputShape, keptChannels, roundTo);
+            Shrink(copy, inputShape, keptChannels, roundTo, filterScore);
             copy.eval();
             return copy;
         }
@@ -80,7 +85,7 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
     /// <summary>Shrinks <paramref name="copy"/> in place to the policy (L1-selected channels per group); returns its cost after
     /// and the edits the shrink made (none when every group keeps all its channels).</summary>
     internal static (ModelCost Cost, IReadOnlyList<ModelEdit> Edits) Shrink(nn.Module<Tensor, Tensor> copy, long[] inputShape,
-        IReadOnlyDictionary<string, int> keptChannels, int roundTo)
+        IReadOnlyDictionary<string, int> keptChannels, int roundTo, Func<Tensor, double[]>? filterScore = null)
     {
         var editor = new ModelEditor(copy, inputShape, new ShrinkOptions { RoundTo = roundTo });
         var groups = editor.ChannelGroups.ToDictionary(g => g.Id);
@@ -89,7 +94,7 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
         {
             if (!groups.TryGetValue(id, out var group))
                 throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
-            if (kept < group.Channels) flags[id] = GroupL1Selection.Select(copy, group, kept);
+            if (kept < group.Channels) flags[id] = GroupChannelSelection.Select(copy, group, kept, filterScore);
         }
         var cost = flags.Count > 0 ? editor.ShrinkChannels(flags).After : editor.Cost;
         return (cost, editor.Edits.ToList());

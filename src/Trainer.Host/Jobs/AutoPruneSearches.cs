@@ -1,5 +1,6 @@
 using System.Globalization;
 using Trainer.Abstractions;
+using Trainer.Core.Analysis.Sensitivity;
 using Trainer.Core.Models;
 using Trainer.Core.Pruning.Admm;
 using Trainer.Core.Search;
@@ -38,7 +39,7 @@ internal static class AutoPruneSearches
         + (s.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) ? ""
             : $"; pruner {s.Pruner.ToLowerInvariant()} {{{string.Join(", ", s.PrunerSettings.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => $"{p.Key.ToLowerInvariant()}={p.Value}"))}}}");
 
-    /// <summary>The scorer of AMC's, the GA's and SA's trials: a copy pruned by Search:Pruner (the built-in L1 selection, or a
+    /// <summary>The scorer of AMC's, the GA's and SA's trials: a copy pruned by Search:Pruner (a built-in selection, or a
     /// loaded compressor given the policy as keep ratios, sampling layers on training batches of Trainer:BatchSize shuffled
     /// with Search:Seed + 3), scored on <paramref name="heldOut"/>. Dispose the returned sampling loader with the search.</summary>
     /// <exception cref="JobException">Search:Pruner names no loaded compressor, one that sizes its layers itself, or
@@ -46,10 +47,16 @@ internal static class AutoPruneSearches
     public static (IPolicyScorer Scorer, IDisposable? Samples) PolicyScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut,
         SearchOptions s, TrainerOptions t, int roundTo, BatchNormRecalibration? recalibration, Plugins.PluginLoader plugins)
     {
-        if (s.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase))
-            return (new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, heldOut, roundTo, model.Manifest?.AllEdits, recalibration), null);
+        if (BuiltInFilterScore(s.Pruner) is { } builtIn)
+        {
+            if (s.PrunerSettings.Count > 0)
+                throw new JobException($"Search:PrunerSettings ({string.Join(", ", s.PrunerSettings.Keys)}) configure a compressor pruner; " +
+                                       $"the built-in Search:Pruner = '{s.Pruner}' takes none: remove them, or name a compressor.");
+            return (new TaskPolicyScorer(task, model.Create, model.Network, model.InputShape, heldOut, roundTo, model.Manifest?.AllEdits, recalibration,
+                builtIn.Score), null);
+        }
         var compressor = plugins.Compressors.FirstOrDefault(c => c.Name.Equals(s.Pruner, StringComparison.OrdinalIgnoreCase))
-            ?? throw new JobException($"Search:Pruner = '{s.Pruner}' is neither l1 (built in) nor a loaded compressor; " +
+            ?? throw new JobException($"Search:Pruner = '{s.Pruner}' is neither built in (l1, l2, fpgm) nor a loaded compressor; " +
                                       (plugins.Compressors.Count == 0 ? "no plugin is loaded" : $"loaded: {string.Join(", ", plugins.Compressors.Select(c => c.Name))}") +
                                       ". Add the plugin that provides it to Compression:Plugins, or use l1.");
         var samples = task.TrainLoader(t.BatchSize, s.Seed + 3, 1.0);
@@ -64,6 +71,17 @@ internal static class AutoPruneSearches
             throw new JobException($"Search:Pruner = '{s.Pruner}' / Search:PrunerSettings: {e.Message}");
         }
     }
+
+    /// <summary>The built-in trial pruners: each group keeps the channels whose producer filters score highest by NNI's
+    /// L1-norm, L2-norm or FPGM criterion (<see cref="FilterScores"/>); null names no built-in (a compressor, then). L1 passes no
+    /// score: the selection's own L1 path, which also ranks transposed convolutions.</summary>
+    public static (string Name, Func<TorchSharp.torch.Tensor, double[]>? Score)? BuiltInFilterScore(string pruner) => pruner.ToLowerInvariant() switch
+    {
+        "l1" => ("l1", null),
+        "l2" => ("l2", FilterScores.L2),
+        "fpgm" => ("fpgm", FilterScores.Fpgm),
+        _ => null,
+    };
 
     /// <summary>The re-estimation of each pruned copy's BatchNorm statistics Search:BatchNormBatches asks for (null: off), on
     /// training batches of Trainer:BatchSize in an order of the search's seed; dispose its loader with the search.</summary>

@@ -80,8 +80,8 @@ public sealed class SearchOptions
     /// is scored (EagleEye's adaptive BatchNorm); 0, the default, scores it with the statistics it had, as AMC and NNI do.</summary>
     public int BatchNormBatches { get; set; }
 
-    /// <summary>How each trial prunes its copy: "l1" (built in: each group keeps the channels whose filters have the largest L1
-    /// norm, nothing refitted) or a loaded compressor that takes per-group keep ratios, e.g. "channel-pruning" (LASSO
+    /// <summary>How each trial prunes its copy: "l1", "l2" or "fpgm" (built in: each group keeps the channels whose filters score
+    /// highest by that criterion, nothing refitted) or a loaded compressor that takes per-group keep ratios, e.g. "channel-pruning" (LASSO
     /// selection and least-squares reconstruction; AMC's environment also reconstructs each pruned layer). AMC, genetic and
     /// annealing only: NetAdapt and AutoCompress train their candidates.</summary>
     public string Pruner { get; set; } = "l1";
@@ -156,7 +156,7 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.Add($"Search:BatchNormBatches = {o.BatchNormBatches} does not apply to Search:Method = '{m}', which trains its candidates (their " +
                        "BatchNorm statistics follow); set it to 0, or use amc, genetic or annealing.");
         if (string.IsNullOrWhiteSpace(o.Pruner))
-            errors.Add("Search:Pruner is empty; accepted: l1 (built in) or the name of a loaded compressor that takes per-group keep ratios, e.g. channel-pruning.");
+            errors.Add("Search:Pruner is empty; accepted: l1, l2, fpgm (built in) or the name of a loaded compressor that takes per-group keep ratios, e.g. channel-pruning.");
         else if (!o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) && o.Method is { } pm
                  && (pm.Equals("netadapt", StringComparison.OrdinalIgnoreCase) || pm.Equals("autocompress", StringComparison.OrdinalIgnoreCase)))
             errors.Add($"Search:Pruner = '{o.Pruner}' does not apply to Search:Method = '{pm}', which prunes and trains its candidates itself; " +

@@ -119,15 +119,22 @@ public sealed class SearchVerbTests : IDisposable
         // The same seed proposes the same first generation; LASSO with reconstruction scores those policies differently.
         Assert.Equal(l1.History[0].Kept, result.History[0].Kept);
         Assert.NotEqual(l1.History.Select(h => h.Score), result.History.Select(h => h.Score));
+        // A built-in criterion other than L1 (FPGM) runs in process and names itself in the fingerprint too.
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=fpgm", "--Search:Generations=1", "--Search:Pruner=fpgm");
+        Assert.True(code == 0, err);
+        Assert.Contains("pruner fpgm {}", File.ReadLines(Path.Combine(SearchDir("fpgm"), "trials.jsonl")).First());
 
         (code, _, err) = Search(checkpoint, "--Trainer:RunName=cp2", "--Search:Pruner=nope");
         Assert.Equal(2, code);
-        Assert.Contains("Search:Pruner = 'nope' is neither l1 (built in) nor a loaded compressor", err);
+        Assert.Contains("Search:Pruner = 'nope' is neither built in (l1, l2, fpgm) nor a loaded compressor", err);
         Assert.False(Directory.Exists(SearchDir("cp2")) && Directory.EnumerateFiles(SearchDir("cp2")).Any());
         (code, _, err) = Search(checkpoint, ["--Trainer:RunName=cp3", .. channelPruning, "--Search:PrunerSettings:method=magic"]);
         Assert.Equal(2, code);
         Assert.Contains("Search:PrunerSettings", err);
         Assert.Contains("method", err);
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=cp5", "--Search:Pruner=fpgm", "--Search:PrunerSettings:method=lasso");
+        Assert.Equal(2, code);
+        Assert.Contains("the built-in Search:Pruner = 'fpgm' takes none", err);
         (code, _, err) = Search(checkpoint, ["--Trainer:RunName=cp4", .. channelPruning, "--Search:Method=netadapt"]);
         Assert.Equal(2, code);
         Assert.Contains("Search:Pruner = 'channel-pruning' does not apply to Search:Method = 'netadapt'", err);

@@ -6,10 +6,11 @@ using static TorchSharp.torch;
 namespace Trainer.Core.Search;
 
 /// <summary>
-/// Keeps the channels of a group whose producer filters have the largest L1 norm, summed over the producers that make each
-/// channel (Li et al. 2017), ties broken by index: the policy scorer's selection and the channel-pruning plugin's L1 baseline.
+/// Keeps the channels of a group whose producer filters score highest, summed over the producers that make each channel,
+/// ties broken by index: by default the filters' L1 norm (Li et al. 2017), or another filter score
+/// (<see cref="FilterScores"/>: L2, FPGM). The policy scorer's selection and the channel-pruning plugin's L1 baseline.
 /// </summary>
-public static class GroupL1Selection
+public static class GroupChannelSelection
 {
     /// <summary>
     /// Flags of the <paramref name="keep"/> channels of <paramref name="group"/> (clamped to [1, channels]) with the largest
@@ -18,10 +19,14 @@ public static class GroupL1Selection
     /// </summary>
     /// <exception cref="ArgumentException">A producer is not a convolution or Linear of the model, or its output count
     /// differs from its slice of the group.</exception>
-    public static bool[] Select(nn.Module<Tensor, Tensor> model, ChannelGroupInfo group, int keep)
+    /// <param name="model">The model whose producers are scored.</param>
+    /// <param name="group">The group.</param>
+    /// <param name="keep">Channels to keep.</param>
+    /// <param name="filterScore">Score of each output filter of a weight (<see cref="FilterScores"/>); null: L1.</param>
+    public static bool[] Select(nn.Module<Tensor, Tensor> model, ChannelGroupInfo group, int keep, Func<Tensor, double[]>? filterScore = null)
     {
         ArgumentNullException.ThrowIfNull(group);
-        return TopK(Scores(model, group), Math.Clamp(keep, 1, group.Channels), group.Segments);
+        return TopK(Scores(model, group, filterScore), Math.Clamp(keep, 1, group.Channels), group.Segments);
     }
 
     /// <summary>Flags of the <paramref name="keep"/> channels of a group of <paramref name="channels"/> channels, each made
@@ -39,7 +44,7 @@ public static class GroupL1Selection
     /// </summary>
     /// <exception cref="ArgumentException">A producer is not a convolution or Linear of the model, or its output count
     /// differs from its slice of the group.</exception>
-    public static double[] Scores(nn.Module<Tensor, Tensor> model, ChannelGroupInfo group)
+    public static double[] Scores(nn.Module<Tensor, Tensor> model, ChannelGroupInfo group, Func<Tensor, double[]>? filterScore = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(group);
@@ -48,7 +53,7 @@ public static class GroupL1Selection
         var norms = new double[group.Channels];
         foreach (var producer in group.Producers)
         {
-            var l1 = (modules.TryGetValue(producer, out var module) ? OutputL1(module) : null)
+            var l1 = (modules.TryGetValue(producer, out var module) ? OutputScores(module, filterScore, group.Id) : null)
                      ?? throw new ArgumentException($"producer '{producer}' of group '{group.Id}' is not a convolution or Linear of the model", nameof(group));
             var slice = group.SliceOf(producer);
             if (l1.Length != slice.Count)
@@ -57,6 +62,18 @@ public static class GroupL1Selection
         }
         return norms;
     }
+
+    // The L1 path reads transposed convolutions too; another score needs each output channel's filter as one row.
+    private static double[]? OutputScores(nn.Module module, Func<Tensor, double[]>? filterScore, string groupId) => filterScore is null
+        ? OutputL1(module)
+        : module switch
+        {
+            ConvolutionTranspose => throw new ArgumentException(
+                $"group '{groupId}' has a transposed convolution producer, whose filters only the L1 selection ranks; use Search:Pruner = l1"),
+            Convolution conv => filterScore(conv.weight!),
+            Linear linear => filterScore(linear.weight!),
+            _ => null,
+        };
 
     /// <summary>
     /// The L1 norm of each output channel's filter of a convolution or Linear, in output channel order and double precision:
