@@ -86,7 +86,7 @@ internal sealed class GroupPruner(CompressionRequest request, ChannelPruningSett
             }
             else
             {
-                select = k => Trainer.Core.Search.GroupL1Selection.Select(request.Model, group, k);
+                select = k => Trainer.Core.Search.GroupChannelSelection.Select(request.Model, group, k);
             }
 
             var keep = select(keepCount);

@@ -57,6 +57,6 @@ internal static class LassoChannelSelector
     /// segment first.</summary>
     private static Selection Finish(double[] beta, int keep, double alpha, IReadOnlyList<Trainer.Abstractions.Compression.ChannelRange> segments)
     {
-        return new Selection(Trainer.Core.Search.GroupL1Selection.TopK(beta.Select(Math.Abs).ToArray(), keep, segments), beta, alpha);
+        return new Selection(Trainer.Core.Search.GroupChannelSelection.TopK(beta.Select(Math.Abs).ToArray(), keep, segments), beta, alpha);
     }
 }

@@ -73,9 +73,7 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
     public PolicyScore Score(IReadOnlyDictionary<string, int> keptChannels)
     {
         using var pruned = PrunedCopy(keptChannels);
-        recalibration?.Apply(pruned);
-        double score = task.ScoreOf(pruned, heldOut);
-        return new PolicyScore(task.Score.HigherIsBetter ? score : -score, pruned.parameters().Sum(p => p.numel()));
+        return TaskPolicyScorer.ScoreOf(task, pruned, heldOut, recalibration);
     }
 
     /// <inheritdoc />

@@ -59,6 +59,13 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
     public PolicyScore Score(IReadOnlyDictionary<string, int> keptChannels)
     {
         using var copy = PrunedCopy(keptChannels);
+        return ScoreOf(task, copy, heldOut, recalibration);
+    }
+
+    /// <summary>The score of a pruned copy as every pruning scorer gives it: its BatchNorm statistics re-estimated first when
+    /// asked, the task's score negated when lower is better (searches maximise), and its parameter count.</summary>
+    internal static PolicyScore ScoreOf(TrainingTask task, nn.Module<Tensor, Tensor> copy, IBatchLoader heldOut, BatchNormRecalibration? recalibration)
+    {
         recalibration?.Apply(copy);
         double score = task.ScoreOf(copy, heldOut);
         return new PolicyScore(task.Score.HigherIsBetter ? score : -score, copy.parameters().Sum(p => p.numel()));
