@@ -104,7 +104,7 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
                 Score = task.Score,
                 Logger = logger,
             }).Model;
-            CheckCounts(editor, keptChannels);
+            CheckCounts(editor, keptChannels, groups.ToDictionary(g => g.Key, g => g.Value.Channels));
             pruned.eval();
             return pruned;
         }
@@ -119,13 +119,13 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
         }
     }
 
-    private void CheckCounts(ModelEditor editor, IReadOnlyDictionary<string, int> keptChannels)
+    private void CheckCounts(ModelEditor editor, IReadOnlyDictionary<string, int> keptChannels, Dictionary<string, int> widths)
     {
         foreach (var group in editor.ChannelGroups)
         {
             if (!keptChannels.TryGetValue(group.Id, out var wanted)) continue;
-            // The editor rounds a kept count up to the channel multiple, as the L1 scorer's shrink does.
-            if (group.Channels != wanted && group.Channels != RoundUp(wanted))
+            // The editor rounds a kept count up to the channel multiple (at most the group's width), as the L1 scorer's shrink does.
+            if (group.Channels != wanted && group.Channels != Math.Min(RoundUp(wanted), widths[group.Id]))
                 throw new InvalidOperationException($"compressor '{compressor.Name}' left group '{group.Id}' with {group.Channels} channels where the " +
                                                     $"policy keeps {wanted}; a search scores the policy it proposed, so the pruner must keep the " +
                                                     "counts it is given (check its settings: accuracy_first, skip_layers, ratios)");
