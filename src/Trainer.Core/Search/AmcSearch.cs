@@ -24,7 +24,7 @@ public static class AmcSearch
         options ??= new DdpgOptions();
         options.Validate();
         logger ??= NullLogger.Instance;
-        var environment = new PruningEnvironment(space);
+        var environment = new PruningEnvironment(space, options.ExactBudget);
         using var agent = new DdpgAgent(PruningEnvironment.StateSize, options.ReplayPerGroup * space.Count, options);
         var log = new TrialLog("amc", space);
         var steps = new List<(float[] State, double Action, float[] Next, bool Done)>(space.Count);

@@ -45,6 +45,10 @@ public sealed record DdpgOptions
     /// <summary>What the search maximises.</summary>
     public RewardKind Reward { get; init; } = RewardKind.Accuracy;
 
+    /// <summary>Every episode ends at the budget (the environment's wall clips actions from below too); false: AMC's code's
+    /// one-sided wall, under which an episode may spend less.</summary>
+    public bool ExactBudget { get; init; } = true;
+
     /// <summary>Seed of the networks' initialisation, the actions and the replay sampling.</summary>
     public int Seed { get; init; }
 

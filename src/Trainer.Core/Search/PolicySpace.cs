@@ -128,6 +128,32 @@ public sealed class PolicySpace
         return opts[lo];
     }
 
+    /// <summary>
+    /// The budget's lower wall: the smallest kept count of group <paramref name="step"/> such that, with the groups before it at
+    /// <paramref name="decided"/> and every group after it at full width, the MACs still reach the budget (the largest count
+    /// when none does). Holding every group to it leaves the last group enough MACs to end at the budget.
+    /// </summary>
+    /// <param name="decided">Kept counts of groups 0 … step−1.</param>
+    /// <param name="step">The group deciding now.</param>
+    public int MinKept(IReadOnlyList<int> decided, int step)
+    {
+        ArgumentNullException.ThrowIfNull(decided);
+        if (decided.Count != step) throw new ArgumentException($"{decided.Count} decisions given for step {step}", nameof(decided));
+        var kept = new long[Count];
+        for (int i = 0; i < Count; i++) kept[i] = i < step ? decided[i] : Groups[i].Channels;
+        var opts = options[step];
+        // The options that reach the budget are a suffix: bisect for its start.
+        int lo = 0, hi = opts.Count - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) / 2;
+            kept[step] = opts[mid];
+            if (MacsOf(kept) >= Budget) hi = mid;
+            else lo = mid + 1;
+        }
+        return opts[lo];
+    }
+
     /// <summary>Exact MACs when group i keeps <paramref name="kept"/>[i] channels (0 is allowed, for what a group touches).</summary>
     public long MacsOf(IReadOnlyList<long> kept)
     {

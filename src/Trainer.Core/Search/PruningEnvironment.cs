@@ -3,12 +3,16 @@ namespace Trainer.Core.Search;
 /// <summary>
 /// AMC's channel-pruning environment (He et al. 2018, <c>env/channel_pruning_env.py</c>) on a <see cref="PolicySpace"/>: one
 /// step per group in execution order; an action is the group's keep ratio, clipped by the resource wall so every episode
-/// ends within the MACs budget. The state has AMC's ten features, each in [0, 1]: index, type, input channels, output
+/// ends within the MACs budget, and (by default) from below too, so that every episode ends at the budget: the last group
+/// keeps what the budget leaves it. The state has AMC's ten features, each in [0, 1]: index, type, input channels, output
 /// channels, stride, kernel, MACs the group's width scales (the static seven min-max normalised over the groups, as AMC),
 /// MACs removed by the decisions so far, MACs the later groups still scale (both over the full MACs), and the previous
 /// kept ratio.
 /// </summary>
-/// <remarks>AMC's code puts the weight size where its paper puts FLOPs; this follows the paper. "Removed so far" counts the
+/// <remarks>AMC's code clips actions from above only, so its episodes can end well under the budget (and a policy that
+/// spends less can win on an unfinetuned score while it trains worse); the lower wall makes every episode spend the budget,
+/// as the resource-constrained setting intends. <c>exactBudget: false</c> gives AMC's one-sided wall.
+/// AMC's code puts the weight size where its paper puts FLOPs; this follows the paper. "Removed so far" counts the
 /// groups not yet decided at full width (AMC's code counts them at its lbound).</remarks>
 public sealed class PruningEnvironment
 {
@@ -18,12 +22,17 @@ public sealed class PruningEnvironment
     private readonly PolicySpace space;
     private readonly float[][] staticFeatures;
     private readonly List<int> kept = [];
+    private readonly bool exactBudget;
     private double previousRatio = 1;
 
     /// <summary>An environment over <paramref name="space"/>.</summary>
-    public PruningEnvironment(PolicySpace space)
+    /// <param name="space">The groups, their options and the budget.</param>
+    /// <param name="exactBudget">Clip actions from below too, so every episode ends at the budget (up to the last group's
+    /// channel step); false: from above only, as AMC's code.</param>
+    public PruningEnvironment(PolicySpace space, bool exactBudget = true)
     {
         this.space = space ?? throw new ArgumentNullException(nameof(space));
+        this.exactBudget = exactBudget;
         staticFeatures = StaticFeatures(space);
     }
 
@@ -46,7 +55,7 @@ public sealed class PruningEnvironment
 
     /// <summary>
     /// Decides the current group: <paramref name="action"/> (a keep ratio, clipped to [0, 1]) becomes a kept count, at least
-    /// the floor and at most the wall allows. Returns the next state (the last state again when the episode is done).
+    /// the floor (with the exact budget: the lower wall; the last group: the most the budget allows) and at most the wall allows. Returns the next state (the last state again when the episode is done).
     /// </summary>
     /// <exception cref="InvalidOperationException">The episode is over; call <see cref="Reset"/>.</exception>
     public (float[] Next, bool Done, int Kept) Act(double action)
@@ -55,7 +64,9 @@ public sealed class PruningEnvironment
         if (!double.IsFinite(action)) throw new ArgumentException($"action {action} is not a number", nameof(action));
         int step = kept.Count;
         int wanted = space.KeptFor(step, action);
-        int chosen = Math.Min(wanted, space.MaxKept(kept, step));
+        int upper = space.MaxKept(kept, step);
+        int lower = !exactBudget ? 0 : step == space.Count - 1 ? upper : Math.Min(space.MinKept(kept, step), upper);
+        int chosen = Math.Clamp(wanted, lower, upper);
         kept.Add(chosen);
         previousRatio = (double)chosen / space.Groups[step].Channels;
         bool done = kept.Count == space.Count;

@@ -55,6 +55,38 @@ public sealed class PolicySpaceTests
     }
 
     [Fact]
+    public void EveryRandomEpisodeEndsAtTheBudgetUpToOneStepOfTheLastGroupUnlessTheWallIsOneSided()
+    {
+        var space = SearchFixtures.FashionSpace();
+        int last = space.Count - 1;
+        double RunEpisodes(bool exact)
+        {
+            var environment = new PruningEnvironment(space, exact);
+            var random = new Random(9);
+            double lowest = 1;
+            for (int episode = 0; episode < 300; episode++)
+            {
+                environment.Reset();
+                for (int g = 0; g < space.Count; g++) environment.Act(random.NextDouble());
+                var kept = environment.Kept.ToArray();
+                Assert.True(space.MacsOf(kept) <= space.Budget);
+                lowest = Math.Min(lowest, (double)space.MacsOf(kept) / space.Budget);
+                if (!exact) continue;
+                // The last group keeps the most the budget allows: one option more breaks it (or it is already whole).
+                var more = kept.ToArray();
+                if (more[last] == space.Options(last)[^1]) continue;
+                more[last] = space.Options(last).First(o => o > kept[last]);
+                Assert.True(space.MacsOf(more) > space.Budget, $"episode {episode} ends at {space.MacsOf(kept)} of {space.Budget} MACs with room left");
+            }
+            return lowest;
+        }
+        // One more channel of the last group (fc1) is a small part of the budget.
+        Assert.True(RunEpisodes(exact: true) > 0.98);
+        // AMC's one-sided wall lets random episodes end far below the budget.
+        Assert.True(RunEpisodes(exact: false) < 0.7);
+    }
+
+    [Fact]
     public void AnAllOnesEpisodeSpendsTheBudgetUpToOneStepOfTheLastGroup()
     {
         var space = SearchFixtures.FashionSpace();
