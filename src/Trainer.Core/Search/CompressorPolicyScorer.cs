@@ -85,14 +85,8 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
         try
         {
             var editor = new ModelEditor(copy, inputShape, new ShrinkOptions { RoundTo = roundTo }, model, samples);
-            var groups = editor.ChannelGroups.ToDictionary(g => g.Id);
-            var ratios = new Dictionary<string, double>();
-            foreach (var (id, kept) in keptChannels)
-            {
-                if (!groups.TryGetValue(id, out var group))
-                    throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
-                if (kept < group.Channels) ratios[id] = (double)kept / group.Channels;
-            }
+            var widths = editor.ChannelGroups.ToDictionary(g => g.Id, g => g.Channels);
+            var ratios = TaskPolicyScorer.Narrowed(editor.ChannelGroups, keptChannels).ToDictionary(n => n.Group.Id, n => (double)n.Kept / n.Group.Channels);
             pruned = ratios.Count == 0 ? copy : compressor.Compress(new CompressionRequest
             {
                 Model = copy,
@@ -104,7 +98,7 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
                 Score = task.Score,
                 Logger = logger,
             }).Model;
-            CheckCounts(editor, keptChannels, groups.ToDictionary(g => g.Key, g => g.Value.Channels));
+            CheckCounts(editor, keptChannels, widths);
             pruned.eval();
             return pruned;
         }

@@ -89,20 +89,29 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
         }
     }
 
+    /// <summary>The groups a policy narrows (its kept count below the group's width), with their counts.</summary>
+    /// <exception cref="ArgumentException">The policy names a group the model does not have.</exception>
+    internal static List<(ChannelGroupInfo Group, int Kept)> Narrowed(IReadOnlyList<ChannelGroupInfo> groups, IReadOnlyDictionary<string, int> keptChannels)
+    {
+        var byId = groups.ToDictionary(g => g.Id);
+        var narrowed = new List<(ChannelGroupInfo, int)>();
+        foreach (var (id, kept) in keptChannels)
+        {
+            if (!byId.TryGetValue(id, out var group))
+                throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
+            if (kept < group.Channels) narrowed.Add((group, kept));
+        }
+        return narrowed;
+    }
+
     /// <summary>Shrinks <paramref name="copy"/> in place to the policy (L1-selected channels per group); returns its cost after
     /// and the edits the shrink made (none when every group keeps all its channels).</summary>
     internal static (ModelCost Cost, IReadOnlyList<ModelEdit> Edits) Shrink(nn.Module<Tensor, Tensor> copy, long[] inputShape,
         IReadOnlyDictionary<string, int> keptChannels, int roundTo, Func<Tensor, double[]>? filterScore = null)
     {
         var editor = new ModelEditor(copy, inputShape, new ShrinkOptions { RoundTo = roundTo });
-        var groups = editor.ChannelGroups.ToDictionary(g => g.Id);
-        var flags = new Dictionary<string, bool[]>();
-        foreach (var (id, kept) in keptChannels)
-        {
-            if (!groups.TryGetValue(id, out var group))
-                throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
-            if (kept < group.Channels) flags[id] = GroupChannelSelection.Select(copy, group, kept, filterScore);
-        }
+        var flags = Narrowed(editor.ChannelGroups, keptChannels)
+            .ToDictionary(n => n.Group.Id, n => GroupChannelSelection.Select(copy, n.Group, n.Kept, filterScore));
         var cost = flags.Count > 0 ? editor.ShrinkChannels(flags).After : editor.Cost;
         return (cost, editor.Edits.ToList());
     }

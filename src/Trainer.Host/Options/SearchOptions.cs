@@ -152,17 +152,22 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
             errors.AddRange(o.Slurm.Errors());
         if (o.BatchNormBatches < 0)
             errors.Add($"Search:BatchNormBatches = {o.BatchNormBatches} is invalid; accepted: 0 (off) or a number of training batches.");
-        else if (o.BatchNormBatches > 0 && o.Method is { } m && (m.Equals("netadapt", StringComparison.OrdinalIgnoreCase) || m.Equals("autocompress", StringComparison.OrdinalIgnoreCase)))
+        else if (o.BatchNormBatches > 0 && TrainsItsCandidates(o.Method) is { } m)
             errors.Add($"Search:BatchNormBatches = {o.BatchNormBatches} does not apply to Search:Method = '{m}', which trains its candidates (their " +
                        "BatchNorm statistics follow); set it to 0, or use amc, genetic or annealing.");
         if (string.IsNullOrWhiteSpace(o.Pruner))
             errors.Add("Search:Pruner is empty; accepted: l1, l2, fpgm (built in) or the name of a loaded compressor that takes per-group keep ratios, e.g. channel-pruning.");
-        else if (!o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) && o.Method is { } pm
-                 && (pm.Equals("netadapt", StringComparison.OrdinalIgnoreCase) || pm.Equals("autocompress", StringComparison.OrdinalIgnoreCase)))
+        else if (!o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) && TrainsItsCandidates(o.Method) is { } pm)
             errors.Add($"Search:Pruner = '{o.Pruner}' does not apply to Search:Method = '{pm}', which prunes and trains its candidates itself; " +
                        "set it to l1, or use amc, genetic or annealing.");
         if (o.HeldOutSamples < 1)
             errors.Add($"Search:HeldOutSamples = {o.HeldOutSamples} is invalid; accepted: a positive number of training samples.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+
+    /// <summary>The method when it prunes and trains its candidates itself (netadapt, autocompress), so the trial scoring
+    /// keys (BatchNormBatches, Pruner) do not apply to it; null otherwise.</summary>
+    private static string? TrainsItsCandidates(string? method) =>
+        method is not null && (method.Equals("netadapt", StringComparison.OrdinalIgnoreCase) || method.Equals("autocompress", StringComparison.OrdinalIgnoreCase))
+            ? method : null;
 }
