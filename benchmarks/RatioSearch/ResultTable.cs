@@ -48,7 +48,7 @@ internal static class ResultTable
         foreach (var s in models)
         {
             Console.WriteLine();
-            Console.WriteLine(string.Create(C, $"{o.Title(s.Model)} at {o.Target:0.###} of the MACs (floor 0.2, {s.Groups} groups), {(o.Pruner == "lasso" ? "LASSO-pruned with reconstruction" : "L1-pruned")}; held-out {o.HeldOut} training images; unpruned test accuracy {s.UnprunedTest:P2}; finetuning {o.FinetuneEpochs} epoch(s){(o.CosineFinetune ? " (cosine lr)" : "")}{(o.PoliciesDir is null ? "" : " of the policies saved in " + o.PoliciesDir)}; BatchNorm re-estimated on {o.BatchNormBatches} batches; oneDNN {ConvKernels.UsesOneDnn}"));
+            Console.WriteLine(string.Create(C, $"{o.Title(s.Model)} at {o.Target:0.###} of the MACs (floor 0.2, {s.Groups} groups), {(o.Pruner == "lasso" ? "LASSO-pruned with reconstruction" : "L1-pruned")}; held-out {o.HeldOut} training images; unpruned test accuracy {s.UnprunedTest:P2}; finetuning {o.FinetuneEpochs} epoch(s){(o.CosineFinetune ? " (cosine lr)" : "")}{(o.PoliciesDir is null ? "" : " of the policies saved in " + o.PoliciesDir)}; BatchNorm re-estimated on {o.BatchNormBatches} batches; trials finetuned {o.RewardFinetuneSteps} steps before scoring; oneDNN {ConvKernels.UsesOneDnn}"));
             Console.WriteLine($"| {"seed",4} | {"method",-9} | {"MACs %",7} | {"held-out acc",12} | {"test before ft",14} | {"test after ft",13} | {"trials",6} | {"search s",8} | {"trials/min",10} |");
             Console.WriteLine("|-----:|-----------|--------:|-------------:|---------------:|--------------:|-------:|---------:|-----------:|");
             foreach (var r in rows.Where(r => r.Model == s.Model))
@@ -64,7 +64,7 @@ internal static class ResultTable
             benchmark = "ratio-search", target = o.Target, floor = 0.2, seeds = o.Seeds, episodes = o.Episodes, warmup = o.Warmup, population = o.Population,
             generations = o.Generations, held_out = o.HeldOut, epochs = o.Epochs, finetune_epochs = o.FinetuneEpochs, train_limit = o.TrainLimit,
             net_adapt_step = o.NetAdaptStep, net_adapt_finetune_steps = o.NetAdaptFinetuneSteps, net_adapt_finetune_lr = o.NetAdaptFinetuneLr,
-            batchnorm_batches = o.BatchNormBatches, pruner = o.Pruner, finetune_schedule = o.CosineFinetune ? "cosine" : "constant", policies = o.PoliciesDir,
+            batchnorm_batches = o.BatchNormBatches, reward_finetune_steps = o.RewardFinetuneSteps, pruner = o.Pruner, finetune_schedule = o.CosineFinetune ? "cosine" : "constant", policies = o.PoliciesDir,
             onednn = ConvKernels.UsesOneDnn,
             models = models.Select(s => new
             {

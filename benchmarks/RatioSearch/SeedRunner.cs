@@ -23,11 +23,18 @@ internal static class SeedRunner
     {
         var found = new List<(string Method, RatioPolicy Policy, int Trials, double Seconds)>();
         var clock = Stopwatch.StartNew();
+        using var train = m.TrainLoader(seed);
+        // --reward-finetune-steps: the searches' trials (and the uniform row's held-out score) trained briefly before they are
+        // scored, NetAdapt's short-term finetuning as the reward of AMC, GA and SA.
+        using var rewardFinetuner = o.RewardFinetuneSteps > 0
+            ? new FinetuningPolicyScorer(m.Task, m.Factory, m.Model, m.Shape, train, m.HeldOut,
+                new ShortTrainingOptions { Steps = o.RewardFinetuneSteps, LearningRate = o.NetAdaptFinetuneLr, Seed = seed })
+            : null;
+        IPolicyScorer scorer = rewardFinetuner ?? m.Scorer;
         var uniform = m.Space.Uniform();
-        double uniformScore = m.Scorer.Score(m.Space.ById(uniform)).Score;
+        double uniformScore = scorer.Score(m.Space.ById(uniform)).Score;
         found.Add(("uniform", new RatioPolicy("uniform", m.Space.Groups.Select((g, i) => new GroupKeep(g.Id, g.Channels, uniform[i])).ToList(),
             m.Space.MacsOf(uniform), m.Space.FullMacs, m.Space.Budget, uniformScore, uniformScore), 1, clock.Elapsed.TotalSeconds));
-        using var train = m.TrainLoader(seed);
         var results = new Dictionary<string, SearchResult>();
         void Search(string method, Func<SearchResult> run)
         {
@@ -50,9 +57,9 @@ internal static class SeedRunner
             logger.LogInformation("{Model} seed {Seed}: {Method} done, {Trials} trials in {Seconds:0.0} s, best held-out {Score:P2} at {Macs:P1} of the MACs",
                 m.Name, seed, method, result.History.Count, seconds, result.Best.Score, result.Best.MacsRatio);
         }
-        Search("amc", () => AmcSearch.Run(m.Space, m.Scorer, new DdpgOptions { Episodes = o.Episodes, WarmupEpisodes = o.Warmup, Seed = seed }, logger));
-        Search("genetic", () => GeneticSearch.Run(m.Space, m.Scorer, new GeneticOptions { PopulationSize = o.Population, Generations = o.Generations, Seed = seed }, logger));
-        Search("annealing", () => SimulatedAnnealingSearch.Run(m.Space, m.Scorer, new AnnealingOptions { Seed = seed }, logger));
+        Search("amc", () => AmcSearch.Run(m.Space, scorer, new DdpgOptions { Episodes = o.Episodes, WarmupEpisodes = o.Warmup, Seed = seed }, logger));
+        Search("genetic", () => GeneticSearch.Run(m.Space, scorer, new GeneticOptions { PopulationSize = o.Population, Generations = o.Generations, Seed = seed }, logger));
+        Search("annealing", () => SimulatedAnnealingSearch.Run(m.Space, scorer, new AnnealingOptions { Seed = seed }, logger));
         Search("netadapt", () =>
         {
             using var finetuner = new FinetuningPolicyScorer(m.Task, m.Factory, m.Model, m.Shape, train, m.HeldOut,

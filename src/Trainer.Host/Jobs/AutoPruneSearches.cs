@@ -10,24 +10,31 @@ using Trainer.Host.Options;
 
 namespace Trainer.Host.Jobs;
 
-/// <summary>What `trainer search` builds for NNI's automatic pruners from the Search section: NetAdapt's finetuning scorer
-/// and the part of its journal fingerprint its finetuning adds, and AutoCompress's settings.</summary>
+/// <summary>What `trainer search` builds from the Search section beside the search itself: the trial scorer (a pruner, or the
+/// finetuning scorer of NetAdapt and of Search:RewardFinetuneSteps), the part of the journal fingerprint they add, and
+/// AutoCompress's settings.</summary>
 internal static class AutoPruneSearches
 {
-    /// <summary>NetAdapt's scorer (each candidate finetuned briefly on the training set at Trainer:BatchSize, then scored on
-    /// <paramref name="heldOut"/>), or null for the other methods.</summary>
-    public static FinetuningPolicyScorer? NetAdaptScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t)
+    /// <summary>The scorer that finetunes each candidate briefly on the training set at Trainer:BatchSize before scoring it on
+    /// <paramref name="heldOut"/>: NetAdapt's, or AMC's, the GA's and SA's when Search:RewardFinetuneSteps is set; null otherwise.</summary>
+    public static FinetuningPolicyScorer? FinetuningScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t)
     {
-        if (!IsNetAdapt(s)) return null;
-        var finetune = NetAdaptFinetune(s, t);
+        if (!FinetunesTrials(s)) return null;
+        var finetune = TrialFinetune(s, t);
         return new FinetuningPolicyScorer(task, model.Create, model.Network, model.InputShape, task.TrainLoader(finetune.BatchSize, finetune.LoaderSeed, 1.0),
             heldOut, finetune.Training, s.RoundTo, model.Manifest?.AllEdits);
     }
 
-    /// <summary>NetAdapt's short-term finetuning of each candidate, as its trial specs carry it: Search:FinetuneSteps of SGD at
-    /// Search:FinetuneLearningRate seeded with Search:Seed, on training batches of Trainer:BatchSize shuffled with Search:Seed + 2.</summary>
-    public static TrialFinetune NetAdaptFinetune(SearchOptions s, TrainerOptions t) =>
-        TrialFinetune.Of(new ShortTrainingOptions { Steps = s.FinetuneSteps, LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, t.BatchSize, s.Seed + 2);
+    /// <summary>The short-term finetuning of each candidate, as its trial specs carry it: Search:FinetuneSteps (NetAdapt) or
+    /// Search:RewardFinetuneSteps (the others) of SGD at Search:FinetuneLearningRate seeded with Search:Seed, on training batches
+    /// of Trainer:BatchSize shuffled with Search:Seed + 2.</summary>
+    public static TrialFinetune TrialFinetune(SearchOptions s, TrainerOptions t) =>
+        Trainer.Core.Search.Trials.TrialFinetune.Of(new ShortTrainingOptions { Steps = IsNetAdapt(s) ? s.FinetuneSteps : s.RewardFinetuneSteps,
+            LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, t.BatchSize, s.Seed + 2);
+
+    /// <summary>Whether every trial finetunes its candidate: NetAdapt's always do; AMC's, the GA's and SA's with
+    /// Search:RewardFinetuneSteps above 0.</summary>
+    public static bool FinetunesTrials(SearchOptions s) => IsNetAdapt(s) || s.RewardFinetuneSteps > 0;
 
     /// <summary>Whether the search is NetAdapt.</summary>
     public static bool IsNetAdapt(SearchOptions s) => s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase);
@@ -35,7 +42,9 @@ internal static class AutoPruneSearches
     /// <summary>NetAdapt's scores also depend on its step and finetuning: appended to the journal's fingerprint ("" otherwise).</summary>
     public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => (IsNetAdapt(s)
         ? string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {t.BatchSize}")
-        : "") + (s.BatchNormBatches > 0 ? string.Create(CultureInfo.InvariantCulture, $"; batchnorm {s.BatchNormBatches} x {t.BatchSize}") : "")
+        : s.RewardFinetuneSteps > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"; reward finetune {s.RewardFinetuneSteps} at {s.FinetuneLearningRate} batch {t.BatchSize}")
+            : "") + (s.BatchNormBatches > 0 ? string.Create(CultureInfo.InvariantCulture, $"; batchnorm {s.BatchNormBatches} x {t.BatchSize}") : "")
         + (s.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) ? ""
             : $"; pruner {s.Pruner.ToLowerInvariant()} {{{string.Join(", ", s.PrunerSettings.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => $"{p.Key.ToLowerInvariant()}={p.Value}"))}}}");
 

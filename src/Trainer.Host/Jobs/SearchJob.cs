@@ -67,13 +67,14 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             using var heldOut = loader as IDisposable;
             if (s.Method.Equals("autocompress", StringComparison.OrdinalIgnoreCase)) return AutoCompress(model, task, loader, s, t, resultPath, stage);
             var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
-            // NetAdapt's candidates are finetuned from the base its search adopted: each spec names that base's weights file
-            // in the trials folder, which a trial rebuilds (in this process too, so every runner scores alike).
+            // Finetuned candidates (NetAdapt's, or any search's with Search:RewardFinetuneSteps) start from a base: the model, or
+            // the one NetAdapt adopted last. Each spec names that base's weights file in the trials folder, which a trial rebuilds
+            // (in this process too, so every runner scores alike).
             var trialsFolder = Path.Combine(stage.CheckpointDir, TrialsFolderName);
             var recalibration = AutoPruneSearches.Recalibration(task, s, t);
             using var recalibrationLoader = recalibration?.Loader as IDisposable;
-            using var finetuner = AutoPruneSearches.NetAdaptScorer(task, model, loader, s, t);
-            var bases = finetuner is null ? null : new AdoptedBaseFiles(finetuner, trialsFolder, AutoPruneSearches.NetAdaptFinetune(s, t));
+            using var finetuner = AutoPruneSearches.FinetuningScorer(task, model, loader, s, t);
+            var bases = finetuner is null ? null : new AdoptedBaseFiles(finetuner, trialsFolder, AutoPruneSearches.TrialFinetune(s, t));
             var (policyScorer, pruneSamples) = finetuner is null ? AutoPruneSearches.PolicyScorer(task, model, loader, s, t, s.RoundTo, recalibration, plugins) : (null, null);
             using var _ = pruneSamples;
             using var candidates = finetuner is null ? null
@@ -96,7 +97,7 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             _logger.LogInformation("{Ran} trial(s) run in {Batches} batch(es); {Reused} answered from trial results already in '{Folder}', {Replayed} from the journal.",
                 trials.Scorer.Ran, trials.Scorer.Batches, trials.Scorer.Reused, Path.Combine(stage.CheckpointDir, TrialsFolderName), scorer.Replayed);
             // NetAdapt's product is its last adopted base, finetuned (what NNI's NetAdaptPruner returns): kept beside the result.
-            if (finetuner is not null) result = result with { Model = SearchedModel.Write(stage.CheckpointDir, finetuner.Base, finetuner.BaseEdits) };
+            if (AutoPruneSearches.IsNetAdapt(s)) result = result with { Model = SearchedModel.Write(stage.CheckpointDir, finetuner.Base, finetuner.BaseEdits) };
             result.Save(resultPath);
             new SearchBoard(stage.LogDir).Log(result);
             return Report(result, resultPath, stage, scorer.Replayed);

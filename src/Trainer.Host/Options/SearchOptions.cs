@@ -52,7 +52,14 @@ public sealed class SearchOptions
     /// <summary>NetAdapt: training steps of each candidate's short-term finetuning (at Trainer:BatchSize).</summary>
     public int FinetuneSteps { get; set; } = 20;
 
-    /// <summary>NetAdapt: learning rate of the short-term finetuning (plain SGD, as NNI's example finetuner).</summary>
+    /// <summary>AMC, genetic, annealing: training steps (at Trainer:BatchSize, plain SGD at <see cref="FinetuneLearningRate"/>)
+    /// each pruned copy gets before it is scored, NetAdapt's short-term finetuning as their reward. 0, the default, scores
+    /// it untrained, as AMC does; a few dozen steps rank policies by what they train to rather than by what pruning alone left
+    /// (on a trained residual net the untrained score is near chance at a tight budget), at the cost of the steps per trial.</summary>
+    public int RewardFinetuneSteps { get; set; }
+
+    /// <summary>NetAdapt, and <see cref="RewardFinetuneSteps"/>: learning rate of the short-term finetuning (plain SGD, as NNI's
+    /// example finetuner).</summary>
     public double FinetuneLearningRate { get; set; } = 0.01;
 
     /// <summary>AutoCompress: rounds of annealing then ADMM (NNI's total_iteration; its example: 3).</summary>
@@ -155,6 +162,17 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
         else if (o.BatchNormBatches > 0 && TrainsItsCandidates(o.Method) is { } m)
             errors.Add($"Search:BatchNormBatches = {o.BatchNormBatches} does not apply to Search:Method = '{m}', which trains its candidates (their " +
                        "BatchNorm statistics follow); set it to 0, or use amc, genetic or annealing.");
+        if (o.RewardFinetuneSteps < 0)
+            errors.Add($"Search:RewardFinetuneSteps = {o.RewardFinetuneSteps} is invalid; accepted: 0 (trials scored untrained) or a number of training steps.");
+        else if (o.RewardFinetuneSteps > 0 && TrainsItsCandidates(o.Method) is { } fm)
+            errors.Add($"Search:RewardFinetuneSteps = {o.RewardFinetuneSteps} does not apply to Search:Method = '{fm}', which trains its candidates " +
+                       "itself (NetAdapt: Search:FinetuneSteps); set it to 0, or use amc, genetic or annealing.");
+        else if (o.RewardFinetuneSteps > 0 && o.BatchNormBatches > 0)
+            errors.Add($"Search:RewardFinetuneSteps = {o.RewardFinetuneSteps} with Search:BatchNormBatches = {o.BatchNormBatches}: a finetuned copy's " +
+                       "BatchNorm statistics follow its training; set one of them to 0.");
+        else if (o.RewardFinetuneSteps > 0 && !string.IsNullOrWhiteSpace(o.Pruner) && !o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase))
+            errors.Add($"Search:RewardFinetuneSteps = {o.RewardFinetuneSteps} with Search:Pruner = '{o.Pruner}': finetuned trials are L1-pruned " +
+                       "(as NetAdapt's); set Search:Pruner to l1, or RewardFinetuneSteps to 0.");
         if (string.IsNullOrWhiteSpace(o.Pruner))
             errors.Add("Search:Pruner is empty; accepted: l1, l2, fpgm (built in) or the name of a loaded compressor that takes per-group keep ratios, e.g. channel-pruning.");
         else if (!o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) && TrainsItsCandidates(o.Method) is { } pm)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Trainer.Core.Search;
+using Trainer.Core.Search.Trials;
 
 namespace Trainer.Host.Tests.Cli;
 
@@ -85,6 +86,42 @@ public sealed class SearchVerbTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("does not apply to Search:Method = 'netadapt'", err);
         Assert.False(Directory.Exists(SearchDir("bn3")) && Directory.EnumerateFiles(SearchDir("bn3")).Any());
+    }
+
+    [Fact]
+    public void A_search_with_a_finetuned_reward_trains_each_trial_copy_before_scoring_it_and_refuses_what_it_cannot_combine()
+    {
+        var checkpoint = Checkpoint();
+        var (code, _, err) = Search(checkpoint, "--Trainer:RunName=plain");
+        Assert.True(code == 0, err);
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=ft", "--Search:RewardFinetuneSteps=3");
+        Assert.True(code == 0, err);
+        var plain = SearchResult.Load(Path.Combine(SearchDir("plain"), "search-result.json"));
+        var finetuned = SearchResult.Load(Path.Combine(SearchDir("ft"), "search-result.json"));
+        Assert.True(finetuned.Best.Macs <= finetuned.Best.Budget);
+        Assert.Null(finetuned.Model);
+        // The GA's first generation is drawn from the seed alone: the same four policies, scored after three training steps.
+        Assert.Equal(plain.History.Take(4).Select(t => string.Join(",", t.Kept)), finetuned.History.Take(4).Select(t => string.Join(",", t.Kept)));
+        Assert.NotEqual(plain.History.Take(4).Select(t => t.Score), finetuned.History.Take(4).Select(t => t.Score));
+        Assert.Contains("reward finetune 3 at 0.01 batch", File.ReadAllText(Path.Combine(SearchDir("ft"), "trials.jsonl")));
+        var trials = Path.Combine(SearchDir("ft"), "trials");
+        var spec = TrialSpec.Load(Directory.GetFiles(trials, "trial-*.json").First(f => !f.EndsWith(".result.json")));
+        Assert.Equal(TrialSpec.FinetunedPolicyScoreKind, spec.Kind);
+        Assert.Equal(3, spec.Base!.Finetune.Steps);
+
+        foreach (var (extra, message) in new[]
+        {
+            ("--Search:RewardFinetuneSteps=-1", "Search:RewardFinetuneSteps = -1 is invalid"),
+            ("--Search:Method=netadapt", "Search:RewardFinetuneSteps = 3 does not apply to Search:Method = 'netadapt'"),
+            ("--Search:BatchNormBatches=2", "Search:RewardFinetuneSteps = 3 with Search:BatchNormBatches = 2"),
+            ("--Search:Pruner=fpgm", "Search:RewardFinetuneSteps = 3 with Search:Pruner = 'fpgm'"),
+        })
+        {
+            (code, _, err) = Search(checkpoint, "--Trainer:RunName=bad", "--Search:RewardFinetuneSteps=3", extra);
+            Assert.Equal(2, code);
+            Assert.Contains(message, err);
+            Assert.False(Directory.Exists(SearchDir("bad")) && Directory.EnumerateFiles(SearchDir("bad")).Any());
+        }
     }
 
     [Fact]
