@@ -18,9 +18,8 @@ namespace Trainer.Core.Search;
 /// <remarks>The compressor must honour keep ratios (<see cref="ICompressor.UsesGroupKeepRatios"/>); a copy whose groups end
 /// with other counts than the policy's is refused, since its score would be another policy's. The compressor samples its
 /// layers on <c>samples</c> (training batches, never the held-out ones) with the unchanged model as the reference.</remarks>
-public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
+public sealed class CompressorPolicyScorer : PrunedCopyScorer
 {
-    private readonly TrainingTask task;
     private readonly ICompressor compressor;
     private readonly IReadOnlyDictionary<string, string> settings;
     private readonly Func<nn.Module<Tensor, Tensor>> factory;
@@ -28,9 +27,7 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
     private readonly IReadOnlyList<ModelEdit> edits;
     private readonly long[] inputShape;
     private readonly IBatchLoader samples;
-    private readonly IBatchLoader heldOut;
     private readonly int roundTo;
-    private readonly BatchNormRecalibration? recalibration;
     private readonly ILogger logger;
 
     /// <summary>A scorer of policies for <paramref name="model"/> that prunes with <paramref name="compressor"/>.</summary>
@@ -49,15 +46,14 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
     public CompressorPolicyScorer(TrainingTask task, ICompressor compressor, IReadOnlyDictionary<string, string> settings,
         Func<nn.Module<Tensor, Tensor>> factory, nn.Module<Tensor, Tensor> model, long[] inputShape, IBatchLoader samples, IBatchLoader heldOut,
         int roundTo = 1, IReadOnlyList<ModelEdit>? edits = null, BatchNormRecalibration? recalibration = null, ILogger? logger = null)
+        : base(task, heldOut, recalibration)
     {
-        this.task = task ?? throw new ArgumentNullException(nameof(task));
         this.compressor = compressor ?? throw new ArgumentNullException(nameof(compressor));
         this.settings = settings ?? throw new ArgumentNullException(nameof(settings));
         this.factory = factory ?? throw new ArgumentNullException(nameof(factory));
         this.model = model ?? throw new ArgumentNullException(nameof(model));
         this.inputShape = inputShape ?? throw new ArgumentNullException(nameof(inputShape));
         this.samples = samples ?? throw new ArgumentNullException(nameof(samples));
-        this.heldOut = heldOut ?? throw new ArgumentNullException(nameof(heldOut));
         ArgumentOutOfRangeException.ThrowIfLessThan(roundTo, 1);
         if (!compressor.UsesGroupKeepRatios)
             throw new ArgumentException($"compressor '{compressor.Name}' sizes its layers itself, so it cannot prune to a searched policy; " +
@@ -65,19 +61,11 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
         compressor.CheckSettings(settings);
         this.roundTo = roundTo;
         this.edits = edits ?? [];
-        this.recalibration = recalibration;
         this.logger = logger ?? NullLogger.Instance;
     }
 
     /// <inheritdoc />
-    public PolicyScore Score(IReadOnlyDictionary<string, int> keptChannels)
-    {
-        using var pruned = PrunedCopy(keptChannels);
-        return TaskPolicyScorer.ScoreOf(task, pruned, heldOut, recalibration);
-    }
-
-    /// <inheritdoc />
-    public nn.Module<Tensor, Tensor> PrunedCopy(IReadOnlyDictionary<string, int> keptChannels)
+    public override nn.Module<Tensor, Tensor> PrunedCopy(IReadOnlyDictionary<string, int> keptChannels)
     {
         ArgumentNullException.ThrowIfNull(keptChannels);
         var copy = ModelCopy.Create(factory, inputShape, edits, model);
@@ -95,7 +83,7 @@ public sealed class CompressorPolicyScorer : IPolicyScorer, IPolicyPruner
                 Settings = settings,
                 Editor = editor,
                 GroupKeepRatios = ratios,
-                Score = task.Score,
+                Score = Task.Score,
                 Logger = logger,
             }).Model;
             CheckCounts(editor, keptChannels, widths);

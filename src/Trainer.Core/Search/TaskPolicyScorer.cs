@@ -15,16 +15,13 @@ namespace Trainer.Core.Search;
 /// </summary>
 /// <remarks>Give it a held-out part of the training set (AMC holds out a few thousand training images), never the
 /// validation set the final model is judged on.</remarks>
-public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
+public sealed class TaskPolicyScorer : PrunedCopyScorer
 {
-    private readonly TrainingTask task;
     private readonly Func<nn.Module<Tensor, Tensor>> factory;
     private readonly nn.Module<Tensor, Tensor> model;
     private readonly IReadOnlyList<ModelEdit> edits;
     private readonly long[] inputShape;
-    private readonly IBatchLoader heldOut;
     private readonly int roundTo;
-    private readonly BatchNormRecalibration? recalibration;
     private readonly Func<Tensor, double[]>? filterScore;
 
     /// <summary>A scorer of policies for <paramref name="model"/>.</summary>
@@ -41,38 +38,19 @@ public sealed class TaskPolicyScorer : IPolicyScorer, IPolicyPruner
     /// <param name="filterScore">Ranks each producer's filters (<see cref="FilterScores"/>: L2, FPGM); null: L1.</param>
     public TaskPolicyScorer(TrainingTask task, Func<nn.Module<Tensor, Tensor>> factory, nn.Module<Tensor, Tensor> model, long[] inputShape,
         IBatchLoader heldOut, int roundTo = 1, IReadOnlyList<ModelEdit>? edits = null, BatchNormRecalibration? recalibration = null,
-        Func<Tensor, double[]>? filterScore = null)
+        Func<Tensor, double[]>? filterScore = null) : base(task, heldOut, recalibration)
     {
         this.filterScore = filterScore;
-        this.recalibration = recalibration;
-        this.task = task ?? throw new ArgumentNullException(nameof(task));
         this.factory = factory ?? throw new ArgumentNullException(nameof(factory));
         this.model = model ?? throw new ArgumentNullException(nameof(model));
         this.inputShape = inputShape ?? throw new ArgumentNullException(nameof(inputShape));
-        this.heldOut = heldOut ?? throw new ArgumentNullException(nameof(heldOut));
         ArgumentOutOfRangeException.ThrowIfLessThan(roundTo, 1);
         this.roundTo = roundTo;
         this.edits = edits ?? [];
     }
 
     /// <inheritdoc />
-    public PolicyScore Score(IReadOnlyDictionary<string, int> keptChannels)
-    {
-        using var copy = PrunedCopy(keptChannels);
-        return ScoreOf(task, copy, heldOut, recalibration);
-    }
-
-    /// <summary>The score of a pruned copy as every pruning scorer gives it: its BatchNorm statistics re-estimated first when
-    /// asked, the task's score negated when lower is better (searches maximise), and its parameter count.</summary>
-    internal static PolicyScore ScoreOf(TrainingTask task, nn.Module<Tensor, Tensor> copy, IBatchLoader heldOut, BatchNormRecalibration? recalibration)
-    {
-        recalibration?.Apply(copy);
-        double score = task.ScoreOf(copy, heldOut);
-        return new PolicyScore(task.Score.HigherIsBetter ? score : -score, copy.parameters().Sum(p => p.numel()));
-    }
-
-    /// <inheritdoc />
-    public nn.Module<Tensor, Tensor> PrunedCopy(IReadOnlyDictionary<string, int> keptChannels)
+    public override nn.Module<Tensor, Tensor> PrunedCopy(IReadOnlyDictionary<string, int> keptChannels)
     {
         ArgumentNullException.ThrowIfNull(keptChannels);
         var copy = ModelCopy.Create(factory, inputShape, edits, model);
