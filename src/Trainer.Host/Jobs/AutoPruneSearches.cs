@@ -39,7 +39,8 @@ internal static class AutoPruneSearches
     /// <summary>Whether the search is NetAdapt.</summary>
     public static bool IsNetAdapt(SearchOptions s) => s.Method.Equals("netadapt", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>NetAdapt's scores also depend on its step and finetuning: appended to the journal's fingerprint ("" otherwise).</summary>
+    /// <summary>What else the trials' scores depend on (NetAdapt's step and finetuning, a finetuned reward, BatchNorm
+    /// re-estimation, a pruner other than l1): appended to the journal's fingerprint ("" when none applies).</summary>
     public static string FingerprintSuffix(SearchOptions s, TrainerOptions t) => (IsNetAdapt(s)
         ? string.Create(CultureInfo.InvariantCulture, $"; netadapt step {s.NetAdaptStep} finetune {s.FinetuneSteps} at {s.FinetuneLearningRate} batch {t.BatchSize}")
         : s.RewardFinetuneSteps > 0
