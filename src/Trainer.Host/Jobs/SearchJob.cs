@@ -97,7 +97,7 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             _logger.LogInformation("{Ran} trial(s) run in {Batches} batch(es); {Reused} answered from trial results already in '{Folder}', {Replayed} from the journal.",
                 trials.Scorer.Ran, trials.Scorer.Batches, trials.Scorer.Reused, Path.Combine(stage.CheckpointDir, TrialsFolderName), scorer.Replayed);
             // NetAdapt's product is its last adopted base, finetuned (what NNI's NetAdaptPruner returns): kept beside the result.
-            if (AutoPruneSearches.IsNetAdapt(s)) result = result with { Model = SearchedModel.Write(stage.CheckpointDir, finetuner.Base, finetuner.BaseEdits) };
+            if (finetuner is not null && AutoPruneSearches.IsNetAdapt(s)) result = result with { Model = SearchedModel.Write(stage.CheckpointDir, finetuner.Base, finetuner.BaseEdits) };
             result.Save(resultPath);
             new SearchBoard(stage.LogDir).Log(result);
             return Report(result, resultPath, stage, scorer.Replayed);
