@@ -74,7 +74,7 @@ public sealed class CompressorPolicyScorer : PrunedCopyScorer
         {
             var editor = new ModelEditor(copy, inputShape, new ShrinkOptions { RoundTo = roundTo }, model, samples);
             var widths = editor.ChannelGroups.ToDictionary(g => g.Id, g => g.Channels);
-            var ratios = TaskPolicyScorer.Narrowed(editor.ChannelGroups, keptChannels).ToDictionary(n => n.Group.Id, n => (double)n.Kept / n.Group.Channels);
+            var ratios = Narrowed(editor.ChannelGroups, keptChannels).ToDictionary(n => n.Group.Id, n => (double)n.Kept / n.Group.Channels);
             pruned = ratios.Count == 0 ? copy : compressor.Compress(new CompressionRequest
             {
                 Model = copy,

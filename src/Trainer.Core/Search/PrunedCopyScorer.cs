@@ -1,4 +1,5 @@
 using Trainer.Abstractions;
+using Trainer.Abstractions.Compression;
 using Trainer.Core.Tasks;
 using static TorchSharp.torch;
 
@@ -39,4 +40,19 @@ public abstract class PrunedCopyScorer : IPolicyScorer, IPolicyPruner
 
     /// <inheritdoc />
     public abstract nn.Module<Tensor, Tensor> PrunedCopy(IReadOnlyDictionary<string, int> keptChannels);
+
+    /// <summary>The groups a policy narrows (its kept count below the group's width), with their counts.</summary>
+    /// <exception cref="ArgumentException">The policy names a group the model does not have.</exception>
+    private protected static List<(ChannelGroupInfo Group, int Kept)> Narrowed(IReadOnlyList<ChannelGroupInfo> groups, IReadOnlyDictionary<string, int> keptChannels)
+    {
+        var byId = groups.ToDictionary(g => g.Id);
+        var narrowed = new List<(ChannelGroupInfo, int)>();
+        foreach (var (id, kept) in keptChannels)
+        {
+            if (!byId.TryGetValue(id, out var group))
+                throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
+            if (kept < group.Channels) narrowed.Add((group, kept));
+        }
+        return narrowed;
+    }
 }

@@ -67,21 +67,6 @@ public sealed class TaskPolicyScorer : PrunedCopyScorer
         }
     }
 
-    /// <summary>The groups a policy narrows (its kept count below the group's width), with their counts.</summary>
-    /// <exception cref="ArgumentException">The policy names a group the model does not have.</exception>
-    internal static List<(ChannelGroupInfo Group, int Kept)> Narrowed(IReadOnlyList<ChannelGroupInfo> groups, IReadOnlyDictionary<string, int> keptChannels)
-    {
-        var byId = groups.ToDictionary(g => g.Id);
-        var narrowed = new List<(ChannelGroupInfo, int)>();
-        foreach (var (id, kept) in keptChannels)
-        {
-            if (!byId.TryGetValue(id, out var group))
-                throw new ArgumentException($"the policy names group '{id}', which the model does not have", nameof(keptChannels));
-            if (kept < group.Channels) narrowed.Add((group, kept));
-        }
-        return narrowed;
-    }
-
     /// <summary>Shrinks <paramref name="copy"/> in place to the policy (L1-selected channels per group); returns its cost after
     /// and the edits the shrink made (none when every group keeps all its channels).</summary>
     internal static (ModelCost Cost, IReadOnlyList<ModelEdit> Edits) Shrink(nn.Module<Tensor, Tensor> copy, long[] inputShape,
