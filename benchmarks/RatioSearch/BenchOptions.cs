@@ -30,6 +30,8 @@ internal sealed record BenchOptions
     public double NetAdaptFinetuneLr { get; init; }
     public int BatchNormBatches { get; init; }
     public int RewardFinetuneSteps { get; init; }
+    public int Finalists { get; init; }
+    public int FinalistSteps { get; init; }
     public string Pruner { get; init; } = "l1";
     public bool CosineFinetune { get; init; }
     public string? PoliciesDir { get; init; }
@@ -51,7 +53,8 @@ internal sealed record BenchOptions
         }
         string[] known = ["model", "seeds", "seed", "methods", "target", "episodes", "warmup", "population", "generations", "held-out", "epochs",
             "finetune-epochs", "train-limit", "threads", "netadapt-step", "finetune-steps", "finetune-lr", "checkpoint", "save-dir", "residual-width",
-            "bn-batches", "pruner", "finetune-schedule", "policies", "reward-finetune-steps"];
+            "bn-batches", "pruner", "finetune-schedule", "policies", "reward-finetune-steps",
+            "finalists", "finalist-steps"];
         foreach (var key in o.Keys)
             if (!known.Contains(key)) throw new ArgumentException($"unknown option --{key}; known: --{string.Join(", --", known)}");
         var c = CultureInfo.InvariantCulture;
@@ -84,7 +87,8 @@ internal sealed record BenchOptions
             Population = Int("population", "12"), Generations = Int("generations", "10"), HeldOut = Int("held-out", "2000"),
             Epochs = Int("epochs", "1"), FinetuneEpochs = Int("finetune-epochs", "1"), TrainLimit = Int("train-limit", "0"),
             Threads = Int("threads", "2"), ResidualWidth = Int("residual-width", ResidualFashionNet.DefaultWidth.ToString(c)), NetAdaptStep = Real("netadapt-step", "0.05"), NetAdaptFinetuneSteps = Int("finetune-steps", "20"),
-            NetAdaptFinetuneLr = Real("finetune-lr", "0.01"), BatchNormBatches = Int("bn-batches", "0"), RewardFinetuneSteps = Int("reward-finetune-steps", "0"), Pruner = pruner, CosineFinetune = schedule == "cosine",
+            NetAdaptFinetuneLr = Real("finetune-lr", "0.01"), BatchNormBatches = Int("bn-batches", "0"), RewardFinetuneSteps = Int("reward-finetune-steps", "0"),
+            Finalists = Int("finalists", "0"), FinalistSteps = Int("finalist-steps", "50"), Pruner = pruner, CosineFinetune = schedule == "cosine",
             PoliciesDir = o.GetValueOrDefault("policies") is { Length: > 0 } pd ? pd : null,
             Checkpoint = checkpoint is { Length: > 0 } ? checkpoint : null, SaveDir = o.GetValueOrDefault("save-dir") is { Length: > 0 } d ? d : null,
         };

@@ -36,13 +36,22 @@ internal static class SeedRunner
         found.Add(("uniform", new RatioPolicy("uniform", m.Space.Groups.Select((g, i) => new GroupKeep(g.Id, g.Channels, uniform[i])).ToList(),
             m.Space.MacsOf(uniform), m.Space.FullMacs, m.Space.Budget, uniformScore, uniformScore), 1, clock.Elapsed.TotalSeconds));
         var results = new Dictionary<string, SearchResult>();
+        // --finalists K: the K best distinct policies of each search finetuned --finalist-steps steps and scored again; the best
+        // of them is the method's policy (FinalistSelection).
+        using var finalistScorer = o.Finalists > 0
+            ? new FinetuningPolicyScorer(m.Task, m.Factory, m.Model, m.Shape, train, m.HeldOut,
+                new ShortTrainingOptions { Steps = o.FinalistSteps, LearningRate = o.NetAdaptFinetuneLr, Seed = seed })
+            : null;
+        // Not NetAdapt's: its trials were pruned from the bases it adopted on its way, not from the trained model.
+        SearchResult Finalized(string method, SearchResult result) => finalistScorer is null || method == "netadapt" ? result
+            : FinalistSelection.Run(result, m.Space, finalistScorer, o.Finalists, logger: logger);
         void Search(string method, Func<SearchResult> run)
         {
             if (!o.Methods.Contains(method)) return;
             if (o.PoliciesDir is { } saved)
             {
                 // --policies: the best policy an earlier run saved (--save-dir), finetuned again; its search figures are not re-measured.
-                var earlier = SearchResult.Load(Path.Combine(saved, $"{m.Name}-seed{seed}-{method}.json"));
+                var earlier = Finalized(method, SearchResult.Load(Path.Combine(saved, $"{m.Name}-seed{seed}-{method}.json")));
                 found.Add((method, earlier.Best, earlier.History.Count, double.NaN));
                 logger.LogInformation("{Model} seed {Seed}: {Method} policy loaded from {Dir}: kept {Kept}", m.Name, seed, method, saved,
                     string.Join(",", earlier.Best.KeptChannels.Values));
@@ -50,7 +59,7 @@ internal static class SeedRunner
             }
             logger.LogInformation("{Model} seed {Seed}: {Method} search", m.Name, seed, method);
             clock.Restart();
-            var result = run();
+            var result = Finalized(method, run());
             double seconds = clock.Elapsed.TotalSeconds;
             results[method] = result;
             found.Add((method, result.Best, result.History.Count, seconds));

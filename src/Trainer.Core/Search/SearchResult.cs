@@ -52,8 +52,11 @@ public sealed record TrialRecord(int Index, int Round, double Reward, double Sco
 /// <param name="History">Every trial in order.</param>
 /// <param name="Model">The model the search trained on its way (NetAdapt's last adopted base, AutoCompress's model) beside the
 /// result, or null (searches that train nothing; absent from the JSON).</param>
+/// <param name="Finalists">The best trials scored again by <see cref="FinalistSelection"/> (their scores and rewards the finalist
+/// scorer's), or null when the search chose its best policy by its own reward (absent from the JSON).</param>
 public sealed record SearchResult(RatioPolicy Best, IReadOnlyList<TrialRecord> History,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SearchedModel? Model = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SearchedModel? Model = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<TrialRecord>? Finalists = null)
 {
     private static readonly JsonSerializerOptions Json = new()
     {

@@ -17,20 +17,30 @@ internal static class AutoPruneSearches
 {
     /// <summary>The scorer that finetunes each candidate briefly on the training set at Trainer:BatchSize before scoring it on
     /// <paramref name="heldOut"/>: NetAdapt's, or AMC's, the GA's and SA's when Search:RewardFinetuneSteps is set; null otherwise.</summary>
-    public static FinetuningPolicyScorer? FinetuningScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t)
-    {
-        if (!FinetunesTrials(s)) return null;
-        var finetune = TrialFinetune(s, t);
-        return new FinetuningPolicyScorer(task, model.Create, model.Network, model.InputShape, task.TrainLoader(finetune.BatchSize, finetune.LoaderSeed, 1.0),
-            heldOut, finetune.Training, s.RoundTo, model.Manifest?.AllEdits);
-    }
+    public static FinetuningPolicyScorer? FinetuningScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t) =>
+        FinetunesTrials(s) ? Finetuner(task, model, heldOut, s, TrialFinetune(s, t)) : null;
+
+    /// <summary>The scorer of Search:Finalists: each finalist finetuned Search:FinalistFinetuneSteps steps, then scored on
+    /// <paramref name="heldOut"/>.</summary>
+    public static FinetuningPolicyScorer FinalistScorer(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrainerOptions t) =>
+        Finetuner(task, model, heldOut, s, FinalistFinetune(s, t));
 
     /// <summary>The short-term finetuning of each candidate, as its trial specs carry it: Search:FinetuneSteps (NetAdapt) or
     /// Search:RewardFinetuneSteps (the others) of SGD at Search:FinetuneLearningRate seeded with Search:Seed, on training batches
     /// of Trainer:BatchSize shuffled with Search:Seed + 2.</summary>
     public static TrialFinetune TrialFinetune(SearchOptions s, TrainerOptions t) =>
-        Trainer.Core.Search.Trials.TrialFinetune.Of(new ShortTrainingOptions { Steps = IsNetAdapt(s) ? s.FinetuneSteps : s.RewardFinetuneSteps,
-            LearningRate = s.FinetuneLearningRate, Seed = s.Seed }, t.BatchSize, s.Seed + 2);
+        Finetune(s, t, IsNetAdapt(s) ? s.FinetuneSteps : s.RewardFinetuneSteps);
+
+    /// <summary>The finalists' finetuning: as <see cref="TrialFinetune"/>, Search:FinalistFinetuneSteps steps.</summary>
+    public static TrialFinetune FinalistFinetune(SearchOptions s, TrainerOptions t) => Finetune(s, t, s.FinalistFinetuneSteps);
+
+    private static TrialFinetune Finetune(SearchOptions s, TrainerOptions t, int steps) =>
+        Trainer.Core.Search.Trials.TrialFinetune.Of(new ShortTrainingOptions { Steps = steps, LearningRate = s.FinetuneLearningRate, Seed = s.Seed },
+            t.BatchSize, s.Seed + 2);
+
+    private static FinetuningPolicyScorer Finetuner(TrainingTask task, LoadedModel model, IBatchLoader heldOut, SearchOptions s, TrialFinetune finetune) =>
+        new(task, model.Create, model.Network, model.InputShape, task.TrainLoader(finetune.BatchSize, finetune.LoaderSeed, 1.0), heldOut,
+            finetune.Training, s.RoundTo, model.Manifest?.AllEdits);
 
     /// <summary>Whether every trial finetunes its candidate: NetAdapt's always do; AMC's, the GA's and SA's with
     /// Search:RewardFinetuneSteps above 0.</summary>

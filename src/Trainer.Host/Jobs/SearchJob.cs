@@ -96,6 +96,7 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             };
             _logger.LogInformation("{Ran} trial(s) run in {Batches} batch(es); {Reused} answered from trial results already in '{Folder}', {Replayed} from the journal.",
                 trials.Scorer.Ran, trials.Scorer.Batches, trials.Scorer.Reused, Path.Combine(stage.CheckpointDir, TrialsFolderName), scorer.Replayed);
+            if (s.Finalists > 0) result = Finalists(result, space, model, task, loader, s, t, fingerprint, trialsFolder, reward);
             // NetAdapt's product is its last adopted base, finetuned (what NNI's NetAdaptPruner returns): kept beside the result.
             if (finetuner is not null && AutoPruneSearches.IsNetAdapt(s)) result = result with { Model = SearchedModel.Write(stage.CheckpointDir, finetuner.Base, finetuner.BaseEdits) };
             result.Save(resultPath);
@@ -108,6 +109,19 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
         }
     }
 
+    /// <summary>Search:Finalists: the search's best distinct policies finetuned briefly and scored again, as trials of the same
+    /// runner (a killed run's finished finalists are answered from their results in the trials folder when it resumes).</summary>
+    private SearchResult Finalists(SearchResult result, PolicySpace space, Core.Models.LoadedModel model, Core.Tasks.TrainingTask task,
+        Trainer.Abstractions.IBatchLoader heldOut, SearchOptions s, TrainerOptions t, string fingerprint, string trialsFolder, RewardKind reward)
+    {
+        using var finetuner = AutoPruneSearches.FinalistScorer(task, model, heldOut, s, t);
+        var bases = new AdoptedBaseFiles(finetuner, trialsFolder, AutoPruneSearches.FinalistFinetune(s, t));
+        using var candidates = new FinetunedTrialScorer(task, model.Create, model.InputShape, heldOut, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+        using var trials = SearchTrials.Create(configuration, s, fingerprint, trialsFolder, finetuner, _logger, bases, candidates);
+        _logger.LogInformation("Scoring the {Count} best distinct policies again, each after {Steps} training steps.", s.Finalists, s.FinalistFinetuneSteps);
+        return FinalistSelection.Run(result, space, trials.Scorer, s.Finalists, reward, _logger);
+    }
+
     /// <summary>Trials that run at once: annealing scores this many neighbours per batch.</summary>
     private static int Parallel(SearchOptions s) => s.Runner.Equals("local", StringComparison.OrdinalIgnoreCase) ? s.Workers : 1;
 
@@ -118,11 +132,14 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
         _ => RewardKind.Accuracy,
     };
 
+    private static string FinalistsNote(SearchResult result) =>
+        result.Finalists is { } f ? $", the best of {f.Count} finalists after their training steps" : "";
+
     private SearchResult Report(SearchResult result, string resultPath, RunFolders stage, int replayed)
     {
         var best = result.Best;
         var table = new Table().Title(string.Create(CultureInfo.InvariantCulture,
-                $"Best {best.Method} policy: score {best.Score:0.####}, {best.MacsRatio:0.###} of the MACs, {result.History.Count} trials"))
+                $"Best {best.Method} policy: score {best.Score:0.####}, {best.MacsRatio:0.###} of the MACs, {result.History.Count} trials{FinalistsNote(result)}"))
             .AddColumn("group").AddColumn(new TableColumn("kept").RightAligned()).AddColumn(new TableColumn("of").RightAligned()).AddColumn(new TableColumn("ratio").RightAligned());
         foreach (var g in best.Groups) table.AddRow(Markup.Escape(g.Id), g.Kept.ToString(), g.Channels.ToString(), g.Ratio.ToString("0.###", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
@@ -139,6 +156,7 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             macs_ratio = best.MacsRatio,
             trials = result.History.Count,
             trials_from_journal = replayed,
+            finalists = result.Finalists?.Count ?? 0,
             kept = best.Groups.ToDictionary(g => g.Id, g => g.Kept),
             model = result.Model is null ? null : Path.Combine(stage.CheckpointDir, result.Model.Weights),
         }, new JsonSerializerOptions { WriteIndented = true }));

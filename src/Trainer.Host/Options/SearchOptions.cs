@@ -58,7 +58,17 @@ public sealed class SearchOptions
     /// (on a trained residual net the untrained score is near chance at a tight budget), at the cost of the steps per trial.</summary>
     public int RewardFinetuneSteps { get; set; }
 
-    /// <summary>NetAdapt, and <see cref="RewardFinetuneSteps"/>: learning rate of the short-term finetuning (plain SGD, as NNI's
+    /// <summary>AMC, genetic, annealing: how many of the search's best distinct policies are scored again after
+    /// <see cref="FinalistFinetuneSteps"/> training steps each, the best of them becoming the result (0, the default: the search's
+    /// own best). A cheap reward (e.g. with <see cref="BatchNormBatches"/>) ranks the many trials; a short finetuning of the few
+    /// best predicts better what finetuning will make of them.</summary>
+    public int Finalists { get; set; }
+
+    /// <summary>Training steps (at Trainer:BatchSize, plain SGD at <see cref="FinetuneLearningRate"/>) of each finalist before
+    /// it is scored again.</summary>
+    public int FinalistFinetuneSteps { get; set; } = 50;
+
+    /// <summary>NetAdapt, <see cref="RewardFinetuneSteps"/> and <see cref="Finalists"/>: learning rate of the short-term finetuning (plain SGD, as NNI's
     /// example finetuner).</summary>
     public double FinetuneLearningRate { get; set; } = 0.01;
 
@@ -173,6 +183,17 @@ public sealed class SearchOptionsValidator : IValidateOptions<SearchOptions>
         else if (o.RewardFinetuneSteps > 0 && !string.IsNullOrWhiteSpace(o.Pruner) && !o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase))
             errors.Add($"Search:RewardFinetuneSteps = {o.RewardFinetuneSteps} with Search:Pruner = '{o.Pruner}': finetuned trials are L1-pruned " +
                        "(as NetAdapt's); set Search:Pruner to l1, or RewardFinetuneSteps to 0.");
+        if (o.Finalists < 0)
+            errors.Add($"Search:Finalists = {o.Finalists} is invalid; accepted: 0 (the search's own best policy) or a number of policies to score again, e.g. 10.");
+        else if (o.Finalists > 0 && TrainsItsCandidates(o.Method) is { } lm)
+            errors.Add($"Search:Finalists = {o.Finalists} does not apply to Search:Method = '{lm}', which trains its candidates itself; " +
+                       "set it to 0, or use amc, genetic or annealing.");
+        else if (o.Finalists > 0 && o.FinalistFinetuneSteps < 1)
+            errors.Add($"Search:FinalistFinetuneSteps = {o.FinalistFinetuneSteps} is invalid with Search:Finalists = {o.Finalists}; accepted: 1 or more " +
+                       "training steps per finalist, e.g. 50.");
+        else if (o.Finalists > 0 && !string.IsNullOrWhiteSpace(o.Pruner) && !o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase))
+            errors.Add($"Search:Finalists = {o.Finalists} with Search:Pruner = '{o.Pruner}': finalists are L1-pruned and finetuned (as NetAdapt's " +
+                       "candidates); set Search:Pruner to l1, or Finalists to 0.");
         if (string.IsNullOrWhiteSpace(o.Pruner))
             errors.Add("Search:Pruner is empty; accepted: l1, l2, fpgm (built in) or the name of a loaded compressor that takes per-group keep ratios, e.g. channel-pruning.");
         else if (!o.Pruner.Equals("l1", StringComparison.OrdinalIgnoreCase) && TrainsItsCandidates(o.Method) is { } pm)

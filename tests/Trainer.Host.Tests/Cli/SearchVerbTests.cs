@@ -125,6 +125,50 @@ public sealed class SearchVerbTests : IDisposable
     }
 
     [Fact]
+    public void Finalists_are_the_best_distinct_policies_of_the_search_scored_again_after_training_and_the_best_of_them_is_the_result()
+    {
+        var checkpoint = Checkpoint();
+        var (code, _, err) = Search(checkpoint, "--Trainer:RunName=plain");
+        Assert.True(code == 0, err);
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=fin", "--Search:Finalists=3", "--Search:FinalistFinetuneSteps=3");
+        Assert.True(code == 0, err);
+        var plain = SearchResult.Load(Path.Combine(SearchDir("plain"), "search-result.json"));
+        var final = SearchResult.Load(Path.Combine(SearchDir("fin"), "search-result.json"));
+        Assert.Null(plain.Finalists);
+        // The search itself is unchanged; its three best distinct policies are the finalists, in its order.
+        Assert.Equal(plain.History.Select(h => h.Reward), final.History.Select(h => h.Reward));
+        var shortlist = FinalistSelection.Shortlist(plain.History, 3);
+        Assert.Equal(shortlist.Select(t => t.Index), final.Finalists!.Select(t => t.Index));
+        Assert.Equal(shortlist.Select(t => t.Kept), final.Finalists!.Select(t => t.Kept));
+        // Scored again after three training steps: other scores, and the best of them is the result.
+        Assert.NotEqual(shortlist.Select(t => t.Score), final.Finalists!.Select(t => t.Score));
+        var winner = final.Finalists!.MaxBy(t => t.Reward)!;
+        Assert.Equal(winner.Kept, final.Best.Groups.Select(g => g.Kept));
+        Assert.Equal(winner.Score, final.Best.Score);
+        Assert.True(final.Best.Macs <= final.Best.Budget);
+        var specs = Directory.GetFiles(Path.Combine(SearchDir("fin"), "trials"), "trial-*.json").Where(f => !f.EndsWith(".result.json"))
+            .Select(TrialSpec.Load).Where(spec => spec.Kind == TrialSpec.FinetunedPolicyScoreKind).ToList();
+        Assert.Equal(3, specs.Count);
+        Assert.All(specs, spec => Assert.Equal(3, spec.Base!.Finetune.Steps));
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(verbs.Work, "runs", "fin", "search", "summary.json"))).RootElement;
+        Assert.Equal(3, summary.GetProperty("finalists").GetInt32());
+
+        foreach (var (extra, message) in new[]
+        {
+            ("--Search:Finalists=-1", "Search:Finalists = -1 is invalid"),
+            ("--Search:Method=netadapt", "Search:Finalists = 3 does not apply to Search:Method = 'netadapt'"),
+            ("--Search:FinalistFinetuneSteps=0", "Search:FinalistFinetuneSteps = 0 is invalid with Search:Finalists = 3"),
+            ("--Search:Pruner=fpgm", "Search:Finalists = 3 with Search:Pruner = 'fpgm'"),
+        })
+        {
+            (code, _, err) = Search(checkpoint, "--Trainer:RunName=bad", "--Search:Finalists=3", extra);
+            Assert.Equal(2, code);
+            Assert.Contains(message, err);
+            Assert.False(Directory.Exists(SearchDir("bad")) && Directory.EnumerateFiles(SearchDir("bad")).Any());
+        }
+    }
+
+    [Fact]
     public void A_budget_below_the_reachable_minimum_and_a_floor_above_one_are_refused_by_key()
     {
         var checkpoint = Checkpoint();
