@@ -43,8 +43,13 @@ internal static class SeedRunner
                 new ShortTrainingOptions { Steps = o.FinalistSteps, LearningRate = o.NetAdaptFinetuneLr, Seed = seed })
             : null;
         // Not NetAdapt's: its trials were pruned from the bases it adopted on its way, not from the trained model.
-        SearchResult Finalized(string method, SearchResult result) => finalistScorer is null || method == "netadapt" ? result
-            : FinalistSelection.Run(result, m.Space, finalistScorer, o.Finalists, logger: logger);
+        // The search's own best is kept as a row "<method>-own" beside the finalists' winner, finetuned alike.
+        SearchResult Finalized(string method, SearchResult result)
+        {
+            if (finalistScorer is null || method == "netadapt") return result;
+            found.Add((method + "-own", result.Best, result.History.Count, double.NaN));
+            return FinalistSelection.Run(result, m.Space, finalistScorer, o.Finalists, logger: logger);
+        }
         void Search(string method, Func<SearchResult> run)
         {
             if (!o.Methods.Contains(method)) return;
