@@ -25,6 +25,19 @@ public sealed class SearchVerbTests : IDisposable
 
     private string SearchDir(string run) => Path.Combine(verbs.Work, "ckpt", run, "search");
 
+    /// <summary>Each of <paramref name="cases"/> (an argument beside <paramref name="setting"/>) exits 2 with its message and
+    /// leaves no file in the run's search folder.</summary>
+    private void AssertRefused(string checkpoint, string setting, params (string Extra, string Message)[] cases)
+    {
+        foreach (var (extra, message) in cases)
+        {
+            var (code, _, err) = Search(checkpoint, "--Trainer:RunName=bad", setting, extra);
+            Assert.Equal(2, code);
+            Assert.Contains(message, err);
+            Assert.False(Directory.Exists(SearchDir("bad")) && Directory.EnumerateFiles(SearchDir("bad")).Any());
+        }
+    }
+
     [Fact]
     public void A_search_writes_its_best_policy_within_the_budget_and_resumes_from_its_journal_to_the_same_policy()
     {
@@ -109,19 +122,11 @@ public sealed class SearchVerbTests : IDisposable
         Assert.Equal(TrialSpec.FinetunedPolicyScoreKind, spec.Kind);
         Assert.Equal(3, spec.Base!.Finetune.Steps);
 
-        foreach (var (extra, message) in new[]
-        {
+        AssertRefused(checkpoint, "--Search:RewardFinetuneSteps=3",
             ("--Search:RewardFinetuneSteps=-1", "Search:RewardFinetuneSteps = -1 is invalid"),
             ("--Search:Method=netadapt", "Search:RewardFinetuneSteps = 3 does not apply to Search:Method = 'netadapt'"),
             ("--Search:BatchNormBatches=2", "Search:RewardFinetuneSteps = 3 with Search:BatchNormBatches = 2"),
-            ("--Search:Pruner=fpgm", "Search:RewardFinetuneSteps = 3 with Search:Pruner = 'fpgm'"),
-        })
-        {
-            (code, _, err) = Search(checkpoint, "--Trainer:RunName=bad", "--Search:RewardFinetuneSteps=3", extra);
-            Assert.Equal(2, code);
-            Assert.Contains(message, err);
-            Assert.False(Directory.Exists(SearchDir("bad")) && Directory.EnumerateFiles(SearchDir("bad")).Any());
-        }
+            ("--Search:Pruner=fpgm", "Search:RewardFinetuneSteps = 3 with Search:Pruner = 'fpgm'"));
     }
 
     [Fact]
@@ -153,19 +158,11 @@ public sealed class SearchVerbTests : IDisposable
         var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(verbs.Work, "runs", "fin", "search", "summary.json"))).RootElement;
         Assert.Equal(3, summary.GetProperty("finalists").GetInt32());
 
-        foreach (var (extra, message) in new[]
-        {
+        AssertRefused(checkpoint, "--Search:Finalists=3",
             ("--Search:Finalists=-1", "Search:Finalists = -1 is invalid"),
             ("--Search:Method=netadapt", "Search:Finalists = 3 does not apply to Search:Method = 'netadapt'"),
             ("--Search:FinalistFinetuneSteps=0", "Search:FinalistFinetuneSteps = 0 is invalid with Search:Finalists = 3"),
-            ("--Search:Pruner=fpgm", "Search:Finalists = 3 with Search:Pruner = 'fpgm'"),
-        })
-        {
-            (code, _, err) = Search(checkpoint, "--Trainer:RunName=bad", "--Search:Finalists=3", extra);
-            Assert.Equal(2, code);
-            Assert.Contains(message, err);
-            Assert.False(Directory.Exists(SearchDir("bad")) && Directory.EnumerateFiles(SearchDir("bad")).Any());
-        }
+            ("--Search:Pruner=fpgm", "Search:Finalists = 3 with Search:Pruner = 'fpgm'"));
     }
 
     [Fact]
