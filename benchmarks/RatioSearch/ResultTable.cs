@@ -55,7 +55,7 @@ internal static class ResultTable
                 Console.WriteLine(string.Create(C, $"| {r.Seed,4} | {r.Method,-9} | {r.Policy.MacsRatio,7:P1} | {r.Policy.Score,12:P2} | {r.TestBefore,14:P2} | {After(r.TestAfter),13} | {r.Trials,6} | {r.Seconds,8:0.0} | {r.TrialsPerMinute,10:0.0} |"));
             foreach (var m in means.Where(m => m.Model == s.Model))
             {
-                string delta = m.Method == "uniform" ? "" : string.Create(C, $" ({m.DeltaBefore:+0.00;-0.00} / {(m.DeltaAfter is { } d ? d.ToString("+0.00;-0.00", C) : "-")} vs uniform)");
+                string delta = m.Method == "uniform" ? "" : $" ({Points(m.DeltaBefore)} / {(m.DeltaAfter is { } d ? Points(d) : "-")} vs uniform)";
                 Console.WriteLine(string.Create(C, $"| mean | {m.Method,-9} | {m.MacsRatio,7:P1} | {m.HeldOut,12:P2} | {m.TestBefore,14:P2} | {After(m.TestAfter),13} | {m.Trials,6:0.#} | {m.Seconds,8:0.0} | {m.TrialsPerMinute,10:0.0} |{delta}"));
             }
         }
@@ -86,4 +86,9 @@ internal static class ResultTable
             }),
         }));
     }
+
+    /// <summary>A gap in points, signed, to two decimals; a gap that rounds to zero prints as −0.00 when it is below zero (the
+    /// sign is what "not worse" asks).</summary>
+    private static string Points(double points) =>
+        Math.Round(points, 2) is var r && r == 0 ? (points < 0 ? "-0.00" : "+0.00") : r.ToString("+0.00;-0.00", C);
 }
