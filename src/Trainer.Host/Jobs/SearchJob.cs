@@ -96,7 +96,12 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             };
             _logger.LogInformation("{Ran} trial(s) run in {Batches} batch(es); {Reused} answered from trial results already in '{Folder}', {Replayed} from the journal.",
                 trials.Scorer.Ran, trials.Scorer.Batches, trials.Scorer.Reused, Path.Combine(stage.CheckpointDir, TrialsFolderName), scorer.Replayed);
-            if (s.Finalists > 0) result = Finalists(result, space, model, task, loader, s, t, fingerprint, trialsFolder, reward);
+            if (s.Finalists > 0)
+            {
+                // The search's workers end before the finalists' start (disposing twice is harmless).
+                trials.Dispose();
+                result = Finalists(result, space, model, task, loader, s, t, fingerprint, trialsFolder, reward);
+            }
             // NetAdapt's product is its last adopted base, finetuned (what NNI's NetAdaptPruner returns): kept beside the result.
             if (finetuner is not null && AutoPruneSearches.IsNetAdapt(s)) result = result with { Model = SearchedModel.Write(stage.CheckpointDir, finetuner.Base, finetuner.BaseEdits) };
             result.Save(resultPath);

@@ -158,6 +158,14 @@ public sealed class SearchVerbTests : IDisposable
         var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(verbs.Work, "runs", "fin", "search", "summary.json"))).RootElement;
         Assert.Equal(3, summary.GetProperty("finalists").GetInt32());
 
+        // On a local pool of two workers the finalists are worker trials with the same scores, and the same one wins.
+        (code, _, err) = Search(checkpoint, "--Trainer:RunName=finpool", "--Search:Finalists=3", "--Search:FinalistFinetuneSteps=3",
+            "--Search:Runner=local", "--Search:Workers=2", "--Search:ThreadsPerWorker=1");
+        Assert.True(code == 0, err);
+        var pooled = SearchResult.Load(Path.Combine(SearchDir("finpool"), "search-result.json"));
+        Assert.Equal(final.Finalists!.Select(t => (t.Index, t.Score)), pooled.Finalists!.Select(t => (t.Index, t.Score)));
+        Assert.Equal(final.Best.KeptChannels, pooled.Best.KeptChannels);
+
         AssertRefused(checkpoint, "--Search:Finalists=3",
             ("--Search:Finalists=-1", "Search:Finalists = -1 is invalid"),
             ("--Search:Method=netadapt", "Search:Finalists = 3 does not apply to Search:Method = 'netadapt'"),
