@@ -60,8 +60,9 @@ public sealed class SearchOptions
 
     /// <summary>AMC, genetic, annealing: how many of the search's best distinct policies are scored again after
     /// <see cref="FinalistFinetuneSteps"/> training steps each, the best of them becoming the result (0, the default: the search's
-    /// own best). A cheap reward (e.g. with <see cref="BatchNormBatches"/>) ranks the many trials; a short finetuning of the few
-    /// best predicts better what finetuning will make of them.</summary>
+    /// own best). The search's reward ranks the many trials; a longer finetuning of the few best predicts better what finetuning
+    /// will make of them (measured: <see cref="RewardFinetuneSteps"/> 50 and 10 finalists at 200 steps beat the uniform ratio
+    /// before and after a finetune epoch on both of the RatioSearch benchmark's trained models).</summary>
     public int Finalists { get; set; }
 
     /// <summary>Training steps (at Trainer:BatchSize, plain SGD at <see cref="FinetuneLearningRate"/>) of each finalist before
