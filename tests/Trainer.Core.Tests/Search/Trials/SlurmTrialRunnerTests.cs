@@ -7,7 +7,8 @@ namespace Trainer.Core.Tests.Search.Trials;
 
 /// <summary>SlurmTrialRunner against the real one-node cluster. Each trial is a small shell script that reads x from
 /// its spec and writes {"x", "square", "cube"}, so results are checked exactly; a spec's mode makes it fail once, fail
-/// always, kill its own task (lost) or sleep.</summary>
+/// always, kill its own task (lost) or sleep. A sleep ended by a signal ends the script without a result: with
+/// proctrack/linuxproc, scancel signals the task's processes one by one, and the shell can outlive the sleep it waited on.</summary>
 [Collection(SlurmClusterCollection.Name)]
 public sealed class SlurmTrialRunnerTests : IDisposable
 {
@@ -22,7 +23,7 @@ public sealed class SlurmTrialRunnerTests : IDisposable
           lost-once) if [ ! -e "$spec.tried" ]; then : > "$spec.tried"; kill -9 $PPID; exit 1; fi ;;
           always-fail) echo "trial x=$x cannot succeed" >&2; exit 2 ;;
           no-result) exit 0 ;;
-          sleep) : > "$spec.started"; sleep 60 ;;
+          sleep) : > "$spec.started"; sleep 60 || exit 1 ;;
           threads) printf '{"threads": "%s", "own": "%s", "cpus": "%s"}\n' "$OMP_NUM_THREADS" "$Own__Threads" "$SLURM_CPUS_PER_TASK" > "$result"; exit 0 ;;
         esac
         printf '{"x": %d, "square": %d, "cube": %d}\n' "$x" $((x * x)) $((x * x * x)) > "$result.tmp" && mv "$result.tmp" "$result"
