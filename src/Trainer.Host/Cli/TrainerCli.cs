@@ -113,13 +113,15 @@ public static class TrainerCli
     }
 
     /// <summary>Trainer:ConvKernels picks the convolution kernels; the outcome (oneDNN self-tested on this CPU, or not) is
-    /// logged once, as a warning when oneDNN was found wrong here.</summary>
+    /// logged once, as information: where oneDNN was found wrong the run already uses libtorch's own kernels and its results
+    /// are right, so there is nothing to warn about (whether oneDNN's fault shows depends on the CPU and even on the run); a
+    /// warning only when oneDNN was found wrong and could not be turned off.</summary>
     internal static void ApplyConvKernels(IHost host)
     {
         var options = host.Services.GetRequiredService<IOptions<TrainerOptions>>().Value;
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Runtime");
         var status = Core.Runtime.ConvKernels.Apply(Enum.Parse<Core.Runtime.ConvKernelPolicy>(options.ConvKernels, ignoreCase: true));
-        if (Core.Runtime.ConvKernels.OneDnnFaults.Count > 0 && !Core.Runtime.ConvKernels.UsesOneDnn) logger.LogWarning("{Status}", status);
+        if (Core.Runtime.ConvKernels.OneDnnFaults.Count > 0 && Core.Runtime.ConvKernels.UsesOneDnn) logger.LogWarning("{Status}", status);
         else logger.LogInformation("{Status}", status);
         logger.LogDebug("{Nnpack}", Core.Runtime.Nnpack.Status);
         if (Core.Runtime.LibTorchSetup.Problem.Length > 0) logger.LogWarning("{Problem}", Core.Runtime.LibTorchSetup.Problem);
