@@ -24,12 +24,12 @@ internal static class SeedRunner
         var found = new List<(string Method, RatioPolicy Policy, int Trials, double Seconds)>();
         var clock = Stopwatch.StartNew();
         using var train = m.TrainLoader(seed);
+        // A scorer that trains each pruned copy `steps` plain-SGD steps on this seed's batches before scoring it.
+        FinetuningPolicyScorer Finetuner(int steps) => new(m.Task, m.Factory, m.Model, m.Shape, train, m.HeldOut,
+            new ShortTrainingOptions { Steps = steps, LearningRate = o.NetAdaptFinetuneLr, Seed = seed });
         // --reward-finetune-steps: the searches' trials (and the uniform row's held-out score) trained briefly before they are
         // scored, NetAdapt's short-term finetuning as the reward of AMC, GA and SA.
-        using var rewardFinetuner = o.RewardFinetuneSteps > 0
-            ? new FinetuningPolicyScorer(m.Task, m.Factory, m.Model, m.Shape, train, m.HeldOut,
-                new ShortTrainingOptions { Steps = o.RewardFinetuneSteps, LearningRate = o.NetAdaptFinetuneLr, Seed = seed })
-            : null;
+        using var rewardFinetuner = o.RewardFinetuneSteps > 0 ? Finetuner(o.RewardFinetuneSteps) : null;
         IPolicyScorer scorer = rewardFinetuner ?? m.Scorer;
         var uniform = m.Space.Uniform();
         double uniformScore = scorer.Score(m.Space.ById(uniform)).Score;
@@ -38,10 +38,7 @@ internal static class SeedRunner
         var results = new Dictionary<string, SearchResult>();
         // --finalists K: the K best distinct policies of each search finetuned --finalist-steps steps and scored again; the best
         // of them is the method's policy (FinalistSelection).
-        using var finalistScorer = o.Finalists > 0
-            ? new FinetuningPolicyScorer(m.Task, m.Factory, m.Model, m.Shape, train, m.HeldOut,
-                new ShortTrainingOptions { Steps = o.FinalistSteps, LearningRate = o.NetAdaptFinetuneLr, Seed = seed })
-            : null;
+        using var finalistScorer = o.Finalists > 0 ? Finetuner(o.FinalistSteps) : null;
         // Not NetAdapt's: its trials were pruned from the bases it adopted on its way, not from the trained model.
         // The search's own best is kept as a row "<method>-own" beside the finalists' winner, finetuned alike.
         SearchResult Finalized(string method, SearchResult result)
@@ -76,8 +73,7 @@ internal static class SeedRunner
         Search("annealing", () => SimulatedAnnealingSearch.Run(m.Space, scorer, new AnnealingOptions { Seed = seed }, logger));
         Search("netadapt", () =>
         {
-            using var finetuner = new FinetuningPolicyScorer(m.Task, m.Factory, m.Model, m.Shape, train, m.HeldOut,
-                new ShortTrainingOptions { Steps = o.NetAdaptFinetuneSteps, LearningRate = o.NetAdaptFinetuneLr, Seed = seed });
+            using var finetuner = Finetuner(o.NetAdaptFinetuneSteps);
             return NetAdaptSearch.Run(m.Space, finetuner, new NetAdaptOptions { StepRatio = o.NetAdaptStep }, finetuner.Adopt, logger);
         });
         if (o.SaveDir is { } dir)

@@ -42,6 +42,11 @@ internal static class AutoPruneSearches
         new(task, model.Create, model.Network, model.InputShape, task.TrainLoader(finetune.BatchSize, finetune.LoaderSeed, 1.0), heldOut,
             finetune.Training, s.RoundTo, model.Manifest?.AllEdits);
 
+    /// <summary>Scores finetuned trial specs (each names its base and finetuning) on <paramref name="heldOut"/>, training on
+    /// the task's training batches: the search's and a trial worker's.</summary>
+    public static FinetunedTrialScorer TrialCandidates(TrainingTask task, LoadedModel model, IBatchLoader heldOut) =>
+        new(task, model.Create, model.InputShape, heldOut, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+
     /// <summary>Whether every trial finetunes its candidate: NetAdapt's always do; AMC's, the GA's and SA's with
     /// Search:RewardFinetuneSteps above 0.</summary>
     public static bool FinetunesTrials(SearchOptions s) => IsNetAdapt(s) || s.RewardFinetuneSteps > 0;

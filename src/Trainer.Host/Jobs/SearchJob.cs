@@ -78,7 +78,7 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
             var (policyScorer, pruneSamples) = finetuner is null ? AutoPruneSearches.PolicyScorer(task, model, loader, s, t, s.RoundTo, recalibration, plugins) : (null, null);
             using var _ = pruneSamples;
             using var candidates = finetuner is null ? null
-                : new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+                : AutoPruneSearches.TrialCandidates(task, model, loader);
             using var trials = SearchTrials.Create(configuration, s, fingerprint, trialsFolder,
                 (IPolicyScorer?)finetuner ?? policyScorer!, _logger, bases, candidates);
             var scorer = new JournaledPolicyScorer(trials.Scorer, journalPath, fingerprint, _logger);
@@ -121,7 +121,7 @@ public sealed class SearchJob(Microsoft.Extensions.Configuration.IConfiguration 
     {
         using var finetuner = AutoPruneSearches.FinalistScorer(task, model, heldOut, s, t);
         var bases = new AdoptedBaseFiles(finetuner, trialsFolder, AutoPruneSearches.FinalistFinetune(s, t));
-        using var candidates = new FinetunedTrialScorer(task, model.Create, model.InputShape, heldOut, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+        using var candidates = AutoPruneSearches.TrialCandidates(task, model, heldOut);
         using var trials = SearchTrials.Create(configuration, s, fingerprint, trialsFolder, finetuner, _logger, bases, candidates);
         _logger.LogInformation("Scoring the {Count} best distinct policies again, each after {Steps} training steps.", s.Finalists, s.FinalistFinetuneSteps);
         return FinalistSelection.Run(result, space, trials.Scorer, s.Finalists, reward, _logger);

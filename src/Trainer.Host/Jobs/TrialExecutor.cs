@@ -84,7 +84,7 @@ public sealed class TrialExecutor(ILogger logger, int threads = 0) : IDisposable
         var recalibration = AutoPruneSearches.Recalibration(task, s, t);
         var (scorer, pruneSamples) = AutoPruneSearches.PolicyScorer(task, model, loader, s, t, spec.RoundTo, recalibration,
             host.Services.GetRequiredService<Plugins.PluginLoader>());
-        var finetuned = new FinetunedTrialScorer(task, model.Create, model.InputShape, loader, (batch, seed) => task.TrainLoader(batch, seed, 1.0));
+        var finetuned = AutoPruneSearches.TrialCandidates(task, model, loader);
         var fingerprint = SearchFingerprint.Of(model, task.Name, s) + AutoPruneSearches.FingerprintSuffix(s, t);
         logger.LogInformation("Trial worker loaded '{Model}' for {Fingerprint}.", model.Name, fingerprint);
         return new Loaded(key, fingerprint, scorer, finetuned, () =>
